@@ -1,0 +1,112 @@
+//! `zkinfer compile`: ONNX → calibrated QModel + report.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde_json::json;
+use zkinfer_quantize::{Dataset, ImportOptions, QuantConfig, calibrate_and_quantize, evaluate, import_onnx};
+
+use crate::ModelDir;
+use crate::progress::bar;
+
+/// Arguments of `zkinfer compile`.
+#[derive(Args)]
+pub struct CompileArgs {
+    /// The float ONNX model (one input, one output).
+    model: PathBuf,
+    /// Calibration inputs, EZKL JSON: {"input_data": [[...], ...]}.
+    #[arg(long)]
+    calibration: PathBuf,
+    /// Output directory (created if missing).
+    #[arg(short, long)]
+    out: PathBuf,
+    /// Activation budget in bits: every activation the circuit range-checks fits in this many signed bits.
+    #[arg(long, default_value_t = QuantConfig::default().act_bits)]
+    act_bits: u32,
+    /// Weight and constant budget in bits.
+    #[arg(long, default_value_t = QuantConfig::default().weight_bits)]
+    weight_bits: u32,
+    /// Bits of headroom between the calibrated maximum and the activation range.
+    #[arg(long, default_value_t = QuantConfig::default().headroom_bits)]
+    headroom_bits: u32,
+    /// Sigmoid/Tanh lookup tables have 2^table_bits entries.
+    #[arg(long, default_value_t = QuantConfig::default().table_bits)]
+    table_bits: u32,
+    /// Input shape, comma-separated, when the model's is symbolic (e.g. 1,3,32,32).
+    #[arg(long, value_delimiter = ',')]
+    input_shape: Option<Vec<usize>>,
+}
+
+/// Runs `zkinfer compile`.
+pub fn run(a: CompileArgs) -> Result<()> {
+    let config = QuantConfig {
+        act_bits: a.act_bits,
+        weight_bits: a.weight_bits,
+        headroom_bits: a.headroom_bits,
+        table_bits: a.table_bits,
+    };
+    let opts = ImportOptions { input_shape: a.input_shape };
+    let float = import_onnx(&a.model, &opts).context("[quantize] importing the ONNX model")?;
+    let calib = Dataset::read(&a.calibration).context("[quantize] reading the calibration set")?;
+    calib.check_shape(&float.input.name, &float.input.shape).context("[quantize] calibration set")?;
+
+    let pb = bar(calib.len(), "calibrating");
+    let (qmodel, calibration) =
+        calibrate_and_quantize(&float, &calib, &config, || pb.inc(1)).context("[quantize] calibrating")?;
+    pb.finish_and_clear();
+
+    let runner = float.runner(&[qmodel.output_tensor().name.clone()]).context("[quantize] float model")?;
+    let pb = bar(calib.len(), "checking");
+    let accuracy = evaluate(&qmodel, &runner, &calib, || pb.inc(1)).context("[quantize] evaluating")?;
+    pb.finish_and_clear();
+
+    let dir = ModelDir::new(&a.out);
+    std::fs::create_dir_all(&dir.root).with_context(|| format!("creating {}", dir.root.display()))?;
+    std::fs::copy(&a.model, dir.onnx()).with_context(|| format!("copying the model to {}", dir.onnx().display()))?;
+    qmodel.write(&dir.qmodel()).context("[quantize] writing the model")?;
+    let ops: Vec<_> = qmodel
+        .ops
+        .iter()
+        .map(|o| {
+            let t = &qmodel.tensors[o.output];
+            json!({"node": o.node, "op_type": o.op_type, "family": o.kind.family(),
+                   "output": t.name, "shape": t.shape, "scale_bits": t.scale_bits})
+        })
+        .collect();
+    let input = qmodel.input_tensor();
+    let output = qmodel.output_tensor();
+    let report = json!({
+        "model": qmodel.name,
+        "source": a.model.display().to_string(),
+        "content_hash": qmodel.content_hash_hex(),
+        "config": qmodel.config,
+        "input": {"name": input.name, "shape": input.shape, "scale_bits": input.scale_bits},
+        "output": {"name": output.name, "shape": output.shape, "scale_bits": output.scale_bits},
+        "ops": ops,
+        "calibration": calibration,
+        "calibration_accuracy": accuracy,
+        "notes": qmodel.notes,
+    });
+    std::fs::write(dir.report(), serde_json::to_string_pretty(&report)? + "\n")
+        .with_context(|| format!("writing {}", dir.report().display()))?;
+
+    println!("compiled {} -> {}", a.model.display(), dir.root.display());
+    println!("  model        {} ({} ops), content hash {}", qmodel.name, qmodel.ops.len(), &qmodel.content_hash_hex()[..16]);
+    println!(
+        "  budget       {} activation bits, {} weight bits, {} headroom bit(s)",
+        config.act_bits, config.weight_bits, config.headroom_bits
+    );
+    println!("  input        `{}` {:?} at scale 2^-{}", input.name, input.shape, input.scale_bits);
+    println!("  output       `{}` {:?} at scale 2^-{}", output.name, output.shape, output.scale_bits);
+    println!(
+        "  calibration  {} samples; argmax agreement {:.2}%, max |error| {:.5}",
+        accuracy.samples,
+        100.0 * accuracy.argmax_agreement,
+        accuracy.max_abs_error
+    );
+    for n in &qmodel.notes {
+        println!("  note         {n}");
+    }
+    Ok(())
+}

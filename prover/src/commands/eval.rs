@@ -1,0 +1,56 @@
+//! `zkinfer eval`: float vs quantized accuracy on a dataset.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use zkinfer_quantize::{Dataset, ImportOptions, QModel, evaluate, import_onnx};
+
+use crate::ModelDir;
+use crate::progress::bar;
+
+/// Arguments of `zkinfer eval`.
+#[derive(Args)]
+pub struct EvalArgs {
+    /// A directory written by `zkinfer compile`.
+    dir: PathBuf,
+    /// Dataset, EZKL JSON: {"input_data": [[...], ...], "labels": [...]}.
+    #[arg(long)]
+    dataset: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `zkinfer eval`.
+pub fn run(a: EvalArgs) -> Result<()> {
+    let dir = ModelDir::new(&a.dir);
+    let qmodel = QModel::read(&dir.qmodel()).context("[quantize] reading the compiled model")?;
+    let input = qmodel.input_tensor();
+    let opts = ImportOptions { input_shape: Some(input.shape.clone()) };
+    let float = import_onnx(&dir.onnx(), &opts).context("[quantize] importing the float model")?;
+    let data = Dataset::read(&a.dataset).context("[quantize] reading the dataset")?;
+    let runner = float.runner(&[qmodel.output_tensor().name.clone()]).context("[quantize] float model")?;
+    let pb = bar(data.len(), "evaluating");
+    let r = evaluate(&qmodel, &runner, &data, || pb.inc(1)).context("[quantize] evaluating")?;
+    pb.finish_and_clear();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    let pct = |v: Option<f64>| v.map_or("n/a (no labels)".to_string(), |v| format!("{:.2}%", 100.0 * v));
+    println!("model               {} ({})", qmodel.name, dir.root.display());
+    println!("samples             {}", r.samples);
+    println!("argmax agreement    {:.2}%", 100.0 * r.argmax_agreement);
+    println!("float accuracy      {}", pct(r.float_accuracy));
+    println!("quantized accuracy  {}", pct(r.quantized_accuracy));
+    println!("max |error|         {:.6}", r.max_abs_error);
+    println!("mean |error|        {:.6}", r.mean_abs_error);
+    if r.overflows > 0 {
+        println!("overflows           {} rows left the activation range (counted as wrong)", r.overflows);
+    }
+    if r.clamped_inputs > 0 {
+        println!("clamped inputs      {} values", r.clamped_inputs);
+    }
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! zkinfer-quantize: from a float ONNX model to a fixed-point integer model.
+//!
+//! * [`onnx`] imports an ONNX file (tract-onnx: parsing, shape inference,
+//!   constant folding) into a [`FloatModel`] of provable ops.
+//! * [`calibrate`] runs the float model on a calibration set and picks a
+//!   power-of-two scale per tensor, producing a [`QModel`].
+//! * [`exec`] is the integer reference executor: exactly the semantics the
+//!   circuit proves, with the rounding rules of [`fixed`].
+//! * [`report`] compares float and quantized outputs on a dataset.
+//!
+//! Nothing here knows about halo2; the circuit compiler consumes [`QModel`].
+
+pub mod calibrate;
+pub mod dataset;
+pub mod error;
+pub mod exec;
+pub mod fixed;
+pub mod onnx;
+pub mod qmodel;
+pub mod report;
+
+pub use calibrate::{Calibration, FloatRunner, TensorCalibration, calibrate_and_quantize};
+pub use dataset::Dataset;
+pub use error::{QuantizeError, Result};
+pub use exec::{QuantizedInput, Trace};
+pub use onnx::{FloatModel, ImportOptions, TensorSpec, import_onnx};
+pub use qmodel::{QModel, QOp, QOpKind, QTensor, QuantConfig, TensorId};
+pub use report::{AccuracyReport, evaluate};
