@@ -13,14 +13,14 @@ use std::sync::Arc;
 
 use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
-use tract_onnx::prelude::{IntoRunnable, Tensor, TValue, TypedRunnableModel, tvec};
+use tract_onnx::prelude::{IntoRunnable, TValue, Tensor, TypedRunnableModel, tvec};
 use tract_onnx::tract_hir::prelude::InferenceModelExt;
 
 use crate::dataset::Dataset;
 use crate::error::{QuantizeError, Result};
 use crate::fixed::{fit_scale_bits, quantize_value};
 use crate::onnx::{FloatModel, FloatOpKind, tensor_to_array};
-use crate::qmodel::{LookupFn, QConst, QModel, QMODEL_FORMAT, QMODEL_VERSION, QOp, QOpKind, QTensor, QuantConfig};
+use crate::qmodel::{LookupFn, QConst, QMODEL_FORMAT, QMODEL_VERSION, QModel, QOp, QOpKind, QTensor, QuantConfig};
 
 /// Bounds on chosen scales, so that an all-zero tensor cannot ask for absurd shifts.
 const MIN_SCALE_BITS: i32 = -24;
@@ -119,7 +119,11 @@ pub fn calibrate(model: &FloatModel, data: &Dataset, mut tick: impl FnMut()) -> 
 }
 
 /// Quantizes `model` with the ranges from [`calibrate`].
-pub fn quantize(model: &FloatModel, max_abs: &HashMap<String, f64>, config: &QuantConfig) -> Result<(QModel, Calibration)> {
+pub fn quantize(
+    model: &FloatModel,
+    max_abs: &HashMap<String, f64>,
+    config: &QuantConfig,
+) -> Result<(QModel, Calibration)> {
     config.validate()?;
     let act_limit = ((1u64 << (config.act_bits - 1)) - 1) as f64 / (config.headroom_bits as f64).exp2();
     let w_limit = ((1u64 << (config.weight_bits - 1)) - 1) as f64;
@@ -137,7 +141,11 @@ pub fn quantize(model: &FloatModel, max_abs: &HashMap<String, f64>, config: &Qua
                       ids: &mut HashMap<String, usize>,
                       calib: &mut Vec<TensorCalibration>| {
         ids.insert(name.to_string(), tensors.len());
-        calib.push(TensorCalibration { name: name.to_string(), max_abs: max_abs.get(name).copied().unwrap_or(0.0), scale_bits });
+        calib.push(TensorCalibration {
+            name: name.to_string(),
+            max_abs: max_abs.get(name).copied().unwrap_or(0.0),
+            scale_bits,
+        });
         tensors.push(QTensor { name: name.to_string(), shape: shape.to_vec(), scale_bits });
         tensors.len() - 1
     };
@@ -149,7 +157,11 @@ pub fn quantize(model: &FloatModel, max_abs: &HashMap<String, f64>, config: &Qua
         let inputs: Vec<usize> = op
             .inputs
             .iter()
-            .map(|n| ids.get(n).copied().ok_or_else(|| QuantizeError::InvalidModel(format!("op `{}` reads unknown `{n}`", op.node))))
+            .map(|n| {
+                ids.get(n)
+                    .copied()
+                    .ok_or_else(|| QuantizeError::InvalidModel(format!("op `{}` reads unknown `{n}`", op.node)))
+            })
             .collect::<Result<_>>()?;
         let s_in = tensors[inputs[0]].scale_bits;
         let calibrated = act_scale(max_abs.get(&op.output.name).copied().unwrap_or(0.0));
@@ -159,7 +171,10 @@ pub fn quantize(model: &FloatModel, max_abs: &HashMap<String, f64>, config: &Qua
                 let (k, n) = (weight.shape()[0], weight.shape()[1]);
                 let w = weight.iter().map(|&v| quantize_value(v as f64, s_w)).collect();
                 let bias = bias.as_ref().map(|b| b.iter().map(|&v| quantize_value(v as f64, s_in + s_w)).collect());
-                (QOpKind::Dense { k, n, weight: w, bias, weight_scale_bits: s_w, shift: s_in + s_w - calibrated }, calibrated)
+                (
+                    QOpKind::Dense { k, n, weight: w, bias, weight_scale_bits: s_w, shift: s_in + s_w - calibrated },
+                    calibrated,
+                )
             }
             FloatOpKind::Conv { weight, bias, strides, pads } => {
                 let s_w = w_scale(max_of(weight));
@@ -183,7 +198,12 @@ pub fn quantize(model: &FloatModel, max_abs: &HashMap<String, f64>, config: &Qua
                 let s_b = tensors[inputs[1]].scale_bits;
                 let m = s_in.max(s_b);
                 (
-                    QOpKind::Add { sub: *sub, a_shift: (m - s_in) as u32, b_shift: (m - s_b) as u32, shift: m - calibrated },
+                    QOpKind::Add {
+                        sub: *sub,
+                        a_shift: (m - s_in) as u32,
+                        b_shift: (m - s_b) as u32,
+                        shift: m - calibrated,
+                    },
                     calibrated,
                 )
             }
@@ -217,10 +237,22 @@ pub fn quantize(model: &FloatModel, max_abs: &HashMap<String, f64>, config: &Qua
                 // Both functions are bounded by 1 in magnitude: no input can overflow the output.
                 let s_out = act_scale(1.0);
                 let in_shift = config.act_bits - config.table_bits;
-                (QOpKind::Lookup { func, in_shift, table: lookup_table(func, s_in, s_out, in_shift, config.table_bits) }, s_out)
+                (
+                    QOpKind::Lookup {
+                        func,
+                        in_shift,
+                        table: lookup_table(func, s_in, s_out, in_shift, config.table_bits),
+                    },
+                    s_out,
+                )
             }
             FloatOpKind::AvgPool { kernel, strides, pads, count_include_pad } => (
-                QOpKind::AvgPool { kernel: *kernel, strides: *strides, pads: *pads, count_include_pad: *count_include_pad },
+                QOpKind::AvgPool {
+                    kernel: *kernel,
+                    strides: *strides,
+                    pads: *pads,
+                    count_include_pad: *count_include_pad,
+                },
                 s_in,
             ),
             FloatOpKind::MaxPool { kernel, strides, pads } => {

@@ -198,7 +198,9 @@ impl QModel {
             QOpKind::Relu => x.iter().map(|&v| (v as i128).max(0)).collect(),
             QOpKind::LeakyRelu { alpha, alpha_scale_bits } => x
                 .iter()
-                .map(|&v| if v >= 0 { v as i128 } else { rescale(v as i128 * *alpha as i128, *alpha_scale_bits as i32) })
+                .map(
+                    |&v| if v >= 0 { v as i128 } else { rescale(v as i128 * *alpha as i128, *alpha_scale_bits as i32) },
+                )
                 .collect(),
             QOpKind::Lookup { in_shift, table, .. } => {
                 let offset = 1i128 << (self.config.table_bits - 1);
@@ -248,7 +250,12 @@ fn const_array(c: &QConst, shape: &[usize]) -> Result<ArrayD<i64>, String> {
 }
 
 /// Applies `f` elementwise to `a` and `b` broadcast to `shape`.
-fn broadcast2(a: &ArrayD<i64>, b: &ArrayD<i64>, shape: &[usize], f: impl Fn(i64, i64) -> i128) -> Result<Vec<i128>, String> {
+fn broadcast2(
+    a: &ArrayD<i64>,
+    b: &ArrayD<i64>,
+    shape: &[usize],
+    f: impl Fn(i64, i64) -> i128,
+) -> Result<Vec<i128>, String> {
     let av = a.broadcast(IxDyn(shape)).ok_or_else(|| format!("{:?} does not broadcast to {shape:?}", a.shape()))?;
     let bv = b.broadcast(IxDyn(shape)).ok_or_else(|| format!("{:?} does not broadcast to {shape:?}", b.shape()))?;
     Ok(av.iter().zip(bv.iter()).map(|(&x, &y)| f(x, y)).collect())

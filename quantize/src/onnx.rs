@@ -15,9 +15,7 @@ use std::sync::Arc;
 
 use ndarray::{ArrayD, IxDyn};
 use tract_onnx::pb;
-use tract_onnx::prelude::{
-    Datum, InferenceFact, InferenceModel, InferenceModelExt, OutletId, Tensor,
-};
+use tract_onnx::prelude::{Datum, InferenceFact, InferenceModel, InferenceModelExt, OutletId, Tensor};
 use tract_onnx::tract_hir::infer::Factoid;
 
 use crate::error::{QuantizeError, Result};
@@ -224,7 +222,11 @@ pub fn import_onnx_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Res
     for (i, node) in graph.node.iter().enumerate() {
         let op = node.op_type.as_str();
         if !node.domain.is_empty() && node.domain != "ai.onnx" {
-            return Err(QuantizeError::unsupported(op, &node_name(node, i), format!("custom domain `{}`", node.domain)));
+            return Err(QuantizeError::unsupported(
+                op,
+                &node_name(node, i),
+                format!("custom domain `{}`", node.domain),
+            ));
         }
         if !SUPPORTED_OPS.contains(&op) && !FOLDABLE_OPS.contains(&op) {
             return Err(QuantizeError::unsupported(op, &node_name(node, i), ""));
@@ -392,12 +394,9 @@ impl Builder<'_> {
     }
 
     fn shape(&self, tensor: &str, node: &str) -> Result<Vec<usize>> {
-        self.fact(tensor)
-            .and_then(|f| f.shape.as_concrete_finite().ok().flatten())
-            .map(|s| s.to_vec())
-            .ok_or_else(|| {
-                QuantizeError::InvalidModel(format!("shape of tensor `{tensor}` (node `{node}`) could not be inferred"))
-            })
+        self.fact(tensor).and_then(|f| f.shape.as_concrete_finite().ok().flatten()).map(|s| s.to_vec()).ok_or_else(
+            || QuantizeError::InvalidModel(format!("shape of tensor `{tensor}` (node `{node}`) could not be inferred")),
+        )
     }
 
     fn const_array(&self, tensor: &str, node: &pb::NodeProto, name: &str) -> Result<ArrayD<f32>> {
@@ -417,7 +416,8 @@ impl Builder<'_> {
             return Ok(());
         }
         let op = node.op_type.as_str();
-        let ins: Vec<String> = node.input.iter().map(|i| if i.is_empty() { String::new() } else { self.resolve(i) }).collect();
+        let ins: Vec<String> =
+            node.input.iter().map(|i| if i.is_empty() { String::new() } else { self.resolve(i) }).collect();
         let is_act = |t: &str| self.activations.contains(t);
         let acts: Vec<String> = ins.iter().filter(|i| !i.is_empty() && is_act(i)).cloned().collect();
         if acts.is_empty() {
@@ -438,7 +438,9 @@ impl Builder<'_> {
             }
             "Softmax" => {
                 if node.output[0] != graph_output {
-                    return Err(unsup("Softmax is supported only as the final op (it is dropped: argmax is preserved)".into()));
+                    return Err(unsup(
+                        "Softmax is supported only as the final op (it is dropped: argmax is preserved)".into(),
+                    ));
                 }
                 self.notes.push(format!(
                     "final Softmax `{name}` dropped: the proof covers its input `{}` (argmax is preserved)",
@@ -473,7 +475,17 @@ impl Builder<'_> {
                         if !(per_column || scalar) {
                             return Err(unsup(format!("bias C of shape {:?} (only [N] or [1, N])", c.shape())));
                         }
-                        Some((0..n).map(|j| beta * if scalar { c.iter().next().copied().unwrap_or(0.0) } else { c.iter().nth(j).copied().unwrap_or(0.0) }).collect())
+                        Some(
+                            (0..n)
+                                .map(|j| {
+                                    beta * if scalar {
+                                        c.iter().next().copied().unwrap_or(0.0)
+                                    } else {
+                                        c.iter().nth(j).copied().unwrap_or(0.0)
+                                    }
+                                })
+                                .collect(),
+                        )
                     }
                 };
                 FloatOpKind::Dense { weight: w.into_dyn(), bias }
@@ -512,9 +524,10 @@ impl Builder<'_> {
                     match (op, x_first) {
                         ("Add", _) => FloatOpKind::Affine { mul: None, add: Some(c) },
                         ("Sub", true) => FloatOpKind::Affine { mul: None, add: Some(c.mapv(|v| -v)) },
-                        ("Sub", false) => {
-                            FloatOpKind::Affine { mul: Some(ArrayD::from_elem(IxDyn(&vec![1; out_shape.len()]), -1.0)), add: Some(c) }
-                        }
+                        ("Sub", false) => FloatOpKind::Affine {
+                            mul: Some(ArrayD::from_elem(IxDyn(&vec![1; out_shape.len()]), -1.0)),
+                            add: Some(c),
+                        },
                         ("Mul", _) => FloatOpKind::Affine { mul: Some(c), add: None },
                         ("Div", true) => {
                             if c.iter().any(|v| *v == 0.0) {
@@ -593,7 +606,11 @@ impl Builder<'_> {
                 }
                 let eps = attr_f(node, "epsilon").unwrap_or(1e-5);
                 let get = |i: usize| -> Result<Vec<f32>> {
-                    Ok(self.const_array(ins.get(i).map(String::as_str).unwrap_or(""), node, name)?.iter().copied().collect())
+                    Ok(self
+                        .const_array(ins.get(i).map(String::as_str).unwrap_or(""), node, name)?
+                        .iter()
+                        .copied()
+                        .collect())
                 };
                 let (scale, bias, mean, var) = (get(1)?, get(2)?, get(3)?, get(4)?);
                 let c = out_shape.get(1).copied().unwrap_or(0);
@@ -622,7 +639,11 @@ impl Builder<'_> {
 }
 
 /// Strides and explicit pads of a Conv/Pool node, resolving `auto_pad`.
-fn window_attrs(node: &pb::NodeProto, kernel: [usize; 2], x_shape: &[usize]) -> Result<([usize; 2], [usize; 4]), String> {
+fn window_attrs(
+    node: &pb::NodeProto,
+    kernel: [usize; 2],
+    x_shape: &[usize],
+) -> Result<([usize; 2], [usize; 4]), String> {
     let s = attr_ints(node, "strides").unwrap_or_else(|| vec![1, 1]);
     if s.len() != 2 || s.iter().any(|v| *v <= 0) {
         return Err(format!("strides {s:?}"));
@@ -746,4 +767,3 @@ fn try_fold(prev: &mut FloatOp, cur: &FloatOp) -> bool {
     }
     true
 }
-

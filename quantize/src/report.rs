@@ -41,7 +41,12 @@ pub fn argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
 }
 
 /// Evaluates `qmodel` against the float `runner` (which must return the tensor the QModel outputs).
-pub fn evaluate(qmodel: &QModel, runner: &FloatRunner, data: &Dataset, mut tick: impl FnMut()) -> Result<AccuracyReport> {
+pub fn evaluate(
+    qmodel: &QModel,
+    runner: &FloatRunner,
+    data: &Dataset,
+    mut tick: impl FnMut(),
+) -> Result<AccuracyReport> {
     let input = qmodel.input_tensor();
     data.check_shape(&input.name, &input.shape)?;
     let out_name = &qmodel.output_tensor().name;

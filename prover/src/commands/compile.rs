@@ -92,7 +92,12 @@ pub fn run(a: CompileArgs) -> Result<()> {
         .with_context(|| format!("writing {}", dir.report().display()))?;
 
     println!("compiled {} -> {}", a.model.display(), dir.root.display());
-    println!("  model        {} ({} ops), content hash {}", qmodel.name, qmodel.ops.len(), &qmodel.content_hash_hex()[..16]);
+    println!(
+        "  model        {} ({} ops), content hash {}",
+        qmodel.name,
+        qmodel.ops.len(),
+        &qmodel.content_hash_hex()[..16]
+    );
     println!(
         "  budget       {} activation bits, {} weight bits, {} headroom bit(s)",
         config.act_bits, config.weight_bits, config.headroom_bits

@@ -1,0 +1,133 @@
+//! Bad input gets a clear error naming the problem, never a panic.
+
+mod common;
+
+use common::{Attr, Graph, fixture};
+use zkinfer_quantize::{
+    Dataset, ImportOptions, QModel, QuantConfig, QuantizeError, calibrate_and_quantize, import_onnx,
+};
+
+fn import_err(g: &Graph) -> QuantizeError {
+    let dir = tempfile::tempdir().unwrap();
+    import_onnx(&g.write(dir.path(), "m.onnx"), &ImportOptions::default()).unwrap_err()
+}
+
+#[test]
+fn unsupported_op_names_op_and_node() {
+    let mut g = Graph::new(&[1, 4], 1);
+    let r = g.node("Relu", "first", &["input"], vec![]);
+    g.node("Erf", "my_erf_node", &[&r], vec![]);
+    let e = import_err(&g);
+    assert!(matches!(&e, QuantizeError::UnsupportedOp { op, node, .. } if op == "Erf" && node == "my_erf_node"), "{e}");
+    assert_eq!(e.to_string(), "unsupported ONNX op `Erf` at node `my_erf_node`");
+}
+
+#[test]
+fn unsupported_uses_of_supported_ops_say_why() {
+    let mut g = Graph::new(&[4, 4], 2);
+    let r = g.node("Relu", "r", &["input"], vec![]);
+    g.node("MatMul", "mm2", &["input", &r], vec![]);
+    let e = import_err(&g).to_string();
+    assert!(e.contains("`MatMul` at node `mm2`") && e.contains("both operands are non-constant"), "{e}");
+
+    let mut g = Graph::new(&[1, 2, 4, 4], 3);
+    let w = g.rand_init("w", &[2, 1, 3, 3], 1.0);
+    g.node("Conv", "grouped", &["input", &w], vec![("group", Attr::I(2))]);
+    let e = import_err(&g).to_string();
+    assert!(e.contains("`Conv` at node `grouped`") && e.contains("group != 1"), "{e}");
+
+    let mut g = Graph::new(&[1, 4], 4);
+    let s = g.node("Softmax", "mid_softmax", &["input"], vec![]);
+    g.node("Relu", "r", &[&s], vec![]);
+    let e = import_err(&g).to_string();
+    assert!(e.contains("`Softmax` at node `mid_softmax`") && e.contains("only as the final op"), "{e}");
+
+    let mut g = Graph::new(&[1, 1, 4, 4], 5);
+    g.node("MaxPool", "ceil", &["input"], vec![("kernel_shape", Attr::Ints(vec![2, 2])), ("ceil_mode", Attr::I(1))]);
+    let e = import_err(&g).to_string();
+    assert!(e.contains("`MaxPool` at node `ceil`") && e.contains("ceil_mode=1"), "{e}");
+}
+
+#[test]
+fn corrupt_truncated_and_missing_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.onnx");
+    std::fs::write(&junk, b"\xff\xfe this is not protobuf \x00\x01").unwrap();
+    let e = import_onnx(&junk, &ImportOptions::default()).unwrap_err();
+    assert!(matches!(e, QuantizeError::CorruptModel { .. }), "{e}");
+    assert!(e.to_string().contains("junk.onnx: not a valid ONNX model"), "{e}");
+
+    let bytes = std::fs::read(fixture("mlp_digits", "model.onnx")).unwrap();
+    let cut = dir.path().join("cut.onnx");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let e = import_onnx(&cut, &ImportOptions::default()).unwrap_err();
+    assert!(matches!(e, QuantizeError::CorruptModel { .. }), "{e}");
+
+    let empty = dir.path().join("empty.onnx");
+    std::fs::write(&empty, b"").unwrap();
+    let e = import_onnx(&empty, &ImportOptions::default()).unwrap_err().to_string();
+    assert!(e.contains("holds no graph"), "{e}");
+
+    let e = import_onnx(&dir.path().join("nope.onnx"), &ImportOptions::default()).unwrap_err();
+    assert!(matches!(e, QuantizeError::Io { .. }) && e.to_string().contains("nope.onnx"), "{e}");
+}
+
+#[test]
+fn wrong_input_shape_is_reported() {
+    let m = import_onnx(&fixture("mlp_digits", "model.onnx"), &ImportOptions::default()).unwrap();
+    let data = Dataset { input_data: vec![vec![0.0; 64], vec![0.0; 63]], labels: None };
+    let e = calibrate_and_quantize(&m, &data, &QuantConfig::default(), || {}).unwrap_err();
+    assert_eq!(e.to_string(), "input 1: has 63 values, but model input `input` has shape [1, 64] = 64 values");
+
+    let calib = Dataset::read(&fixture("mlp_digits", "calibration.json")).unwrap();
+    let (q, _) = calibrate_and_quantize(&m, &calib, &QuantConfig::default(), || {}).unwrap();
+    assert!(matches!(q.quantize_input(&[0.0; 65]), Err(QuantizeError::InputShape { got: 65, expected: 64, .. })));
+    assert!(matches!(q.execute(&[0; 3]), Err(QuantizeError::InputShape { got: 3, .. })));
+    // Out-of-range integer input is refused, not clamped silently.
+    let mut big = vec![0i64; 64];
+    big[5] = 1 << 20;
+    assert!(matches!(q.execute(&big), Err(QuantizeError::ActivationOverflow { .. })));
+}
+
+#[test]
+fn activation_overflow_names_the_op() {
+    let m = import_onnx(&fixture("mlp_digits", "model.onnx"), &ImportOptions::default()).unwrap();
+    let calib = Dataset::read(&fixture("mlp_digits", "calibration.json")).unwrap();
+    let (q, _) = calibrate_and_quantize(&m, &calib, &QuantConfig::default(), || {}).unwrap();
+    // Inputs at the edge of the range drive the first layer far past its calibrated maximum.
+    let (lo, hi) = zkinfer_quantize::fixed::signed_range(q.config.act_bits);
+    let mut found = false;
+    for sign in [1i64, -1] {
+        let x: Vec<i64> = (0..64).map(|i| if (i % 2 == 0) == (sign > 0) { hi as i64 } else { lo as i64 }).collect();
+        if let Err(e) = q.execute(&x) {
+            let s = e.to_string();
+            assert!(s.contains("op `fc0`") || s.contains("op `fc2`"), "{s}");
+            assert!(s.contains("--act-bits"), "{s}");
+            found = true;
+        }
+    }
+    assert!(found, "extreme inputs never overflowed");
+}
+
+#[test]
+fn bad_config_and_qmodel_files() {
+    let m = import_onnx(&fixture("mlp_digits", "model.onnx"), &ImportOptions::default()).unwrap();
+    let calib = Dataset::read(&fixture("mlp_digits", "calibration.json")).unwrap();
+    let bad = QuantConfig { act_bits: 40, ..QuantConfig::default() };
+    let e = calibrate_and_quantize(&m, &calib, &bad, || {}).unwrap_err().to_string();
+    assert!(e.contains("act_bits 40"), "{e}");
+
+    let (q, _) = calibrate_and_quantize(&m, &calib, &QuantConfig::default(), || {}).unwrap();
+    let mut v: serde_json::Value = serde_json::from_slice(&q.to_json()).unwrap();
+    v["version"] = 99.into();
+    let e = QModel::from_json(v.to_string().as_bytes()).unwrap_err();
+    assert!(e.contains("format version 99"), "{e}");
+    v["version"] = 1.into();
+    v["ops"][0]["inputs"] = serde_json::json!([7]);
+    let e = QModel::from_json(v.to_string().as_bytes()).unwrap_err();
+    assert!(e.contains("reads tensor 7"), "{e}");
+    assert!(QModel::from_json(b"{").is_err());
+    let dir = tempfile::tempdir().unwrap();
+    let e = QModel::read(&dir.path().join("missing.qm")).unwrap_err().to_string();
+    assert!(e.contains("missing.qm"), "{e}");
+}

@@ -1,0 +1,258 @@
+//! Op by op: the integer executor against tract's float result on single-op
+//! (and small fused) models with random weights and inputs.
+
+mod common;
+
+use common::{Attr, Graph, Lcg};
+use zkinfer_quantize::{Dataset, ImportOptions, QOpKind, QuantConfig, calibrate_and_quantize, import_onnx};
+
+/// Compiles `g`, then checks every test input: |float − dequantized| ≤ tolerance, where the
+/// tolerance is a few output quanta plus a small fraction of the output's magnitude.
+/// Returns the compiled op families.
+fn check(g: &Graph, input_len: usize, input_amp: f32, config: QuantConfig) -> Vec<&'static str> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = g.write(dir.path(), "m.onnx");
+    let model = import_onnx(&path, &ImportOptions::default()).unwrap();
+    let mut rng = Lcg(99);
+    let rows = |rng: &mut Lcg, n: usize| -> Vec<Vec<f64>> {
+        (0..n).map(|_| rng.vec(input_len, input_amp).into_iter().map(f64::from).collect()).collect()
+    };
+    let calib = Dataset { input_data: rows(&mut rng, 24), labels: None };
+    let (q, _) = calibrate_and_quantize(&model, &calib, &config, || {}).unwrap();
+    let runner = model.runner(&[q.output_tensor().name.clone()]).unwrap();
+    let s_out = q.output_tensor().scale_bits;
+    // A lookup answers with its bucket's midpoint: add slope (≤ 1 for sigmoid and tanh) × half a bucket.
+    let bucket_err: f64 = q
+        .ops
+        .iter()
+        .map(|o| match o.kind {
+            QOpKind::Lookup { in_shift, .. } => {
+                let s_in = q.tensors[o.inputs[0]].scale_bits;
+                (in_shift as f64 - 1.0 - s_in as f64).exp2()
+            }
+            _ => 0.0,
+        })
+        .sum();
+    let mut worst = 0.0f64;
+    for row in rows(&mut rng, 12) {
+        // Stay inside the calibrated range: test inputs at 90% of the calibration amplitude.
+        let row: Vec<f64> = row.iter().map(|v| v * 0.9).collect();
+        let float: Vec<f64> = runner.run(&row).unwrap()[0].iter().map(|&v| v as f64).collect();
+        let qi = q.quantize_input(&row).unwrap();
+        let trace = q.execute(&qi.values).unwrap();
+        let deq = q.dequantize_output(&trace);
+        assert_eq!(float.len(), deq.len());
+        let mag = float.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let tol = 4.0 * (-s_out as f64).exp2() + 2e-3 * mag + bucket_err;
+        for (f, d) in float.iter().zip(&deq) {
+            let e = (f - d).abs();
+            worst = worst.max(e / tol);
+            assert!(e <= tol, "{}: float {f} vs quantized {d} (error {e}, tolerance {tol})", g.output);
+        }
+    }
+    assert!(worst.is_finite());
+    q.ops.iter().map(|o| o.kind.family()).collect()
+}
+
+fn cfg() -> QuantConfig {
+    QuantConfig::default()
+}
+
+#[test]
+fn gemm_with_alpha_beta_and_trans_b() {
+    let mut g = Graph::new(&[1, 12], 1);
+    let w = g.rand_init("w", &[5, 12], 0.5);
+    let c = g.rand_init("c", &[5], 0.5);
+    g.node(
+        "Gemm",
+        "fc",
+        &["input", &w, &c],
+        vec![("transB", Attr::I(1)), ("alpha", Attr::F(0.5)), ("beta", Attr::F(2.0))],
+    );
+    assert_eq!(check(&g, 12, 1.0, cfg()), ["dense"]);
+}
+
+#[test]
+fn matmul_then_bias_add_folds_into_one_dense() {
+    let mut g = Graph::new(&[1, 8], 2);
+    let w = g.rand_init("w", &[8, 6], 0.7);
+    let b = g.rand_init("b", &[6], 0.3);
+    let m = g.node("MatMul", "mm", &["input", &w], vec![]);
+    g.node("Add", "bias", &[&m, &b], vec![]);
+    assert_eq!(check(&g, 8, 1.0, cfg()), ["dense"]);
+}
+
+#[test]
+fn conv_stride_pad_and_batchnorm_fold() {
+    let mut g = Graph::new(&[1, 2, 7, 7], 3);
+    let w = g.rand_init("w", &[3, 2, 3, 3], 0.5);
+    let b = g.rand_init("b", &[3], 0.2);
+    let c = g.node(
+        "Conv",
+        "conv",
+        &["input", &w, &b],
+        vec![("strides", Attr::Ints(vec![2, 2])), ("pads", Attr::Ints(vec![1, 1, 1, 1]))],
+    );
+    let scale = g.init("bn_s", &[3], vec![1.5, 0.5, -1.0]);
+    let bias = g.init("bn_b", &[3], vec![0.1, -0.2, 0.3]);
+    let mean = g.init("bn_m", &[3], vec![0.05, 0.0, -0.1]);
+    let var = g.init("bn_v", &[3], vec![0.5, 2.0, 1.0]);
+    g.node("BatchNormalization", "bn", &[&c, &scale, &bias, &mean, &var], vec![]);
+    assert_eq!(check(&g, 98, 1.0, cfg()), ["conv"]);
+}
+
+#[test]
+fn conv_same_upper_auto_pad_without_bias() {
+    let mut g = Graph::new(&[1, 1, 6, 5], 4);
+    let w = g.rand_init("w", &[2, 1, 2, 2], 0.8);
+    g.node("Conv", "conv", &["input", &w], vec![("auto_pad", Attr::S("SAME_UPPER"))]);
+    assert_eq!(check(&g, 30, 1.0, cfg()), ["conv"]);
+}
+
+#[test]
+fn standalone_batchnorm_is_affine() {
+    let mut g = Graph::new(&[1, 2, 3, 3], 5);
+    let s = g.init("s", &[2], vec![2.0, -0.5]);
+    let b = g.init("b", &[2], vec![0.5, 0.25]);
+    let m = g.init("m", &[2], vec![0.1, -0.3]);
+    let v = g.init("v", &[2], vec![1.0, 0.25]);
+    g.node("BatchNormalization", "bn", &["input", &s, &b, &m, &v], vec![]);
+    assert_eq!(check(&g, 18, 1.0, cfg()), ["affine"]);
+}
+
+#[test]
+fn elementwise_with_constants() {
+    for (op, x_first) in [("Add", true), ("Sub", true), ("Sub", false), ("Mul", true), ("Div", true)] {
+        let mut g = Graph::new(&[1, 3, 4], 6);
+        let c = g.init("c", &[3, 1], vec![0.75, -1.25, 2.0]);
+        let ins: [&str; 2] = if x_first { ["input", &c] } else { [&c, "input"] };
+        g.node(op, "op", &ins, vec![]);
+        assert_eq!(check(&g, 12, 1.0, cfg()), ["affine"], "{op}");
+    }
+}
+
+#[test]
+fn add_sub_mul_of_two_activations() {
+    for (op, fam) in [("Add", "add"), ("Sub", "add"), ("Mul", "mul")] {
+        let mut g = Graph::new(&[1, 10], 7);
+        let w = g.rand_init("w", &[10, 10], 0.9);
+        let d = g.node("MatMul", "mm", &["input", &w], vec![]);
+        g.node(op, "op", &["input", &d], vec![]);
+        assert_eq!(check(&g, 10, 1.0, cfg()), ["dense", fam], "{op}");
+    }
+}
+
+#[test]
+fn activations() {
+    for (op, fam) in [("Relu", "relu"), ("LeakyRelu", "leaky_relu"), ("Sigmoid", "lookup"), ("Tanh", "lookup")] {
+        let mut g = Graph::new(&[1, 16], 8);
+        let attrs = if op == "LeakyRelu" { vec![("alpha", Attr::F(0.1))] } else { vec![] };
+        g.node(op, "act", &["input"], attrs);
+        // Amplitude 6 reaches the flat parts of sigmoid and tanh.
+        assert_eq!(check(&g, 16, 6.0, cfg()), [fam], "{op}");
+    }
+}
+
+#[test]
+fn lookup_with_small_budgets() {
+    let mut g = Graph::new(&[1, 16], 9);
+    g.node("Sigmoid", "sig", &["input"], vec![]);
+    let config = QuantConfig { act_bits: 12, table_bits: 8, ..QuantConfig::default() };
+    assert_eq!(check(&g, 16, 4.0, config), ["lookup"]);
+}
+
+#[test]
+fn pooling() {
+    let cases: Vec<(&str, Vec<(&str, Attr)>, &str)> = vec![
+        (
+            "AveragePool",
+            vec![
+                ("kernel_shape", Attr::Ints(vec![3, 3])),
+                ("strides", Attr::Ints(vec![2, 2])),
+                ("pads", Attr::Ints(vec![1, 1, 1, 1])),
+            ],
+            "avg_pool",
+        ),
+        (
+            "AveragePool",
+            vec![
+                ("kernel_shape", Attr::Ints(vec![3, 3])),
+                ("pads", Attr::Ints(vec![1, 1, 1, 1])),
+                ("count_include_pad", Attr::I(1)),
+            ],
+            "avg_pool",
+        ),
+        ("MaxPool", vec![("kernel_shape", Attr::Ints(vec![2, 2])), ("strides", Attr::Ints(vec![2, 2]))], "max_pool"),
+        ("MaxPool", vec![("kernel_shape", Attr::Ints(vec![3, 3])), ("pads", Attr::Ints(vec![1, 1, 1, 1]))], "max_pool"),
+        ("GlobalAveragePool", vec![], "global_avg_pool"),
+    ];
+    for (op, attrs, fam) in cases {
+        let mut g = Graph::new(&[1, 2, 6, 6], 10);
+        g.node(op, "pool", &["input"], attrs);
+        assert_eq!(check(&g, 72, 1.0, cfg()), [fam], "{op}");
+    }
+}
+
+#[test]
+fn flatten_reshape_and_folded_shape_arithmetic() {
+    // Flatten then Gemm.
+    let mut g = Graph::new(&[1, 2, 2, 3], 11);
+    let f = g.node("Flatten", "flat", &["input"], vec![("axis", Attr::I(1))]);
+    let w = g.rand_init("w", &[4, 12], 0.5);
+    g.node("Gemm", "fc", &[&f, &w], vec![("transB", Attr::I(1))]);
+    assert_eq!(check(&g, 12, 1.0, cfg()), ["reshape", "dense"]);
+
+    // PyTorch-style: Reshape(x, Concat(Unsqueeze(Gather(Shape(x), 0)), [-1])), all folded by tract.
+    let mut g = Graph::new(&[1, 3, 4], 12);
+    let shape = g.node("Shape", "shape", &["input"], vec![]);
+    let zero = g.init_i64("zero", &[], vec![0]);
+    let n = g.node("Gather", "gather", &[&shape, &zero], vec![("axis", Attr::I(0))]);
+    let axes = g.init_i64("axes", &[1], vec![0]);
+    let n1 = g.node("Unsqueeze", "unsq", &[&n, &axes], vec![]);
+    let minus1 = g.init_i64("minus1", &[1], vec![-1]);
+    let target = g.node("Concat", "concat", &[&n1, &minus1], vec![("axis", Attr::I(0))]);
+    let r = g.node("Reshape", "reshape", &["input", &target], vec![]);
+    let w = g.rand_init("w", &[12, 2], 0.5);
+    g.node("MatMul", "mm", &[&r, &w], vec![]);
+    assert_eq!(check(&g, 12, 1.0, cfg()), ["reshape", "dense"]);
+}
+
+#[test]
+fn final_softmax_is_dropped_with_a_note() {
+    let mut g = Graph::new(&[1, 6], 13);
+    let w = g.rand_init("w", &[6, 4], 1.0);
+    let d = g.node("MatMul", "mm", &["input", &w], vec![]);
+    let i = g.node("Identity", "id", &[&d], vec![]);
+    g.node("Softmax", "softmax", &[&i], vec![("axis", Attr::I(1))]);
+    let dir = tempfile::tempdir().unwrap();
+    let m = import_onnx(&g.write(dir.path(), "m.onnx"), &ImportOptions::default()).unwrap();
+    assert_eq!(m.output.name, "mm_out");
+    assert!(m.notes.iter().any(|n| n.contains("Softmax `softmax` dropped")), "{:?}", m.notes);
+    assert_eq!(m.ops.len(), 1);
+}
+
+#[test]
+fn symbolic_batch_is_fixed_to_one() {
+    let mut g = Graph::new(&[-1, 4], 14);
+    let w = g.rand_init("w", &[4, 3], 1.0);
+    g.node("MatMul", "mm", &["input", &w], vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let m = import_onnx(&g.write(dir.path(), "m.onnx"), &ImportOptions::default()).unwrap();
+    assert_eq!(m.input.shape, [1, 4]);
+    assert_eq!(m.output.shape, [1, 3]);
+}
+
+#[test]
+fn leaky_relu_semantics_are_exact() {
+    let mut g = Graph::new(&[1, 4], 15);
+    g.node("LeakyRelu", "lr", &["input"], vec![("alpha", Attr::F(0.25))]);
+    let dir = tempfile::tempdir().unwrap();
+    let m = import_onnx(&g.write(dir.path(), "m.onnx"), &ImportOptions::default()).unwrap();
+    let calib = Dataset { input_data: vec![vec![1.0, -1.0, 0.5, -0.5]], labels: None };
+    let (q, _) = calibrate_and_quantize(&m, &calib, &QuantConfig::default(), || {}).unwrap();
+    let QOpKind::LeakyRelu { alpha, alpha_scale_bits } = q.ops[0].kind else { panic!("not leaky relu") };
+    assert_eq!(alpha as f64 * (-(alpha_scale_bits as f64)).exp2(), 0.25);
+    // -7 · 0.25 = -1.75 rounds half up to... -1.75 → -2; -6 · 0.25 = -1.5 → -1 (ties up).
+    let t = q.execute(&[-7, -6, 5, 0]).unwrap();
+    assert_eq!(t.tensors[q.output].iter().copied().collect::<Vec<_>>(), [-2, -1, 5, 0]);
+}
