@@ -344,36 +344,32 @@ impl QModel {
             if op.inputs.len() != want_inputs {
                 return Err(format!("op `{}` has {} inputs, expected {want_inputs}", op.node, op.inputs.len()));
             }
-            let bad = |what: &str| Err(format!("op `{}`: {what}", op.node));
-            match &op.kind {
+            let problem = match &op.kind {
                 QOpKind::Dense { k, n, weight, bias, .. } => {
-                    if weight.len() != k * n || bias.as_ref().is_some_and(|b| b.len() != *n) {
-                        return bad("weight/bias length");
-                    }
                     let x = &self.tensors[op.inputs[0]];
-                    if x.shape.last() != Some(k) || x.numel() % k != 0 {
-                        return bad("input shape does not end in K");
+                    if weight.len() != k * n || bias.as_ref().is_some_and(|b| b.len() != *n) {
+                        Some("weight/bias length")
+                    } else if x.shape.last() != Some(k) {
+                        Some("input shape does not end in K")
+                    } else {
+                        None
                     }
                 }
-                QOpKind::Conv { weight_shape, weight, bias, strides, .. } => {
-                    if weight.len() != weight_shape.iter().product::<usize>()
-                        || bias.as_ref().is_some_and(|b| b.len() != weight_shape[0])
-                        || strides.contains(&0)
-                    {
-                        return bad("weight/bias length or stride");
-                    }
-                }
+                QOpKind::Conv { weight_shape, weight, bias, strides, .. } => (weight.len()
+                    != weight_shape.iter().product::<usize>()
+                    || bias.as_ref().is_some_and(|b| b.len() != weight_shape[0])
+                    || strides.contains(&0))
+                .then_some("weight/bias length or stride"),
                 QOpKind::Lookup { table, .. } => {
-                    if table.len() != 1usize << self.config.table_bits {
-                        return bad("table length");
-                    }
+                    (table.len() != 1usize << self.config.table_bits).then_some("table length")
                 }
                 QOpKind::AvgPool { kernel, strides, .. } | QOpKind::MaxPool { kernel, strides, .. } => {
-                    if kernel.contains(&0) || strides.contains(&0) {
-                        return bad("zero kernel or stride");
-                    }
+                    (kernel.contains(&0) || strides.contains(&0)).then_some("zero kernel or stride")
                 }
-                _ => {}
+                _ => None,
+            };
+            if let Some(what) = problem {
+                return Err(format!("op `{}`: {what}", op.node));
             }
         }
         if !written[self.output] {

@@ -163,7 +163,8 @@ fn lookup_with_small_budgets() {
 
 #[test]
 fn pooling() {
-    let cases: Vec<(&str, Vec<(&str, Attr)>, &str)> = vec![
+    type Case = (&'static str, Vec<(&'static str, Attr)>, &'static str);
+    let cases: Vec<Case> = vec![
         (
             "AveragePool",
             vec![
