@@ -246,18 +246,10 @@ pub fn quantize(
                     s_out,
                 )
             }
-            FloatOpKind::AvgPool { kernel, strides, pads, count_include_pad } => (
-                QOpKind::AvgPool {
-                    kernel: *kernel,
-                    strides: *strides,
-                    pads: *pads,
-                    count_include_pad: *count_include_pad,
-                },
-                s_in,
-            ),
-            FloatOpKind::MaxPool { kernel, strides, pads } => {
-                (QOpKind::MaxPool { kernel: *kernel, strides: *strides, pads: *pads }, s_in)
+            FloatOpKind::AvgPool { window, count_include_pad } => {
+                (QOpKind::AvgPool { window: *window, count_include_pad: *count_include_pad }, s_in)
             }
+            FloatOpKind::MaxPool { window } => (QOpKind::MaxPool { window: *window }, s_in),
             FloatOpKind::GlobalAvgPool => (QOpKind::GlobalAvgPool, s_in),
             FloatOpKind::Reshape => (QOpKind::Reshape, s_in),
         };

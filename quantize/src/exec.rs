@@ -12,7 +12,7 @@ use ndarray::{ArrayD, IxDyn};
 
 use crate::error::{QuantizeError, Result};
 use crate::fixed::{div_round, floor_shift, quantize_value, rescale, signed_range};
-use crate::qmodel::{QConst, QModel, QOp, QOpKind};
+use crate::qmodel::{QConst, QModel, QOp, QOpKind, Window};
 
 /// Every tensor's value after one execution, indexed by tensor id.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,15 +34,7 @@ impl QModel {
     /// Quantizes a flattened float input: `q = ⌊x · 2^s + 1/2⌋`, clamped to the activation range.
     pub fn quantize_input(&self, x: &[f64]) -> Result<QuantizedInput> {
         let t = self.input_tensor();
-        if x.len() != t.numel() {
-            return Err(QuantizeError::InputShape {
-                index: 0,
-                input: t.name.clone(),
-                shape: t.shape.clone(),
-                expected: t.numel(),
-                got: x.len(),
-            });
-        }
+        self.check_input_len(x.len())?;
         let (lo, hi) = signed_range(self.config.act_bits);
         let mut clamped = 0;
         let values = x
@@ -58,18 +50,25 @@ impl QModel {
         Ok(QuantizedInput { values, clamped })
     }
 
+    /// Fails with [`QuantizeError::InputShape`] unless `len` values fill the input tensor.
+    pub fn check_input_len(&self, len: usize) -> Result<()> {
+        let t = self.input_tensor();
+        if len == t.numel() {
+            return Ok(());
+        }
+        Err(QuantizeError::InputShape {
+            index: 0,
+            input: t.name.clone(),
+            shape: t.shape.clone(),
+            expected: t.numel(),
+            got: len,
+        })
+    }
+
     /// Runs the model on a quantized input.
     pub fn execute(&self, input: &[i64]) -> Result<Trace> {
         let t = self.input_tensor();
-        if input.len() != t.numel() {
-            return Err(QuantizeError::InputShape {
-                index: 0,
-                input: t.name.clone(),
-                shape: t.shape.clone(),
-                expected: t.numel(),
-                got: input.len(),
-            });
-        }
+        self.check_input_len(input.len())?;
         let (lo, hi) = signed_range(self.config.act_bits);
         if let Some(&v) = input.iter().find(|&&v| (v as i128) < lo || (v as i128) > hi) {
             return Err(QuantizeError::ActivationOverflow {
@@ -211,16 +210,13 @@ impl QModel {
                     })
                     .collect::<Result<_>>()?
             }
-            QOpKind::AvgPool { kernel, strides, pads, count_include_pad } => {
-                pool(x, out_shape, *kernel, *strides, *pads, |vals, window| {
-                    let count = if *count_include_pad { window } else { vals.len() };
-                    div_round(vals.iter().map(|&v| v as i128).sum(), count.max(1) as i128)
-                })
-                .map_err(bad)?
-            }
-            QOpKind::MaxPool { kernel, strides, pads } => {
-                pool(x, out_shape, *kernel, *strides, *pads, |vals, _| vals.iter().copied().max().unwrap_or(0) as i128)
-                    .map_err(bad)?
+            QOpKind::AvgPool { window, count_include_pad } => pool(x, out_shape, window, |vals, size| {
+                let count = if *count_include_pad { size } else { vals.len() };
+                div_round(vals.iter().map(|&v| v as i128).sum(), count.max(1) as i128)
+            })
+            .map_err(bad)?,
+            QOpKind::MaxPool { window } => {
+                pool(x, out_shape, window, |vals, _| vals.iter().copied().max().unwrap_or(0) as i128).map_err(bad)?
             }
             QOpKind::GlobalAvgPool => {
                 let xs = x.shape();
@@ -265,11 +261,10 @@ fn broadcast2(
 fn pool(
     x: &ArrayD<i64>,
     out_shape: &[usize],
-    kernel: [usize; 2],
-    strides: [usize; 2],
-    pads: [usize; 4],
+    window: &Window,
     f: impl Fn(&[i64], usize) -> i128,
 ) -> Result<Vec<i128>, String> {
+    let Window { kernel, strides, pads } = *window;
     let xs = x.shape();
     if xs.len() != 4 || out_shape.len() != 4 {
         return Err(format!("pooling needs NCHW, got {xs:?}"));

@@ -24,5 +24,5 @@ pub use dataset::Dataset;
 pub use error::{QuantizeError, Result};
 pub use exec::{QuantizedInput, Trace};
 pub use onnx::{FloatModel, ImportOptions, TensorSpec, import_onnx};
-pub use qmodel::{QModel, QOp, QOpKind, QTensor, QuantConfig, TensorId};
+pub use qmodel::{QModel, QOp, QOpKind, QTensor, QuantConfig, TensorId, Window};
 pub use report::{AccuracyReport, evaluate};

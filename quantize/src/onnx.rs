@@ -19,6 +19,7 @@ use tract_onnx::prelude::{Datum, InferenceFact, InferenceModel, InferenceModelEx
 use tract_onnx::tract_hir::infer::Factoid;
 
 use crate::error::{QuantizeError, Result};
+use crate::qmodel::Window;
 
 /// Name and static shape of a tensor.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -100,23 +101,15 @@ pub enum FloatOpKind {
     Tanh,
     /// Average over `kernel` windows, NCHW.
     AvgPool {
-        /// `[kh, kw]`.
-        kernel: [usize; 2],
-        /// `[sh, sw]`.
-        strides: [usize; 2],
-        /// `[top, left, bottom, right]`.
-        pads: [usize; 4],
+        /// Kernel, strides and padding.
+        window: Window,
         /// Divide by the full window size even where it overlaps padding.
         count_include_pad: bool,
     },
     /// Maximum over `kernel` windows, NCHW (padding never wins).
     MaxPool {
-        /// `[kh, kw]`.
-        kernel: [usize; 2],
-        /// `[sh, sw]`.
-        strides: [usize; 2],
-        /// `[top, left, bottom, right]`.
-        pads: [usize; 4],
+        /// Kernel, strides and padding.
+        window: Window,
     },
     /// Mean over H and W, NCHW → `[N, C, 1, 1]`.
     GlobalAvgPool,
@@ -586,11 +579,12 @@ impl Builder<'_> {
                 }
                 let kernel = [k[0] as usize, k[1] as usize];
                 let (strides, pads) = window_attrs(node, kernel, &x_shape).map_err(unsup)?;
+                let window = Window { kernel, strides, pads };
                 if op == "MaxPool" {
-                    FloatOpKind::MaxPool { kernel, strides, pads }
+                    FloatOpKind::MaxPool { window }
                 } else {
                     let count_include_pad = attr_i(node, "count_include_pad").unwrap_or(0) != 0;
-                    FloatOpKind::AvgPool { kernel, strides, pads, count_include_pad }
+                    FloatOpKind::AvgPool { window, count_include_pad }
                 }
             }
             "GlobalAveragePool" => {

@@ -79,6 +79,17 @@ impl QTensor {
     }
 }
 
+/// A pooling window over NCHW: kernel, strides and explicit padding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    /// `[kh, kw]`.
+    pub kernel: [usize; 2],
+    /// `[sh, sw]`.
+    pub strides: [usize; 2],
+    /// `[top, left, bottom, right]`.
+    pub pads: [usize; 4],
+}
+
 /// A constant tensor broadcast against an activation (numpy rules, rank-aligned).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QConst {
@@ -189,23 +200,17 @@ pub enum QOpKind {
     /// `y = div_round(Σ window, count)` over `kernel` windows; `count` is the window size, or, without
     /// `count_include_pad`, the number of in-bounds positions; same scale.
     AvgPool {
-        /// `[kh, kw]`.
-        kernel: [usize; 2],
-        /// `[sh, sw]`.
-        strides: [usize; 2],
-        /// `[top, left, bottom, right]`.
-        pads: [usize; 4],
+        /// Kernel, strides and padding.
+        #[serde(flatten)]
+        window: Window,
         /// Divide by the full window even where it overlaps padding.
         count_include_pad: bool,
     },
     /// `y = max(window)` over in-bounds positions; same scale.
     MaxPool {
-        /// `[kh, kw]`.
-        kernel: [usize; 2],
-        /// `[sh, sw]`.
-        strides: [usize; 2],
-        /// `[top, left, bottom, right]`.
-        pads: [usize; 4],
+        /// Kernel, strides and padding.
+        #[serde(flatten)]
+        window: Window,
     },
     /// `y[n, c] = div_round(Σ_{h, w} x[n, c, h, w], H·W)`; same scale.
     GlobalAvgPool,
@@ -363,8 +368,8 @@ impl QModel {
                 QOpKind::Lookup { table, .. } => {
                     (table.len() != 1usize << self.config.table_bits).then_some("table length")
                 }
-                QOpKind::AvgPool { kernel, strides, .. } | QOpKind::MaxPool { kernel, strides, .. } => {
-                    (kernel.contains(&0) || strides.contains(&0)).then_some("zero kernel or stride")
+                QOpKind::AvgPool { window, .. } | QOpKind::MaxPool { window } => {
+                    (window.kernel.contains(&0) || window.strides.contains(&0)).then_some("zero kernel or stride")
                 }
                 _ => None,
             };
