@@ -1,0 +1,41 @@
+//! The one error type of this crate.
+
+/// Everything that can go wrong compiling, proving or verifying.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CircuitError {
+    /// The model's integer execution failed (bad input, activation overflow).
+    #[error(transparent)]
+    Quantize(#[from] zkinfer_quantize::QuantizeError),
+    /// A witness value breaks a circuit equation: the executor and the circuit disagree.
+    #[error("witness: {0}")]
+    Witness(String),
+    /// The model needs more rows than the largest supported circuit.
+    #[error("the circuit needs 2^{k} rows, more than the supported maximum 2^{max}")]
+    TooLarge {
+        /// Required k.
+        k: u32,
+        /// Largest allowed k.
+        max: u32,
+    },
+    /// halo2 failed (keygen, proving).
+    #[error("halo2: {0}")]
+    Halo2(String),
+    /// A proof, key or SRS failed to parse or does not fit.
+    #[error("{0}")]
+    Invalid(String),
+    /// The proof does not verify.
+    #[error("proof rejected: {0}")]
+    Rejected(String),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = CircuitError> = std::result::Result<T, E>;
