@@ -13,6 +13,7 @@
 pub mod circuit;
 pub mod error;
 pub mod plan;
+pub mod prove;
 
 pub use circuit::{CircuitShape, ModelCircuit, ModelConfig};
 pub use error::{CircuitError, Result};
