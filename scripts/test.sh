@@ -1,14 +1,31 @@
 #!/usr/bin/env bash
-# The project's test command: formatting, lints, then every test of the workspace.
-# Runs on a fresh machine with only the Rust toolchain; installs nothing system-wide.
+# The project's test command: formatting, lints, test fixtures made with npm tools, then
+# every test of the workspace. Runs on a fresh machine with the Rust toolchain and Node.js
+# (npm); installs nothing system-wide (npm packages go to tools/node_modules).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== npm tools (snarkjs) and a small .ptau made by snarkjs"
+(cd tools && npm ci --no-audit --no-fund --loglevel=error)
+fx="$root/target/test-fixtures"
+mkdir -p "$fx"
+if [ ! -s "$fx/pot10.ptau" ]; then
+    (cd tools &&
+        npx --no-install snarkjs powersoftau new bn128 10 "$fx/pot10_0.ptau" >/dev/null &&
+        npx --no-install snarkjs powersoftau contribute "$fx/pot10_0.ptau" "$fx/pot10.ptau.tmp" \
+            --name=zkinfer-test -e="zkinfer test entropy $(date +%s%N)" >/dev/null)
+    mv "$fx/pot10.ptau.tmp" "$fx/pot10.ptau"
+    rm -f "$fx/pot10_0.ptau"
+fi
+node tools/ptau-points.cjs "$fx/pot10.ptau" 1024 >"$fx/pot10.points.json"
+export ZKINFER_TEST_PTAU="$fx/pot10.ptau"
 
 echo "== cargo test"
 cargo test --workspace --locked

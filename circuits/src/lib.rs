@@ -6,14 +6,20 @@
 //!   equation on integers.
 //! * [`circuit`] declares columns, gates and lookups and replays a plan.
 //!
-//! **Status: in progress.** The circuit and its MockProver tests exist;
-//! key generation, proving, verification, the SRS commands and the planner's
-//! cost report are not done yet.
+//! * [`cost`] reports the circuit's size and estimated proving memory.
+//! * [`srs`] reads, generates (INSECURE dev), imports (.ptau) and downsizes SRSs.
+//! * [`prove`] does keygen, proving and verification; [`keys`] their files;
+//!   [`bundle`] a model directory after setup; [`proof_file`] the proof JSON.
 
+pub mod bundle;
 pub mod circuit;
+pub mod cost;
 pub mod error;
+pub mod keys;
 pub mod plan;
+pub mod proof_file;
 pub mod prove;
+pub mod srs;
 
 pub use circuit::{CircuitShape, ModelCircuit, ModelConfig};
 pub use error::{CircuitError, Result};

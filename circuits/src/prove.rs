@@ -1,9 +1,11 @@
 //! Keygen, prove and verify (KZG on BN254, SHPLONK multi-open).
 //!
-//! Proofs use the Blake2b transcript for now; the EVM-compatible Keccak
-//! transcript arrives with the on-chain verifier.
+//! Proofs use halo2's Blake2b transcript (Fiat–Shamir over every commitment and
+//! every public instance, so the binding element is part of the transcript).
 
+use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use halo2_proofs::SerdeFormat;
 use halo2_proofs::plonk::{ProvingKey, VerifyingKey, create_proof, keygen_pk, keygen_vk, verify_proof};
@@ -13,6 +15,7 @@ use halo2_proofs::poly::kzg::multiopen::{ProverSHPLONK, VerifierSHPLONK};
 use halo2_proofs::poly::kzg::strategy::SingleStrategy;
 use halo2_proofs::transcript::{Blake2bRead, Blake2bWrite, Challenge255, TranscriptReadBuffer, TranscriptWriterBuffer};
 use halo2curves::bn256::{Bn256, Fr, G1Affine};
+use halo2curves::ff::{FromUniformBytes, PrimeField};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use sha3::{Digest, Keccak256};
@@ -25,18 +28,18 @@ use crate::plan::build_plan;
 /// Products per MAC row of the circuits this crate builds.
 pub const DEFAULT_WIDTH: usize = 8;
 
+/// The largest circuit built: 2^26 rows already need hundreds of GiB to prove.
+pub const MAX_CIRCUIT_K: u32 = 26;
+
 /// The circuit of `model` without a witness, and the `k` it needs.
 pub fn shape_of(model: &QModel) -> Result<(ModelCircuit, u32)> {
     let plan = build_plan(model, None, DEFAULT_WIDTH)?;
     let k = plan.min_k();
+    if k > MAX_CIRCUIT_K {
+        return Err(CircuitError::TooLarge { k, max: MAX_CIRCUIT_K });
+    }
     let shape = CircuitShape { width: DEFAULT_WIDTH, limbs: plan.limbs() };
     Ok((ModelCircuit { plan: Arc::new(plan), binding: None, shape }, k))
-}
-
-/// An INSECURE structured reference string from a fixed seed: anyone can forge proofs
-/// against it. For tests and demos only.
-pub fn dev_srs(k: u32) -> ParamsKZG<Bn256> {
-    ParamsKZG::<Bn256>::setup(k, ChaCha20Rng::from_seed([0x5a; 32]))
 }
 
 /// Generates the keys of `model` from `params` (whose k must be at least the circuit's).
@@ -45,10 +48,10 @@ pub fn keygen(params: &ParamsKZG<Bn256>, model: &QModel) -> Result<ProvingKey<G1
     if params.k() < k {
         return Err(CircuitError::Invalid(format!("the SRS has k = {}, the circuit needs k = {k}", params.k())));
     }
-    let mut params = params.clone();
-    params.downsize(k);
-    let vk = keygen_vk(&params, &circuit).map_err(|e| CircuitError::Halo2(format!("keygen_vk: {e:?}")))?;
-    keygen_pk(&params, vk, &circuit).map_err(|e| CircuitError::Halo2(format!("keygen_pk: {e:?}")))
+    let params = params_for(params, k)?;
+    let params = params.as_ref();
+    let vk = keygen_vk(params, &circuit).map_err(|e| CircuitError::Halo2(format!("keygen_vk: {e:?}")))?;
+    keygen_pk(params, vk, &circuit).map_err(|e| CircuitError::Halo2(format!("keygen_pk: {e:?}")))
 }
 
 /// `keccak256` of the verifying key bytes: the model id.
@@ -65,9 +68,52 @@ pub struct Proved {
     pub instances: Vec<Fr>,
     /// Quantized outputs.
     pub outputs: Vec<i64>,
+    /// Time to run the model and build the witness plan.
+    pub witness_time: Duration,
+    /// Time in halo2's prover.
+    pub prove_time: Duration,
+}
+
+/// The binding element of a (job, prover) pair: `keccak256(job_id ‖ prover) mod r`,
+/// with the job id as 32 big-endian bytes and the prover's 20-byte address, exactly
+/// as Solidity's `uint256(keccak256(abi.encodePacked(jobId, prover))) % r`.
+pub fn binding_for(job_id: &[u8; 32], prover: &[u8; 20]) -> Fr {
+    let mut h = Keccak256::new();
+    h.update(job_id);
+    h.update(prover);
+    let be: [u8; 32] = h.finalize().into();
+    let mut wide = [0u8; 64];
+    for (i, b) in be.iter().rev().enumerate() {
+        wide[i] = *b;
+    }
+    Fr::from_uniform_bytes(&wide)
+}
+
+/// A field element as `0x` + 64 hex digits, big-endian (the EVM's uint256 form).
+pub fn fr_to_hex(x: &Fr) -> String {
+    let mut b = x.to_repr();
+    b.as_mut().reverse();
+    format!("0x{}", hex::encode(b.as_ref()))
+}
+
+/// Parses [`fr_to_hex`]'s form (the `0x` is optional, fewer digits are zero-padded);
+/// rejects values that are not below the field modulus.
+pub fn fr_from_hex(s: &str) -> Result<Fr> {
+    let digits = s.strip_prefix("0x").unwrap_or(s);
+    if digits.is_empty() || digits.len() > 64 || !digits.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return Err(CircuitError::Invalid(format!("`{s}` is not a hex field element (at most 64 hex digits)")));
+    }
+    let padded = format!("{digits:0>64}");
+    let mut b = [0u8; 32];
+    hex::decode_to_slice(&padded, &mut b).map_err(|e| CircuitError::Invalid(format!("`{s}`: {e}")))?;
+    b.reverse();
+    Option::from(Fr::from_repr(b))
+        .ok_or_else(|| CircuitError::Invalid(format!("`{s}` is not below the BN254 scalar field modulus")))
 }
 
 /// Runs `model` on the quantized input and proves it, bound to `binding`.
+/// `params` may be larger than the key's k (they are downsized, which costs an FFT:
+/// pass params of exactly the key's k when proving many times).
 pub fn prove(
     params: &ParamsKZG<Bn256>,
     pk: &ProvingKey<G1Affine>,
@@ -75,14 +121,22 @@ pub fn prove(
     input: &[i64],
     binding: Fr,
 ) -> Result<Proved> {
+    let t0 = Instant::now();
     let trace = model.execute(input)?;
     let plan = build_plan(model, Some(&trace), DEFAULT_WIDTH)?;
     let k = plan.min_k();
+    let key_k = pk.get_vk().get_domain().k();
+    if k != key_k {
+        return Err(CircuitError::Invalid(format!(
+            "the proving key is for k = {key_k}, this model needs k = {k}: the key belongs to another model"
+        )));
+    }
     let shape = CircuitShape { width: DEFAULT_WIDTH, limbs: plan.limbs() };
     let circuit = ModelCircuit { plan: Arc::new(plan), binding: Some(binding), shape };
     let instances = circuit.instances().expect("witness plan");
-    let mut params = params.clone();
-    params.downsize(k);
+    let params = params_for(params, k)?;
+    let witness_time = t0.elapsed();
+    let t1 = Instant::now();
     let mut transcript = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
     create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, Challenge255<G1Affine>, _, _, _>(
         &params,
@@ -93,18 +147,14 @@ pub fn prove(
         &mut transcript,
     )
     .map_err(|e| CircuitError::Halo2(format!("create_proof: {e:?}")))?;
+    let prove_time = t1.elapsed();
     let outputs = trace.tensors[model.output].iter().copied().collect();
-    Ok(Proved { proof: transcript.finalize(), instances, outputs })
+    Ok(Proved { proof: transcript.finalize(), instances, outputs, witness_time, prove_time })
 }
 
 /// Verifies `proof` for `instances` under `vk`.
 pub fn verify(params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>, instances: &[Fr], proof: &[u8]) -> Result<()> {
-    let mut params = params.clone();
-    let k = vk.get_domain().k();
-    if params.k() < k {
-        return Err(CircuitError::Invalid(format!("the SRS has k = {}, the key needs k = {k}", params.k())));
-    }
-    params.downsize(k);
+    let params = params_for(params, vk.get_domain().k())?;
     let mut transcript = Blake2bRead::<_, G1Affine, Challenge255<_>>::init(proof);
     verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, Challenge255<G1Affine>, _, _>(
         params.verifier_params(),
@@ -115,4 +165,19 @@ pub fn verify(params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>, instances:
     )
     .map_err(|e| CircuitError::Rejected(format!("{e:?}")))?;
     Ok(())
+}
+
+/// `params` at exactly `k`: borrowed when they already are, else downsized.
+fn params_for(params: &ParamsKZG<Bn256>, k: u32) -> Result<Cow<'_, ParamsKZG<Bn256>>> {
+    match params.k().cmp(&k) {
+        std::cmp::Ordering::Equal => Ok(Cow::Borrowed(params)),
+        std::cmp::Ordering::Less => {
+            Err(CircuitError::Invalid(format!("the SRS has k = {}, the key needs k = {k}", params.k())))
+        }
+        std::cmp::Ordering::Greater => {
+            let mut p = params.clone();
+            p.downsize(k);
+            Ok(Cow::Owned(p))
+        }
+    }
 }

@@ -3,7 +3,8 @@
 use std::path::Path;
 
 use halo2curves::bn256::Fr;
-use zkinfer_circuits::prove::{dev_srs, keygen, model_id, prove, shape_of, verify};
+use zkinfer_circuits::prove::{keygen, model_id, prove, shape_of, verify};
+use zkinfer_circuits::srs::Srs;
 use zkinfer_quantize::{Dataset, ImportOptions, QModel, QuantConfig, calibrate_and_quantize, import_onnx};
 
 fn fixture(model: &str, file: &str) -> std::path::PathBuf {
@@ -20,7 +21,7 @@ fn compile(name: &str, config: QuantConfig) -> QModel {
 fn mlp_proof_verifies_and_tampering_is_rejected() {
     let q = compile("mlp_digits", QuantConfig::default());
     let (_, k) = shape_of(&q).unwrap();
-    let params = dev_srs(k);
+    let params = Srs::dev(k).unwrap().params;
     let pk = keygen(&params, &q).unwrap();
     let vk = pk.get_vk();
     let input = Dataset::read(&fixture("mlp_digits", "input.json")).unwrap();

@@ -1,0 +1,246 @@
+//! A compiled model directory after `zkinfer setup`: everything needed to prove and verify.
+//!
+//! | file | content |
+//! |---|---|
+//! | `model.qm` | the quantized model (from `zkinfer compile`) |
+//! | `pk` | proving key ([`crate::keys`]) |
+//! | `vk` | verifying key, raw bytes; keccak256(vk) is the model id |
+//! | `model_id` | the model id, `0x` + 64 hex digits and a newline |
+//! | `srs` | the SRS downsized to the circuit's k (zkinfer SRS format, [`crate::srs`]) |
+//! | `setup.json` | k, circuit shape, SRS provenance, the model file's content hash |
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use halo2_proofs::plonk::{ProvingKey, VerifyingKey};
+use halo2curves::bn256::{G1Affine, G2Affine};
+use serde::{Deserialize, Serialize};
+use sha3::{Digest, Keccak256};
+use zkinfer_quantize::QModel;
+
+use crate::circuit::CircuitShape;
+use crate::error::{CircuitError, Result};
+use crate::keys::{read_pk, read_vk, write_pk, write_vk};
+use crate::prove::{keygen, model_id, shape_of};
+use crate::srs::Srs;
+
+/// `format` of setup.json.
+pub const SETUP_FORMAT: &str = "zkinfer-setup";
+
+/// DIR/setup.json.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetupInfo {
+    /// Always [`SETUP_FORMAT`].
+    pub format: String,
+    /// Always 1.
+    pub version: u32,
+    /// `0x` + keccak256 of the verifying key.
+    pub model_id: String,
+    /// log2 of the circuit's rows.
+    pub k: u32,
+    /// The circuit's shape (needed to read the keys).
+    pub shape: CircuitShape,
+    /// True when the SRS is the INSECURE dev SRS.
+    pub insecure_srs: bool,
+    /// keccak256 of the G2 points of the SRS (τ·G2 identifies the ceremony).
+    pub srs_fingerprint: String,
+    /// Content hash of model.qm at setup time.
+    pub qmodel_hash: String,
+    /// Public instances per proof.
+    pub instances: usize,
+}
+
+/// Paths of a model directory.
+#[derive(Clone, Debug)]
+pub struct Bundle {
+    /// The directory.
+    pub dir: PathBuf,
+}
+
+/// What `setup` made, with timings.
+#[derive(Debug)]
+pub struct SetupOutcome {
+    /// setup.json's content.
+    pub info: SetupInfo,
+    /// Seconds spent in key generation.
+    pub keygen_secs: f64,
+    /// Bytes of the proving key file.
+    pub pk_bytes: u64,
+    /// Bytes of the verifying key file.
+    pub vk_bytes: u64,
+}
+
+/// A loaded verifier: the model, its verifying key and the SRS at its k.
+pub struct Verifier {
+    /// The model.
+    pub model: QModel,
+    /// Setup metadata.
+    pub info: SetupInfo,
+    /// Verifying key.
+    pub vk: VerifyingKey<G1Affine>,
+    /// keccak256(vk).
+    pub model_id: [u8; 32],
+    /// SRS at k.
+    pub srs: Srs,
+}
+
+/// A loaded prover: a [`Verifier`] plus the proving key.
+pub struct Prover {
+    /// The verifier half.
+    pub verifier: Verifier,
+    /// Proving key.
+    pub pk: ProvingKey<G1Affine>,
+}
+
+impl Bundle {
+    /// The bundle in `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Bundle {
+        Bundle { dir: dir.into() }
+    }
+    /// DIR/model.qm
+    pub fn qmodel(&self) -> PathBuf {
+        self.dir.join("model.qm")
+    }
+    /// DIR/pk
+    pub fn pk(&self) -> PathBuf {
+        self.dir.join("pk")
+    }
+    /// DIR/vk
+    pub fn vk(&self) -> PathBuf {
+        self.dir.join("vk")
+    }
+    /// DIR/model_id
+    pub fn model_id(&self) -> PathBuf {
+        self.dir.join("model_id")
+    }
+    /// DIR/srs
+    pub fn srs(&self) -> PathBuf {
+        self.dir.join("srs")
+    }
+    /// DIR/setup.json
+    pub fn setup_json(&self) -> PathBuf {
+        self.dir.join("setup.json")
+    }
+
+    /// Generates the keys of DIR/model.qm from `srs` (downsized to the circuit's k) and writes them.
+    pub fn setup(&self, srs: &Srs) -> Result<SetupOutcome> {
+        let model = QModel::read(&self.qmodel())?;
+        let (circuit, k) = shape_of(&model)?;
+        let srs = srs.downsized(k).map_err(|_| {
+            CircuitError::Invalid(format!("the SRS has k = {}, this model's circuit needs k = {k}", srs.k()))
+        })?;
+        let t = Instant::now();
+        let pk = keygen(&srs.params, &model)?;
+        let keygen_secs = t.elapsed().as_secs_f64();
+        let id = model_id(pk.get_vk());
+        let info = SetupInfo {
+            format: SETUP_FORMAT.into(),
+            version: 1,
+            model_id: format!("0x{}", hex::encode(id)),
+            k,
+            shape: circuit.shape,
+            insecure_srs: srs.insecure,
+            srs_fingerprint: srs_fingerprint(srs.params.g2(), srs.params.s_g2()),
+            qmodel_hash: model.content_hash_hex(),
+            instances: model.input_tensor().numel() + model.output_tensor().numel() + 1,
+        };
+        write_pk(&self.pk(), &pk)?;
+        write_vk(&self.vk(), pk.get_vk())?;
+        srs.write(&self.srs())?;
+        let io = |p: PathBuf| move |source| CircuitError::Io { path: p.display().to_string(), source };
+        std::fs::write(self.model_id(), format!("{}\n", info.model_id)).map_err(io(self.model_id()))?;
+        let json = serde_json::to_vec_pretty(&info).expect("setup info serializes");
+        std::fs::write(self.setup_json(), json).map_err(io(self.setup_json()))?;
+        let size = |p: PathBuf| std::fs::metadata(&p).map(|m| m.len()).map_err(io(p));
+        Ok(SetupOutcome { info, keygen_secs, pk_bytes: size(self.pk())?, vk_bytes: size(self.vk())? })
+    }
+
+    /// Reads setup.json.
+    pub fn info(&self) -> Result<SetupInfo> {
+        let path = self.setup_json();
+        let bytes = std::fs::read(&path).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => CircuitError::Invalid(format!(
+                "{} has no setup.json: run `zkinfer setup {} --srs FILE` first",
+                self.dir.display(),
+                self.dir.display()
+            )),
+            _ => CircuitError::Io { path: path.display().to_string(), source },
+        })?;
+        let info: SetupInfo = serde_json::from_slice(&bytes)
+            .map_err(|e| CircuitError::Invalid(format!("{}: malformed: {e}", path.display())))?;
+        if info.format != SETUP_FORMAT || info.version != 1 {
+            return Err(CircuitError::Invalid(format!("{}: not a version-1 setup file", path.display())));
+        }
+        Ok(info)
+    }
+
+    /// Loads what verifying needs, checking that the files belong together.
+    pub fn load_verifier(&self) -> Result<Verifier> {
+        let info = self.info()?;
+        let model = QModel::read(&self.qmodel())?;
+        if model.content_hash_hex() != info.qmodel_hash {
+            return Err(CircuitError::Invalid(format!(
+                "{} changed after setup (content hash differs): run `zkinfer setup` again",
+                self.qmodel().display()
+            )));
+        }
+        let vk_bytes = std::fs::read(self.vk())
+            .map_err(|source| CircuitError::Io { path: self.vk().display().to_string(), source })?;
+        let id: [u8; 32] = Keccak256::digest(&vk_bytes).into();
+        if format!("0x{}", hex::encode(id)) != info.model_id {
+            return Err(CircuitError::Invalid(format!(
+                "{}: keccak256 of the verifying key is not the model id in setup.json",
+                self.vk().display()
+            )));
+        }
+        let vk = read_vk(&self.vk(), info.shape)?;
+        let srs = Srs::read(&self.srs())?;
+        if srs.k() != info.k {
+            return Err(CircuitError::Invalid(format!(
+                "{}: k = {}, the keys need k = {}",
+                self.srs().display(),
+                srs.k(),
+                info.k
+            )));
+        }
+        Ok(Verifier { model, info, vk, model_id: id, srs })
+    }
+
+    /// Loads what proving needs (the verifier half and the proving key).
+    pub fn load_prover(&self) -> Result<Prover> {
+        let verifier = self.load_verifier()?;
+        let pk = read_pk(&self.pk(), verifier.info.shape)?;
+        if crate::prove::model_id(pk.get_vk()) != verifier.model_id {
+            return Err(CircuitError::Invalid(format!(
+                "{}: the proving key does not belong to the verifying key",
+                self.pk().display()
+            )));
+        }
+        Ok(Prover { verifier, pk })
+    }
+}
+
+/// keccak256 of (G2, τ·G2) in raw form: names the ceremony an SRS comes from.
+pub fn srs_fingerprint(g2: G2Affine, s_g2: G2Affine) -> String {
+    use halo2curves::serde::SerdeObject;
+    let mut bytes = Vec::new();
+    g2.write_raw(&mut bytes).expect("in-memory write");
+    s_g2.write_raw(&mut bytes).expect("in-memory write");
+    format!("0x{}", hex::encode(Keccak256::digest(&bytes)))
+}
+
+impl Verifier {
+    /// Checks a proof file against this model and verifies its proof.
+    pub fn verify_file(&self, file: &crate::proof_file::ProofFile) -> Result<()> {
+        let st = file.check(&self.model, &self.model_id)?;
+        crate::prove::verify(&self.srs.params, &self.vk, &st.instances, &st.proof)
+    }
+}
+
+impl Prover {
+    /// Proves the model on a quantized input.
+    pub fn prove(&self, input: &[i64], binding: halo2curves::bn256::Fr) -> Result<crate::prove::Proved> {
+        let v = &self.verifier;
+        crate::prove::prove(&v.srs.params, &self.pk, &v.model, input, binding)
+    }
+}

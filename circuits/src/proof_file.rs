@@ -1,0 +1,205 @@
+//! The proof file (`zkinfer prove` writes it, `zkinfer verify` and the node read it).
+//!
+//! JSON object, version 1:
+//!
+//! | key | meaning |
+//! |---|---|
+//! | `format`, `version` | `"zkinfer-proof"`, `1` |
+//! | `model_id` | `0x` + keccak256 of the verifying key |
+//! | `k` | log2 of the circuit's rows |
+//! | `insecure_srs` | true when the keys come from the INSECURE dev SRS |
+//! | `binding` | the binding element, `0x` + 64 hex digits (big-endian) |
+//! | `input`, `output` | the quantized input and output (integers) |
+//! | `output_float` | the output in float units (`q · 2^-scale`) |
+//! | `prediction` | argmax of the output |
+//! | `instances` | the public instances (inputs ‖ outputs ‖ binding), big-endian hex |
+//! | `proof` | `0x` + the proof bytes |
+//! | `timings_ms` | `witness`, `prove`, `total` |
+//!
+//! `instances` is what the proof is checked against; [`ProofFile::check`]
+//! rejects a file whose `input`, `output`, `output_float` or `binding` say
+//! something else than its instances.
+
+use halo2curves::bn256::Fr;
+use serde::{Deserialize, Serialize};
+use zkinfer_quantize::QModel;
+use zkinfer_quantize::fixed::dequantize_value;
+
+use crate::circuit::fe;
+use crate::error::{CircuitError, Result};
+use crate::prove::{fr_from_hex, fr_to_hex};
+
+/// `format` of proof files.
+pub const PROOF_FORMAT: &str = "zkinfer-proof";
+/// `version` of the proof files this build writes and reads.
+pub const PROOF_VERSION: u32 = 1;
+/// Largest proof file read (bytes).
+pub const MAX_PROOF_FILE: u64 = 16 << 20;
+
+/// Timings of one proof, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    /// Running the model and building the witness.
+    pub witness: f64,
+    /// The halo2 prover.
+    pub prove: f64,
+    /// Everything, including loading keys when the command did.
+    pub total: f64,
+}
+
+/// A proof with its public statement.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProofFile {
+    /// Always [`PROOF_FORMAT`].
+    pub format: String,
+    /// Always [`PROOF_VERSION`].
+    pub version: u32,
+    /// `0x` + keccak256 of the verifying key.
+    pub model_id: String,
+    /// log2 of the circuit's rows.
+    pub k: u32,
+    /// True when the keys come from the INSECURE dev SRS.
+    pub insecure_srs: bool,
+    /// The binding element (field element hex).
+    pub binding: String,
+    /// Quantized input.
+    pub input: Vec<i64>,
+    /// Quantized output.
+    pub output: Vec<i64>,
+    /// Output in float units.
+    pub output_float: Vec<f64>,
+    /// Argmax of the output.
+    pub prediction: usize,
+    /// Public instances (field element hex).
+    pub instances: Vec<String>,
+    /// `0x` + proof bytes.
+    pub proof: String,
+    /// Timings.
+    pub timings_ms: Timings,
+}
+
+/// The checked statement of a proof file: instances and proof bytes.
+#[derive(Clone, Debug)]
+pub struct Statement {
+    /// Public instances.
+    pub instances: Vec<Fr>,
+    /// Proof bytes.
+    pub proof: Vec<u8>,
+}
+
+impl ProofFile {
+    /// Builds the file for a proof of `model`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        model: &QModel,
+        model_id: &[u8; 32],
+        k: u32,
+        insecure_srs: bool,
+        input: Vec<i64>,
+        proved: &crate::prove::Proved,
+        binding: Fr,
+        total_ms: f64,
+    ) -> ProofFile {
+        let s = model.output_tensor().scale_bits;
+        let output_float: Vec<f64> = proved.outputs.iter().map(|&q| dequantize_value(q, s)).collect();
+        ProofFile {
+            format: PROOF_FORMAT.into(),
+            version: PROOF_VERSION,
+            model_id: format!("0x{}", hex::encode(model_id)),
+            k,
+            insecure_srs,
+            binding: fr_to_hex(&binding),
+            prediction: zkinfer_quantize::report::argmax(&proved.outputs),
+            input,
+            output: proved.outputs.clone(),
+            output_float,
+            instances: proved.instances.iter().map(fr_to_hex).collect(),
+            proof: format!("0x{}", hex::encode(&proved.proof)),
+            timings_ms: Timings {
+                witness: proved.witness_time.as_secs_f64() * 1e3,
+                prove: proved.prove_time.as_secs_f64() * 1e3,
+                total: total_ms,
+            },
+        }
+    }
+
+    /// Reads a proof file (at most [`MAX_PROOF_FILE`] bytes).
+    pub fn read(path: &std::path::Path) -> Result<ProofFile> {
+        let io = |source| CircuitError::Io { path: path.display().to_string(), source };
+        let len = std::fs::metadata(path).map_err(io)?.len();
+        if len > MAX_PROOF_FILE {
+            return Err(CircuitError::Invalid(format!(
+                "{}: {len} bytes, larger than the {MAX_PROOF_FILE}-byte limit of a proof file",
+                path.display()
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(io)?;
+        Self::from_json(&bytes).map_err(|e| CircuitError::Invalid(format!("{}: {e}", path.display())))
+    }
+
+    /// Parses proof-file JSON.
+    pub fn from_json(bytes: &[u8]) -> std::result::Result<ProofFile, String> {
+        #[derive(Deserialize)]
+        struct Header {
+            format: String,
+            version: u32,
+        }
+        let h: Header = serde_json::from_slice(bytes).map_err(|e| format!("not a proof file: {e}"))?;
+        if h.format != PROOF_FORMAT {
+            return Err(format!("format `{}`, expected `{PROOF_FORMAT}`", h.format));
+        }
+        if h.version != PROOF_VERSION {
+            return Err(format!("proof file version {}, this build reads version {PROOF_VERSION}", h.version));
+        }
+        serde_json::from_slice(bytes).map_err(|e| format!("malformed proof file: {e}"))
+    }
+
+    /// Writes the file (pretty JSON).
+    pub fn write(&self, path: &std::path::Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self).expect("proof file serializes");
+        std::fs::write(path, json).map_err(|source| CircuitError::Io { path: path.display().to_string(), source })
+    }
+
+    /// Checks the file against `model` and `model_id` and returns what the proof must be
+    /// verified against. Rejects a proof for another model, and any field that
+    /// disagrees with the instances.
+    pub fn check(&self, model: &QModel, model_id: &[u8; 32]) -> Result<Statement> {
+        let bad = |m: String| CircuitError::Rejected(m);
+        let want_id = format!("0x{}", hex::encode(model_id));
+        if !self.model_id.eq_ignore_ascii_case(&want_id) {
+            return Err(bad(format!("the proof is for model {}, not for this model {want_id}", self.model_id)));
+        }
+        let (n_in, n_out) = (model.input_tensor().numel(), model.output_tensor().numel());
+        if self.instances.len() != n_in + n_out + 1 {
+            return Err(bad(format!(
+                "{} instances, the model has {n_in} inputs + {n_out} outputs + 1 binding",
+                self.instances.len()
+            )));
+        }
+        let instances: Vec<Fr> = self
+            .instances
+            .iter()
+            .enumerate()
+            .map(|(i, s)| fr_from_hex(s).map_err(|e| bad(format!("instance {i}: {e}"))))
+            .collect::<Result<_>>()?;
+        if self.input.len() != n_in || self.input.iter().zip(&instances).any(|(&x, i)| fe(x as i128) != *i) {
+            return Err(bad("`input` does not match the instances".into()));
+        }
+        if self.output.len() != n_out || self.output.iter().zip(&instances[n_in..]).any(|(&x, i)| fe(x as i128) != *i) {
+            return Err(bad("`output` does not match the instances".into()));
+        }
+        let s = model.output_tensor().scale_bits;
+        if self.output_float.len() != n_out
+            || self.output.iter().zip(&self.output_float).any(|(&q, &f)| dequantize_value(q, s) != f)
+            || self.prediction != zkinfer_quantize::report::argmax(&self.output)
+        {
+            return Err(bad("`output_float` or `prediction` does not match `output`".into()));
+        }
+        if fr_from_hex(&self.binding).ok() != Some(instances[n_in + n_out]) {
+            return Err(bad("`binding` does not match the last instance".into()));
+        }
+        let digits = self.proof.strip_prefix("0x").unwrap_or(&self.proof);
+        let proof = hex::decode(digits).map_err(|e| bad(format!("proof is not hex: {e}")))?;
+        Ok(Statement { instances, proof })
+    }
+}

@@ -1,0 +1,335 @@
+//! Structured reference strings (powers of tau) for KZG on BN254.
+//!
+//! Three sources:
+//! * [`Srs::dev`]: an **INSECURE** SRS from a fixed public seed. Anyone who knows
+//!   the seed knows τ and can forge proofs. It is marked insecure in its file
+//!   and everything built on it says so.
+//! * [`Srs::import_ptau`]: a snarkjs / Perpetual Powers of Tau `.ptau` file,
+//!   the format of the public ceremonies. Its powers are checked to be
+//!   consistent (one τ) with a randomized pairing check.
+//! * [`Srs::read`]: a file written by [`Srs::write`], or a bare halo2
+//!   `ParamsKZG` file (e.g. Axiom's `kzg_bn254_{k}.srs`).
+//!
+//! File format written by [`Srs::write`]: the 12 bytes `zkinfer-srs\n`, one
+//! version byte (1), one flags byte (bit 0: insecure), then `ParamsKZG` in
+//! halo2's raw format (k as u32 LE, 2^k monomial G1 points, 2^k Lagrange G1
+//! points, G2, τG2; uncompressed, Montgomery form).
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use halo2_proofs::SerdeFormat;
+use halo2_proofs::poly::commitment::Params;
+use halo2_proofs::poly::kzg::commitment::ParamsKZG;
+use halo2curves::CurveAffine;
+use halo2curves::bn256::{Bn256, Fq, Fr, G1, G1Affine, G2Affine};
+use halo2curves::ff::{Field, PrimeField};
+use halo2curves::group::Curve;
+use halo2curves::group::prime::PrimeCurveAffine;
+use halo2curves::pairing::Engine;
+use halo2curves::serde::SerdeObject;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+use crate::error::{CircuitError, Result};
+
+/// The largest k this crate reads or generates (2^28 rows is beyond any circuit we build).
+pub const MAX_K: u32 = 28;
+
+const MAGIC: &[u8; 12] = b"zkinfer-srs\n";
+const VERSION: u8 = 1;
+const FLAG_INSECURE: u8 = 1;
+/// The public seed of the dev SRS.
+const DEV_SEED: [u8; 32] = [0x5a; 32];
+
+/// KZG parameters and where they came from.
+#[derive(Clone, Debug)]
+pub struct Srs {
+    /// The halo2 parameters.
+    pub params: ParamsKZG<Bn256>,
+    /// True when τ is public (the dev SRS): proofs against it prove nothing.
+    pub insecure: bool,
+}
+
+impl Srs {
+    /// An **INSECURE** SRS of size 2^k from a fixed public seed, for tests and demos.
+    pub fn dev(k: u32) -> Result<Srs> {
+        check_k(k)?;
+        Ok(Srs { params: ParamsKZG::<Bn256>::setup(k, ChaCha20Rng::from_seed(DEV_SEED)), insecure: true })
+    }
+
+    /// log2 of the number of powers.
+    pub fn k(&self) -> u32 {
+        self.params.k()
+    }
+
+    /// These parameters cut down to `k` (the first 2^k powers; Lagrange basis recomputed).
+    pub fn downsized(&self, k: u32) -> Result<Srs> {
+        if k > self.k() {
+            return Err(CircuitError::Invalid(format!(
+                "cannot downsize an SRS of k = {} to the larger k = {k}; a larger SRS is needed",
+                self.k()
+            )));
+        }
+        check_k(k)?;
+        let mut params = self.params.clone();
+        if k < self.k() {
+            params.downsize(k);
+        }
+        Ok(Srs { params, insecure: self.insecure })
+    }
+
+    /// Writes the zkinfer SRS file.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let io = |source| CircuitError::Io { path: path.display().to_string(), source };
+        let mut w = BufWriter::new(File::create(path).map_err(io)?);
+        w.write_all(MAGIC).map_err(io)?;
+        w.write_all(&[VERSION, if self.insecure { FLAG_INSECURE } else { 0 }]).map_err(io)?;
+        self.params.write_custom(&mut w, SerdeFormat::RawBytes).map_err(io)?;
+        w.flush().map_err(io)
+    }
+
+    /// Reads a zkinfer SRS file or a bare halo2 `ParamsKZG` file (raw format).
+    /// Every point is checked to be on its curve; the first powers must be the generators.
+    pub fn read(path: &Path) -> Result<Srs> {
+        let io = |source| CircuitError::Io { path: path.display().to_string(), source };
+        let bad = |what: String| CircuitError::Invalid(format!("{}: {what}", path.display()));
+        let file = File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        let mut r = BufReader::new(file);
+        let mut head = [0u8; 14];
+        let got = read_up_to(&mut r, &mut head).map_err(io)?;
+        let (insecure, body_start) = if got == 14 && &head[..12] == MAGIC {
+            if head[12] != VERSION {
+                return Err(bad(format!("unsupported SRS file version {}", head[12])));
+            }
+            (head[13] & FLAG_INSECURE != 0, 14u64)
+        } else {
+            (false, 0u64)
+        };
+        r.seek(SeekFrom::Start(body_start)).map_err(io)?;
+        let mut kb = [0u8; 4];
+        r.read_exact(&mut kb).map_err(|_| bad("truncated: no k".into()))?;
+        let k = u32::from_le_bytes(kb);
+        if k > MAX_K {
+            return Err(bad(format!("k = {k} is larger than the supported {MAX_K}; not an SRS file?")));
+        }
+        // 2 * 2^k G1 points of 64 bytes, then two G2 points of 128 bytes.
+        let expect = body_start + 4 + (2u64 << k) * 64 + 256;
+        if len != expect {
+            return Err(bad(format!(
+                "{len} bytes, but an SRS of k = {k} has {expect}; the file is truncated or not an SRS"
+            )));
+        }
+        let n = 1usize << k;
+        let mut points = |what: &str| -> Result<Vec<G1Affine>> {
+            (0..n).map(|i| G1Affine::read_checked(&mut r).map_err(|e| bad(format!("{what}[{i}]: {e}")))).collect()
+        };
+        let g = points("g")?;
+        let g_lagrange = points("g_lagrange")?;
+        let g2 = G2Affine::read_checked(&mut r).map_err(|e| bad(format!("g2: {e}")))?;
+        let s_g2 = G2Affine::read_checked(&mut r).map_err(|e| bad(format!("s_g2: {e}")))?;
+        if g[0] != G1Affine::generator() || g2 != G2Affine::generator() {
+            return Err(bad("the first powers are not the standard generators".into()));
+        }
+        let dummy = ParamsKZG::<Bn256>::setup(1, ChaCha20Rng::from_seed([0; 32]));
+        let params = dummy.from_parts(k, g, Some(g_lagrange), g2, s_g2);
+        Ok(Srs { params, insecure })
+    }
+
+    /// Imports a snarkjs / Perpetual Powers of Tau `.ptau` file (BN254), keeping the first
+    /// 2^k powers (all of them when `k` is `None`).
+    ///
+    /// Checks the curve (the field modulus in the header), that every point is on its
+    /// curve, and that the powers are powers of one τ: with random `r_i`,
+    /// `e(Σ r_i τ^{i+1} G1, G2) = e(Σ r_i τ^i G1, τ G2)`.
+    pub fn import_ptau(path: &Path, k: Option<u32>) -> Result<Srs> {
+        let io = |source| CircuitError::Io { path: path.display().to_string(), source };
+        let bad = |what: String| CircuitError::Invalid(format!("{}: {what}", path.display()));
+        let file = File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        let mut r = BufReader::new(file);
+        let mut magic = [0u8; 4];
+        r.read_exact(&mut magic).map_err(|_| bad("too short for a .ptau file".into()))?;
+        if &magic != b"ptau" {
+            return Err(bad("not a .ptau file (magic is not \"ptau\")".into()));
+        }
+        let _version = read_u32(&mut r).map_err(|_| bad("truncated header".into()))?;
+        let n_sections = read_u32(&mut r).map_err(|_| bad("truncated header".into()))?;
+        if n_sections > 64 {
+            return Err(bad(format!("{n_sections} sections: not a .ptau file")));
+        }
+        // Section table: type → (offset, size).
+        let mut sections = std::collections::HashMap::new();
+        let mut pos = 12u64;
+        for _ in 0..n_sections {
+            let ty = read_u32(&mut r).map_err(|_| bad("truncated section header".into()))?;
+            let size = read_u64(&mut r).map_err(|_| bad("truncated section header".into()))?;
+            pos += 12;
+            if size > len.saturating_sub(pos) {
+                return Err(bad(format!("section {ty} claims {size} bytes past the end of the file")));
+            }
+            sections.entry(ty).or_insert((pos, size));
+            pos += size;
+            r.seek(SeekFrom::Start(pos)).map_err(io)?;
+        }
+        let section = |ty: u32| sections.get(&ty).copied().ok_or_else(|| bad(format!("section {ty} is missing")));
+
+        // Section 1: n8, q, power.
+        let (off, size) = section(1)?;
+        r.seek(SeekFrom::Start(off)).map_err(io)?;
+        let n8 = read_u32(&mut r).map_err(|_| bad("truncated header section".into()))?;
+        if n8 != 32 || size < 4 + 32 + 4 {
+            return Err(bad(format!("field element size {n8} bytes: only BN254 (32) is supported")));
+        }
+        let mut q = [0u8; 32];
+        r.read_exact(&mut q).map_err(io)?;
+        if q != fq_modulus_le() {
+            return Err(bad("the curve is not BN254 (bn128)".into()));
+        }
+        let power = read_u32(&mut r).map_err(io)?;
+        if power > MAX_K {
+            return Err(bad(format!("power {power} is larger than the supported {MAX_K}")));
+        }
+        let k = k.unwrap_or(power);
+        if k > power {
+            return Err(bad(format!("holds 2^{power} powers; k = {k} needs 2^{k}")));
+        }
+        check_k(k)?;
+        let n = 1usize << k;
+
+        // Section 2: τ^i G1, 2·2^power − 1 points of 64 bytes. Section 3: τ^i G2, 128 bytes each.
+        let (off, size) = section(2)?;
+        if size < (n as u64) * 64 {
+            return Err(bad(format!("tauG1 section has {size} bytes, fewer than 2^{k} points")));
+        }
+        r.seek(SeekFrom::Start(off)).map_err(io)?;
+        let mut g = Vec::with_capacity(n + 1);
+        for i in 0..n {
+            let p = G1Affine::read_checked(&mut r).map_err(|e| bad(format!("tauG1[{i}]: {e}")))?;
+            g.push(p);
+        }
+        // One more power for the consistency check, when the file has it.
+        let next = if size >= (n as u64 + 1) * 64 {
+            Some(G1Affine::read_checked(&mut r).map_err(|e| bad(format!("tauG1[{n}]: {e}")))?)
+        } else {
+            None
+        };
+        let (off, size) = section(3)?;
+        if size < 2 * 128 {
+            return Err(bad("tauG2 section has fewer than 2 points".into()));
+        }
+        r.seek(SeekFrom::Start(off)).map_err(io)?;
+        let g2 = G2Affine::read_checked(&mut r).map_err(|e| bad(format!("tauG2[0]: {e}")))?;
+        let s_g2 = G2Affine::read_checked(&mut r).map_err(|e| bad(format!("tauG2[1]: {e}")))?;
+
+        if g[0] != G1Affine::generator() || g2 != G2Affine::generator() {
+            return Err(bad("the first powers are not the standard generators".into()));
+        }
+        if bool::from(s_g2.is_identity()) {
+            return Err(bad("τ·G2 is the identity".into()));
+        }
+        check_powers(&g, next, s_g2).map_err(bad)?;
+
+        let dummy = ParamsKZG::<Bn256>::setup(1, ChaCha20Rng::from_seed([0; 32]));
+        let params = dummy.from_parts(k, g, None, g2, s_g2);
+        Ok(Srs { params, insecure: false })
+    }
+}
+
+fn check_k(k: u32) -> Result<()> {
+    if !(1..=MAX_K).contains(&k) {
+        return Err(CircuitError::Invalid(format!("k = {k} is outside the supported range 1..={MAX_K}")));
+    }
+    Ok(())
+}
+
+/// Randomized check that `g[i] = τ^i G1` for the τ of `s_g2 = τ G2`:
+/// `e(Σ r_i g[i+1], G2) = e(Σ r_i g[i], τG2)` over consecutive pairs.
+fn check_powers(g: &[G1Affine], next: Option<G1Affine>, s_g2: G2Affine) -> std::result::Result<(), String> {
+    let mut shifted: Vec<G1Affine> = g[1..].to_vec();
+    shifted.extend(next);
+    let m = shifted.len();
+    if m == 0 {
+        return Ok(());
+    }
+    let mut rng = ChaCha20Rng::from_entropy();
+    let r: Vec<Fr> = (0..m).map(|_| Fr::random(&mut rng)).collect();
+    let lhs = msm(&r, &shifted);
+    let rhs = msm(&r, &g[..m]);
+    let left = Bn256::pairing(&lhs.to_affine(), &G2Affine::generator());
+    let right = Bn256::pairing(&rhs.to_affine(), &s_g2);
+    if left != right {
+        return Err("the G1 powers are not consecutive powers of the τ in τ·G2: corrupt file".into());
+    }
+    Ok(())
+}
+
+fn msm(scalars: &[Fr], bases: &[G1Affine]) -> G1 {
+    halo2_proofs::arithmetic::best_multiexp(scalars, bases)
+}
+
+/// The BN254 base field modulus, little-endian, as the .ptau header stores it.
+fn fq_modulus_le() -> [u8; 32] {
+    // p − 1 in canonical form, plus one.
+    let minus_one = -Fq::ONE;
+    let mut bytes = minus_one.to_repr();
+    let mut carry = 1u16;
+    for b in bytes.iter_mut() {
+        let s = *b as u16 + carry;
+        *b = s as u8;
+        carry = s >> 8;
+    }
+    bytes.into()
+}
+
+fn read_u32(r: &mut impl Read) -> std::io::Result<u32> {
+    let mut b = [0u8; 4];
+    r.read_exact(&mut b)?;
+    Ok(u32::from_le_bytes(b))
+}
+
+fn read_u64(r: &mut impl Read) -> std::io::Result<u64> {
+    let mut b = [0u8; 8];
+    r.read_exact(&mut b)?;
+    Ok(u64::from_le_bytes(b))
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got)
+}
+
+/// Raw (LE Montgomery, uncompressed) point reading with on-curve checks.
+trait ReadChecked: Sized {
+    fn read_checked(r: &mut impl Read) -> std::io::Result<Self>;
+}
+
+impl ReadChecked for G1Affine {
+    fn read_checked(r: &mut impl Read) -> std::io::Result<Self> {
+        let p = <G1Affine as SerdeObject>::read_raw(r)?;
+        if bool::from(p.is_on_curve()) {
+            Ok(p)
+        } else {
+            Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "point is not on the curve"))
+        }
+    }
+}
+
+impl ReadChecked for G2Affine {
+    fn read_checked(r: &mut impl Read) -> std::io::Result<Self> {
+        let p = <G2Affine as SerdeObject>::read_raw(r)?;
+        if bool::from(p.is_on_curve()) {
+            Ok(p)
+        } else {
+            Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "point is not on the curve"))
+        }
+    }
+}
