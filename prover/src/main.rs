@@ -1,4 +1,4 @@
-//! `zkinfer`: compile ONNX models into provable fixed-point models and evaluate them.
+//! `zkinfer`: compile ONNX models into provable fixed-point models, prove their outputs, verify the proofs.
 
 mod commands;
 mod progress;
@@ -22,6 +22,14 @@ enum Command {
     Compile(commands::compile::CompileArgs),
     /// Compare the float and the quantized model of a compiled DIR on a dataset.
     Eval(commands::eval::EvalArgs),
+    /// Make (INSECURE dev), import (.ptau) or downsize a KZG structured reference string.
+    Srs(commands::srs::SrsArgs),
+    /// Generate the proving and verifying keys of a compiled DIR; prints the model id.
+    Setup(commands::setup::SetupArgs),
+    /// Run the model of DIR on an input and prove the output; writes a proof file.
+    Prove(commands::prove::ProveArgs),
+    /// Check a proof file against DIR: prints `valid`, or `invalid: REASON` and exits 1.
+    Verify(commands::verify::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +37,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Compile(args) => commands::compile::run(args),
         Command::Eval(args) => commands::eval::run(args),
+        Command::Srs(args) => commands::srs::run(args),
+        Command::Setup(args) => commands::setup::run(args),
+        Command::Prove(args) => commands::prove::run(args),
+        Command::Verify(args) => match commands::verify::run(args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

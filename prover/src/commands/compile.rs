@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
+use zkinfer_circuits::cost::cost_report;
 use zkinfer_quantize::{Dataset, ImportOptions, QuantConfig, calibrate_and_quantize, evaluate, import_onnx};
 
 use crate::ModelDir;
@@ -74,9 +75,10 @@ pub fn run(a: CompileArgs) -> Result<()> {
                    "output": t.name, "shape": t.shape, "scale_bits": t.scale_bits})
         })
         .collect();
+    let cost = cost_report(&qmodel).context("[circuit] planning the circuit")?;
     let input = qmodel.input_tensor();
     let output = qmodel.output_tensor();
-    let report = json!({
+    let mut report = json!({
         "model": qmodel.name,
         "source": a.model.display().to_string(),
         "content_hash": qmodel.content_hash_hex(),
@@ -88,6 +90,10 @@ pub fn run(a: CompileArgs) -> Result<()> {
         "calibration_accuracy": accuracy,
         "notes": qmodel.notes,
     });
+    // The circuit's cost report: k, rows, advice_columns, fixed_columns, lookups, estimated memory, ...
+    if let (Some(obj), serde_json::Value::Object(c)) = (report.as_object_mut(), serde_json::to_value(&cost)?) {
+        obj.extend(c);
+    }
     std::fs::write(dir.report(), serde_json::to_string_pretty(&report)? + "\n")
         .with_context(|| format!("writing {}", dir.report().display()))?;
 
@@ -109,6 +115,23 @@ pub fn run(a: CompileArgs) -> Result<()> {
         accuracy.samples,
         100.0 * accuracy.argmax_agreement,
         accuracy.max_abs_error
+    );
+    println!(
+        "  circuit      k = {}: {} rows ({} MAC, {} linear, {} select, {} lookup), {} advice + {} fixed columns, {} lookups",
+        cost.k,
+        cost.rows,
+        cost.rows_by_kind.mac,
+        cost.rows_by_kind.linear,
+        cost.rows_by_kind.select,
+        cost.rows_by_kind.lookup,
+        cost.advice_columns,
+        cost.fixed_columns,
+        cost.lookups
+    );
+    println!(
+        "               {} public instances; estimated proving memory {:.0} MiB",
+        cost.instances,
+        cost.estimated_proving_memory_bytes as f64 / (1 << 20) as f64
     );
     for n in &qmodel.notes {
         println!("  note         {n}");

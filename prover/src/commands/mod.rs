@@ -2,3 +2,7 @@
 
 pub mod compile;
 pub mod eval;
+pub mod prove;
+pub mod setup;
+pub mod srs;
+pub mod verify;
