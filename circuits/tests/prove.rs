@@ -73,3 +73,28 @@ fn constraint_degree_stays_within_the_cap() {
     assert_eq!(lookups, 5, "lookup degree");
     assert_eq!(cs.degree(), 5);
 }
+
+/// The larger fixtures: real proofs, outputs equal the executor's, tampering rejected.
+/// Slow in debug builds (cnn_medium is k = 15): `cargo test --release -- --ignored`.
+#[test]
+#[ignore]
+fn larger_fixtures_prove_and_reject_tampering() {
+    for name in ["cnn_digits", "cnn_medium"] {
+        let q = compile(name, QuantConfig::default());
+        let (_, k) = shape_of(&q).unwrap();
+        let params = Srs::dev(k).unwrap().params;
+        let pk = keygen(&params, &q).unwrap();
+        let input = Dataset::read(&fixture(name, "input.json")).unwrap();
+        let x = q.quantize_input(&input.input_data[0]).unwrap().values;
+        let p = prove(&params, &pk, &q, &x, Fr::from(9)).unwrap();
+        let trace = q.execute(&x).unwrap();
+        assert_eq!(p.outputs, trace.tensors[q.output].iter().copied().collect::<Vec<_>>(), "{name}");
+        verify(&params, pk.get_vk(), &p.instances, &p.proof).unwrap();
+        let n_in = x.len();
+        for i in [0, n_in, p.instances.len() - 1] {
+            let mut bad = p.instances.clone();
+            bad[i] += Fr::from(1);
+            assert!(verify(&params, pk.get_vk(), &bad, &p.proof).is_err(), "{name}: instance {i} tampered, accepted");
+        }
+    }
+}
