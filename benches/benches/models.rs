@@ -5,23 +5,17 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use halo2curves::bn256::Fr;
 use zkinfer_benches::{load, selected_models};
-use zkinfer_circuits::build_plan;
-use zkinfer_circuits::prove::{DEFAULT_WIDTH, keygen, prove, shape_of, verify};
+use zkinfer_circuits::prove::{keygen, prove, shape_of, verify, witness_circuit};
 use zkinfer_circuits::srs::Srs;
 
 fn models(c: &mut Criterion) {
     for name in selected_models() {
         let (q, x) = load(&name);
-        let (_, k) = shape_of(&q).expect("plans");
+        let (empty, k) = shape_of(&q).expect("plans");
         let params = Srs::dev(k).expect("srs").params;
         let mut g = c.benchmark_group(format!("{name}/k{k}"));
         g.sample_size(10).measurement_time(Duration::from_secs(20)).warm_up_time(Duration::from_secs(1));
-        g.bench_function("witness", |b| {
-            b.iter(|| {
-                let trace = q.execute(&x).expect("runs");
-                build_plan(&q, Some(&trace), DEFAULT_WIDTH).expect("plans")
-            })
-        });
+        g.bench_function("witness", |b| b.iter(|| witness_circuit(&q, empty.shape, &x, Fr::from(1)).expect("plans")));
         g.bench_function("keygen", |b| b.iter(|| keygen(&params, &q).expect("keygen")));
         let pk = keygen(&params, &q).expect("keygen");
         g.bench_function("prove", |b| b.iter(|| prove(&params, &pk, &q, &x, Fr::from(1)).expect("proves")));

@@ -5,10 +5,32 @@ use halo2curves::bn256::Fr;
 use serde::{Deserialize, Serialize};
 use zkinfer_quantize::QModel;
 
-use crate::circuit::ModelCircuit;
+use crate::circuit::{CircuitShape, ModelCircuit};
 use crate::error::Result;
-use crate::plan::build_plan;
-use crate::prove::{DEFAULT_WIDTH, shape_of};
+use crate::plan::{Plan, build_plan};
+use crate::prove::shape_of;
+
+/// MAC widths (products per row) the planner considers.
+pub const WIDTH_CANDIDATES: &[usize] = &[5, 8, 12, 16, 24];
+
+/// Plans `model` at every candidate width and keeps the cheapest circuit by the
+/// cost model of [`estimate_memory`] (every polynomial the prover holds costs
+/// FFTs and MSMs in proportion to its size, so the estimate tracks proving
+/// work too). Wider rows mean fewer MAC rows (maybe a smaller k) but more
+/// columns; ties go to the narrower circuit. Deterministic: the same model
+/// always gets the same shape.
+pub fn plan_circuit(model: &QModel) -> Result<(Plan, CircuitShape, CostReport)> {
+    let mut best: Option<(Plan, CircuitShape, CostReport)> = None;
+    for &width in WIDTH_CANDIDATES {
+        let plan = build_plan(model, None, width)?;
+        let shape = CircuitShape { width, limbs: plan.limbs() };
+        let report = report_for(model, &plan, shape);
+        if best.as_ref().is_none_or(|b| report.estimated_proving_memory_bytes < b.2.estimated_proving_memory_bytes) {
+            best = Some((plan, shape, report));
+        }
+    }
+    Ok(best.expect("at least one candidate width"))
+}
 
 /// Size of a model's circuit, as `zkinfer compile` reports it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -54,19 +76,22 @@ pub struct RowsByKind {
 
 /// Plans `model`'s circuit (without a witness) and reports its size.
 pub fn cost_report(model: &QModel) -> Result<CostReport> {
-    let plan = build_plan(model, None, DEFAULT_WIDTH)?;
-    let (circuit, k) = shape_of(model)?;
+    let (circuit, _) = shape_of(model)?;
+    Ok(report_for(model, &circuit.plan, circuit.shape))
+}
+
+fn report_for(model: &QModel, plan: &Plan, shape: CircuitShape) -> CostReport {
     let mut cs = ConstraintSystem::<Fr>::default();
-    let _ = <ModelCircuit as Circuit<Fr>>::configure_with_params(&mut cs, circuit.shape);
+    let _ = <ModelCircuit as Circuit<Fr>>::configure_with_params(&mut cs, shape);
     let (mac, linear, select, lookup) = plan.row_counts();
     let n_in = model.input_tensor().numel();
     let n_out = model.output_tensor().numel();
     let mut r = CostReport {
-        k,
+        k: plan.min_k(),
         rows: plan.used_rows(),
         table_rows: plan.table_rows(),
         rows_by_kind: RowsByKind { mac, linear, select, lookup },
-        mac_width: DEFAULT_WIDTH,
+        mac_width: shape.width,
         advice_columns: cs.num_advice_columns(),
         fixed_columns: cs.num_fixed_columns() + cs.num_selectors(),
         instance_columns: cs.num_instance_columns(),
@@ -76,7 +101,7 @@ pub fn cost_report(model: &QModel) -> Result<CostReport> {
         estimated_proving_memory_bytes: 0,
     };
     r.estimated_proving_memory_bytes = estimate_memory(&r, cs.permutation().get_columns().len());
-    Ok(r)
+    r
 }
 
 /// A coarse model of the halo2 KZG prover's peak memory, in bytes.

@@ -19,27 +19,37 @@ use halo2curves::ff::{FromUniformBytes, PrimeField};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use sha3::{Digest, Keccak256};
-use zkinfer_quantize::QModel;
+use zkinfer_quantize::{QModel, Trace};
 
 use crate::circuit::{CircuitShape, ModelCircuit};
 use crate::error::{CircuitError, Result};
 use crate::plan::build_plan;
 
-/// Products per MAC row of the circuits this crate builds.
-pub const DEFAULT_WIDTH: usize = 8;
-
 /// The largest circuit built: 2^26 rows already need hundreds of GiB to prove.
 pub const MAX_CIRCUIT_K: u32 = 26;
 
-/// The circuit of `model` without a witness, and the `k` it needs.
+/// The circuit of `model` without a witness, and the `k` it needs; its shape
+/// (MAC width) is chosen by the planner's cost model ([`crate::cost::plan_circuit`]).
 pub fn shape_of(model: &QModel) -> Result<(ModelCircuit, u32)> {
-    let plan = build_plan(model, None, DEFAULT_WIDTH)?;
+    let (plan, shape, _) = crate::cost::plan_circuit(model)?;
     let k = plan.min_k();
     if k > MAX_CIRCUIT_K {
         return Err(CircuitError::TooLarge { k, max: MAX_CIRCUIT_K });
     }
-    let shape = CircuitShape { width: DEFAULT_WIDTH, limbs: plan.limbs() };
     Ok((ModelCircuit { plan: Arc::new(plan), binding: None, shape }, k))
+}
+
+/// Runs the model on a quantized input and lays out the witness circuit of `shape`
+/// (the one [`shape_of`] picks), bound to `binding`.
+pub fn witness_circuit(
+    model: &QModel,
+    shape: CircuitShape,
+    input: &[i64],
+    binding: Fr,
+) -> Result<(ModelCircuit, Trace)> {
+    let trace = model.execute(input)?;
+    let plan = build_plan(model, Some(&trace), shape.width)?;
+    Ok((ModelCircuit { plan: Arc::new(plan), binding: Some(binding), shape }, trace))
 }
 
 /// Generates the keys of `model` from `params` (whose k must be at least the circuit's).
@@ -122,17 +132,15 @@ pub fn prove(
     binding: Fr,
 ) -> Result<Proved> {
     let t0 = Instant::now();
-    let trace = model.execute(input)?;
-    let plan = build_plan(model, Some(&trace), DEFAULT_WIDTH)?;
-    let k = plan.min_k();
+    let (empty, _) = shape_of(model)?;
+    let (circuit, trace) = witness_circuit(model, empty.shape, input, binding)?;
+    let k = circuit.plan.min_k();
     let key_k = pk.get_vk().get_domain().k();
     if k != key_k {
         return Err(CircuitError::Invalid(format!(
             "the proving key is for k = {key_k}, this model needs k = {k}: the key belongs to another model"
         )));
     }
-    let shape = CircuitShape { width: DEFAULT_WIDTH, limbs: plan.limbs() };
-    let circuit = ModelCircuit { plan: Arc::new(plan), binding: Some(binding), shape };
     let instances = circuit.instances().expect("witness plan");
     let params = params_for(params, k)?;
     let witness_time = t0.elapsed();

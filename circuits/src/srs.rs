@@ -281,7 +281,7 @@ fn fq_modulus_le() -> [u8; 32] {
         *b = s as u8;
         carry = s >> 8;
     }
-    bytes.into()
+    bytes
 }
 
 fn read_u32(r: &mut impl Read) -> std::io::Result<u32> {
