@@ -5,6 +5,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use halo2curves::bn256::Fr;
 use zkinfer_benches::{load, selected_models};
+use zkinfer_circuits::cost::cost_report;
 use zkinfer_circuits::prove::{keygen, prove, shape_of, verify, witness_circuit};
 use zkinfer_circuits::srs::Srs;
 
@@ -12,6 +13,18 @@ fn models(c: &mut Criterion) {
     for name in selected_models() {
         let (q, x) = load(&name);
         let (empty, k) = shape_of(&q).expect("plans");
+        // The cost report beside the timings, so that a size regression shows next to a slowdown.
+        let cost = cost_report(&q).expect("plans");
+        eprintln!(
+            "{name}: k = {}, {} rows, MAC width {}, {} advice + {} fixed columns, {} lookups, est. memory {:.0} MiB",
+            cost.k,
+            cost.rows,
+            cost.mac_width,
+            cost.advice_columns,
+            cost.fixed_columns,
+            cost.lookups,
+            cost.estimated_proving_memory_bytes as f64 / (1u64 << 20) as f64
+        );
         let params = Srs::dev(k).expect("srs").params;
         let mut g = c.benchmark_group(format!("{name}/k{k}"));
         g.sample_size(10).measurement_time(Duration::from_secs(20)).warm_up_time(Duration::from_secs(1));

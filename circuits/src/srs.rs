@@ -312,20 +312,9 @@ trait ReadChecked: Sized {
     fn read_checked(r: &mut impl Read) -> std::io::Result<Self>;
 }
 
-impl ReadChecked for G1Affine {
+impl<C: CurveAffine + SerdeObject> ReadChecked for C {
     fn read_checked(r: &mut impl Read) -> std::io::Result<Self> {
-        let p = <G1Affine as SerdeObject>::read_raw(r)?;
-        if bool::from(p.is_on_curve()) {
-            Ok(p)
-        } else {
-            Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "point is not on the curve"))
-        }
-    }
-}
-
-impl ReadChecked for G2Affine {
-    fn read_checked(r: &mut impl Read) -> std::io::Result<Self> {
-        let p = <G2Affine as SerdeObject>::read_raw(r)?;
+        let p = <C as SerdeObject>::read_raw(r)?;
         if bool::from(p.is_on_curve()) {
             Ok(p)
         } else {

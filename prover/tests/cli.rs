@@ -102,6 +102,14 @@ fn compile_mlp(out: &Path, extra: &[&str]) {
     assert!(o.status.success(), "{}", text(&o));
 }
 
+/// `zkinfer prove DIR --input <mlp input> -o OUT EXTRA...`.
+fn prove_mlp(dir: &Path, out: &str, extra: &[&str]) -> Output {
+    let input = fixture("models/mlp_digits/input.json");
+    let mut args = vec!["prove", dir.to_str().unwrap(), "--input", &input, "-o", out];
+    args.extend_from_slice(extra);
+    zkinfer(&args)
+}
+
 fn edit(src: &Path, dst: &Path, f: impl FnOnce(&mut serde_json::Value)) {
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(src).unwrap()).unwrap();
     f(&mut v);
@@ -131,18 +139,11 @@ fn setup_prove_verify_and_rejections() {
     let vk = std::fs::read(dir.join("vk")).unwrap();
     assert_eq!(format!("0x{}", hex::encode(<sha3::Keccak256 as sha3::Digest>::digest(&vk))), id);
 
-    let o = zkinfer(&[
-        "prove",
-        dir.to_str().unwrap(),
-        "--input",
-        &fixture("models/mlp_digits/input.json"),
-        "--job-id",
-        "0x2a",
-        "--prover",
-        "0x00000000000000000000000000000000000000aa",
-        "-o",
+    let o = prove_mlp(
+        &dir,
         &p("proof.json"),
-    ]);
+        &["--job-id", "0x2a", "--prover", "0x00000000000000000000000000000000000000aa"],
+    );
     assert!(o.status.success(), "{}", text(&o));
     let proof: serde_json::Value = serde_json::from_slice(&std::fs::read(p("proof.json")).unwrap()).unwrap();
     assert_eq!(proof["model_id"], id.as_str());
@@ -229,14 +230,7 @@ fn setup_prove_verify_and_rejections() {
     assert!(text(&o).contains("needs k ="), "{}", text(&o));
     let pk = std::fs::read(dir.join("pk")).unwrap();
     std::fs::write(dir.join("pk"), &pk[..pk.len() / 2]).unwrap();
-    let o = zkinfer(&[
-        "prove",
-        dir.to_str().unwrap(),
-        "--input",
-        &fixture("models/mlp_digits/input.json"),
-        "-o",
-        &p("x.json"),
-    ]);
+    let o = prove_mlp(&dir, &p("x.json"), &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("truncated or corrupted") && !text(&o).contains("panicked"), "{}", text(&o));
 }
@@ -260,14 +254,7 @@ fn srs_import_from_snarkjs_ptau() {
     compile_mlp(&dir, &[]);
     let o = zkinfer(&["setup", dir.to_str().unwrap(), "--srs", &p("pot.srs")]);
     assert!(o.status.success() && !text(&o).contains("INSECURE"), "{}", text(&o));
-    let o = zkinfer(&[
-        "prove",
-        dir.to_str().unwrap(),
-        "--input",
-        &fixture("models/mlp_digits/input.json"),
-        "-o",
-        &p("proof.json"),
-    ]);
+    let o = prove_mlp(&dir, &p("proof.json"), &[]);
     assert!(o.status.success(), "{}", text(&o));
     let proof: serde_json::Value = serde_json::from_slice(&std::fs::read(p("proof.json")).unwrap()).unwrap();
     assert_eq!(proof["insecure_srs"], false);
