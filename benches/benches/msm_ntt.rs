@@ -1,0 +1,71 @@
+//! MSM and NTT: zkinfer's CPU backend next to halo2curves' MSM and halo2-axiom's FFT,
+//! at 2^12, 2^16, 2^18 and 2^20 (`ZKINFER_BENCH_LOG_SIZES=12,16` to choose).
+
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use halo2_proofs::arithmetic::{best_fft, best_multiexp};
+use halo2_proofs::fft::recursive::FFTData;
+use halo2curves::bn256::{Fr, G1, G1Affine};
+use halo2curves::ff::Field;
+use halo2curves::group::Curve;
+use halo2curves::group::Group;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use zkinfer_gpu::{CpuBackend, MsmBackend, NttBackend, root_of_unity};
+
+fn log_sizes() -> Vec<u32> {
+    match std::env::var("ZKINFER_BENCH_LOG_SIZES") {
+        Ok(s) if !s.trim().is_empty() => s.split(',').map(|x| x.trim().parse().expect("log size")).collect(),
+        _ => vec![12, 16, 18, 20],
+    }
+}
+
+fn msm_ntt(c: &mut Criterion) {
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let max = *log_sizes().iter().max().expect("sizes");
+    let n_max = 1usize << max;
+    let g = G1::random(&mut rng);
+    let mut proj = Vec::with_capacity(n_max);
+    let mut p = g;
+    for _ in 0..n_max {
+        proj.push(p);
+        p += g;
+    }
+    let mut bases = vec![G1Affine::default(); n_max];
+    G1::batch_normalize(&proj, &mut bases);
+    let scalars: Vec<Fr> = (0..n_max).map(|_| Fr::random(&mut rng)).collect();
+
+    let mut g = c.benchmark_group("msm");
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    for log_n in log_sizes() {
+        let n = 1usize << log_n;
+        g.bench_with_input(BenchmarkId::new("zkinfer-cpu", log_n), &n, |b, &n| {
+            b.iter(|| CpuBackend.msm(&scalars[..n], &bases[..n]))
+        });
+        g.bench_with_input(BenchmarkId::new("halo2curves", log_n), &n, |b, &n| {
+            b.iter(|| best_multiexp(&scalars[..n], &bases[..n]))
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("ntt");
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    for log_n in log_sizes() {
+        let n = 1usize << log_n;
+        let omega = root_of_unity(n);
+        let data = FFTData::new(n, omega, omega.invert().unwrap());
+        g.bench_with_input(BenchmarkId::new("zkinfer-cpu", log_n), &n, |b, &n| {
+            let mut a = scalars[..n].to_vec();
+            b.iter(|| CpuBackend.ntt(&mut a, omega))
+        });
+        g.bench_with_input(BenchmarkId::new("halo2-axiom", log_n), &n, |b, &n| {
+            let mut a = scalars[..n].to_vec();
+            b.iter(|| best_fft(&mut a, omega, log_n, &data, false))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, msm_ntt);
+criterion_main!(benches);
