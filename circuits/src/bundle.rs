@@ -20,7 +20,7 @@ use zkinfer_quantize::QModel;
 
 use crate::circuit::CircuitShape;
 use crate::error::{CircuitError, Result};
-use crate::keys::{read_pk, read_vk, write_pk, write_vk};
+use crate::keys::{read_pk, vk_from_bytes, write_pk, write_vk};
 use crate::prove::{keygen, model_id, shape_of};
 use crate::srs::Srs;
 
@@ -193,7 +193,8 @@ impl Bundle {
                 self.vk().display()
             )));
         }
-        let vk = read_vk(&self.vk(), info.shape)?;
+        let vk = vk_from_bytes(&vk_bytes, info.shape)
+            .map_err(|e| CircuitError::Invalid(format!("{}: {e}", self.vk().display())))?;
         let srs = Srs::read(&self.srs())?;
         if srs.k() != info.k {
             return Err(CircuitError::Invalid(format!(
@@ -241,6 +242,6 @@ impl Prover {
     /// Proves the model on a quantized input.
     pub fn prove(&self, input: &[i64], binding: halo2curves::bn256::Fr) -> Result<crate::prove::Proved> {
         let v = &self.verifier;
-        crate::prove::prove(&v.srs.params, &self.pk, &v.model, input, binding)
+        crate::prove::prove_with_shape(&v.srs.params, &self.pk, v.info.shape, &v.model, input, binding)
     }
 }

@@ -123,7 +123,8 @@ pub fn fr_from_hex(s: &str) -> Result<Fr> {
 
 /// Runs `model` on the quantized input and proves it, bound to `binding`.
 /// `params` may be larger than the key's k (they are downsized, which costs an FFT:
-/// pass params of exactly the key's k when proving many times).
+/// pass params of exactly the key's k when proving many times). Plans the circuit's
+/// shape first; [`prove_with_shape`] skips that when the shape is known (setup.json).
 pub fn prove(
     params: &ParamsKZG<Bn256>,
     pk: &ProvingKey<G1Affine>,
@@ -131,9 +132,21 @@ pub fn prove(
     input: &[i64],
     binding: Fr,
 ) -> Result<Proved> {
-    let t0 = Instant::now();
     let (empty, _) = shape_of(model)?;
-    let (circuit, trace) = witness_circuit(model, empty.shape, input, binding)?;
+    prove_with_shape(params, pk, empty.shape, model, input, binding)
+}
+
+/// [`prove`] for a circuit of a known `shape` (the one the keys were made for).
+pub fn prove_with_shape(
+    params: &ParamsKZG<Bn256>,
+    pk: &ProvingKey<G1Affine>,
+    shape: CircuitShape,
+    model: &QModel,
+    input: &[i64],
+    binding: Fr,
+) -> Result<Proved> {
+    let t0 = Instant::now();
+    let (circuit, trace) = witness_circuit(model, shape, input, binding)?;
     let k = circuit.plan.min_k();
     let key_k = pk.get_vk().get_domain().k();
     if k != key_k {
