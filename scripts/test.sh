@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: formatting, lints, test fixtures made with npm tools, then
 # every test of the workspace. Runs on a fresh machine with the Rust toolchain and Node.js
-# (npm); installs nothing system-wide (npm packages go to tools/node_modules).
+# (npm); installs nothing system-wide (npm packages go to tools/node_modules and
+# contracts/node_modules).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -11,6 +12,10 @@ cargo fmt --all -- --check
 
 echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== contracts: pinned solc-js, OpenZeppelin and anvil (npm), artifacts match the sources"
+(cd contracts && npm ci --no-audit --no-fund --loglevel=error && node compile.cjs --check)
+export ZKINFER_REQUIRE_ANVIL=1
 
 echo "== npm tools (snarkjs) and a small .ptau made by snarkjs"
 (cd tools && npm ci --no-audit --no-fund --loglevel=error)

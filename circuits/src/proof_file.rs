@@ -1,10 +1,11 @@
 //! The proof file (`zkinfer prove` writes it, `zkinfer verify` and the node read it).
 //!
-//! JSON object, version 1:
+//! JSON object, version 2 (version 1 proofs used a Blake2b transcript and are
+//! not read: version 2 proofs use the Keccak EVM transcript):
 //!
 //! | key | meaning |
 //! |---|---|
-//! | `format`, `version` | `"zkinfer-proof"`, `1` |
+//! | `format`, `version` | `"zkinfer-proof"`, `2` |
 //! | `model_id` | `0x` + keccak256 of the verifying key |
 //! | `k` | log2 of the circuit's rows |
 //! | `insecure_srs` | true when the keys come from the INSECURE dev SRS |
@@ -13,7 +14,7 @@
 //! | `output_float` | the output in float units (`q · 2^-scale`) |
 //! | `prediction` | argmax of the output |
 //! | `instances` | the public instances (inputs ‖ outputs ‖ binding), big-endian hex |
-//! | `proof` | `0x` + the proof bytes |
+//! | `proof` | `0x` + the proof bytes (Keccak EVM transcript, uncompressed points) |
 //! | `timings_ms` | `witness`, `prove`, `total` |
 //!
 //! `instances` is what the proof is checked against; [`ProofFile::check`]
@@ -32,7 +33,7 @@ use crate::prove::{fr_from_hex, fr_to_hex};
 /// `format` of proof files.
 pub const PROOF_FORMAT: &str = "zkinfer-proof";
 /// `version` of the proof files this build writes and reads.
-pub const PROOF_VERSION: u32 = 1;
+pub const PROOF_VERSION: u32 = 2;
 /// Largest proof file read (bytes).
 pub const MAX_PROOF_FILE: u64 = 16 << 20;
 

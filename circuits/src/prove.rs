@@ -1,7 +1,9 @@
 //! Keygen, prove and verify (KZG on BN254, SHPLONK multi-open).
 //!
-//! Proofs use halo2's Blake2b transcript (Fiat–Shamir over every commitment and
-//! every public instance, so the binding element is part of the transcript).
+//! Proofs use the Keccak-256 "EVM" transcript of snark-verifier (Fiat–Shamir over
+//! every commitment and every public instance, so the binding element is part of
+//! the transcript; points are written uncompressed), so the same bytes verify
+//! natively and in the generated Solidity verifier.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -13,12 +15,13 @@ use halo2_proofs::poly::commitment::{Params, ParamsProver};
 use halo2_proofs::poly::kzg::commitment::{KZGCommitmentScheme, ParamsKZG};
 use halo2_proofs::poly::kzg::multiopen::{ProverSHPLONK, VerifierSHPLONK};
 use halo2_proofs::poly::kzg::strategy::SingleStrategy;
-use halo2_proofs::transcript::{Blake2bRead, Blake2bWrite, Challenge255, TranscriptReadBuffer, TranscriptWriterBuffer};
+use halo2_proofs::transcript::{TranscriptReadBuffer, TranscriptWriterBuffer};
 use halo2curves::bn256::{Bn256, Fr, G1Affine};
 use halo2curves::ff::{FromUniformBytes, PrimeField};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use sha3::{Digest, Keccak256};
+use snark_verifier::system::halo2::transcript::evm::{ChallengeEvm, EvmTranscript};
 use zkinfer_quantize::{QModel, Trace};
 
 use crate::circuit::{CircuitShape, ModelCircuit};
@@ -158,8 +161,8 @@ pub fn prove_with_shape(
     let params = params_for(params, k)?;
     let witness_time = t0.elapsed();
     let t1 = Instant::now();
-    let mut transcript = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
-    create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, Challenge255<G1Affine>, _, _, _>(
+    let mut transcript = <EvmTranscript<G1Affine, _, _, _> as TranscriptWriterBuffer<_, G1Affine, _>>::init(Vec::new());
+    create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, ChallengeEvm<G1Affine>, _, _, _>(
         &params,
         pk,
         &[circuit],
@@ -176,8 +179,8 @@ pub fn prove_with_shape(
 /// Verifies `proof` for `instances` under `vk`.
 pub fn verify(params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>, instances: &[Fr], proof: &[u8]) -> Result<()> {
     let params = params_for(params, vk.get_domain().k())?;
-    let mut transcript = Blake2bRead::<_, G1Affine, Challenge255<_>>::init(proof);
-    verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, Challenge255<G1Affine>, _, _>(
+    let mut transcript = <EvmTranscript<G1Affine, _, _, _> as TranscriptReadBuffer<_, G1Affine, _>>::init(proof);
+    verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, ChallengeEvm<G1Affine>, _, _>(
         params.verifier_params(),
         vk,
         SingleStrategy::new(&params),
@@ -188,8 +191,9 @@ pub fn verify(params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>, instances:
     Ok(())
 }
 
-/// `params` at exactly `k`: borrowed when they already are, else downsized.
-fn params_for(params: &ParamsKZG<Bn256>, k: u32) -> Result<Cow<'_, ParamsKZG<Bn256>>> {
+/// `params` at exactly `k`: borrowed when they already are, else downsized
+/// (an error when they are smaller).
+pub fn params_for(params: &ParamsKZG<Bn256>, k: u32) -> Result<Cow<'_, ParamsKZG<Bn256>>> {
     match params.k().cmp(&k) {
         std::cmp::Ordering::Equal => Ok(Cow::Borrowed(params)),
         std::cmp::Ordering::Less => {

@@ -30,6 +30,8 @@ enum Command {
     Prove(commands::prove::ProveArgs),
     /// Check a proof file against DIR: prints `valid`, or `invalid: REASON` and exits 1.
     Verify(commands::verify::VerifyArgs),
+    /// Export a model's EVM verifier (Solidity + bytecode) and run proofs through it in an embedded EVM.
+    Evm(commands::evm::EvmArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +42,11 @@ fn main() -> ExitCode {
         Command::Srs(args) => commands::srs::run(args),
         Command::Setup(args) => commands::setup::run(args),
         Command::Prove(args) => commands::prove::run(args),
+        Command::Evm(args) => match commands::evm::run(args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
         Command::Verify(args) => match commands::verify::run(args) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,

@@ -1,6 +1,21 @@
-//! zkinfer-verifier: native proof verification, EVM verifier generation,
-//! calldata encoding and the embedded EVM (revm).
+//! zkinfer-verifier: the on-chain side of zkinfer.
 //!
-//! **Status: not implemented yet.** This crate is an empty placeholder in the
-//! workspace; it exposes no API. Tracked by the issue "On-chain: EVM verifier,
-//! model registry and proof-gated job market".
+//! * [`evm`] generates a model's EVM verifier (snark-verifier → Solidity →
+//!   solc-js) and encodes its calldata.
+//! * [`chain`] is one type over an embedded EVM (revm, in-process) and any
+//!   JSON-RPC endpoint (alloy).
+//! * [`market`] binds and drives the contracts of `contracts/`
+//!   (`RewardToken`, `ModelRegistry`, `JobMarket`).
+//!
+//! Native verification lives in `zkinfer_circuits::prove::verify`; the proof
+//! bytes are the same for both (Keccak EVM transcript).
+
+pub mod chain;
+pub mod error;
+pub mod evm;
+pub mod market;
+
+pub use chain::{Chain, Receipt};
+pub use error::{Result, VerifierError};
+pub use evm::{EvmVerifier, build_verifier, encode_calldata};
+pub use market::{Contracts, Market};

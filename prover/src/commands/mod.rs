@@ -2,6 +2,7 @@
 
 pub mod compile;
 pub mod eval;
+pub mod evm;
 pub mod prove;
 pub mod setup;
 pub mod srs;

@@ -1,0 +1,218 @@
+//! The EVM verifier of a model: Solidity generated from its verifying key by
+//! snark-verifier's EVM loader, compiled with the solc-js pinned in
+//! `contracts/package.json`, and the calldata it expects.
+//!
+//! # Calldata layout
+//!
+//! The verifier has no ABI (no function selector): it is one `fallback` that
+//! reads
+//!
+//! ```text
+//! offset 0            : instance[0]   (32-byte big-endian word, < r)
+//! offset 32·i         : instance[i]   i < n (n = inputs + outputs + 1)
+//! offset 32·n         : proof bytes   (Keccak EVM transcript, uncompressed G1 points)
+//! ```
+//!
+//! where the instances are the quantized inputs, then the quantized outputs,
+//! then the binding element (negative numbers as `r − |x|`). It returns empty
+//! data when the proof verifies and reverts with empty data otherwise.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::rc::Rc;
+
+use halo2_proofs::plonk::VerifyingKey;
+use halo2_proofs::poly::commitment::ParamsProver;
+use halo2_proofs::poly::kzg::commitment::ParamsKZG;
+use halo2curves::bn256::{Bn256, Fq, Fr, G1Affine};
+use halo2curves::ff::PrimeField;
+use serde::Deserialize;
+use snark_verifier::loader::evm::EvmLoader;
+use snark_verifier::pcs::kzg::{Bdfg21, KzgAs, KzgDecidingKey};
+use snark_verifier::system::halo2::transcript::evm::EvmTranscript;
+use snark_verifier::system::halo2::{Config, compile};
+use snark_verifier::verifier::SnarkVerifier;
+use snark_verifier::verifier::plonk::PlonkVerifier;
+
+use crate::error::{Result, VerifierError};
+
+/// EIP-170: the largest runtime bytecode a contract may have.
+pub const MAX_RUNTIME_SIZE: usize = 24_576;
+
+type Shplonk = PlonkVerifier<KzgAs<Bn256, Bdfg21>>;
+
+/// A compiled EVM verifier.
+#[derive(Clone, Debug)]
+pub struct EvmVerifier {
+    /// The Solidity source (inline assembly), pragma relaxed to `^0.8.19`.
+    pub solidity: String,
+    /// Creation bytecode (what a deployment transaction carries).
+    pub bytecode: Vec<u8>,
+    /// Runtime bytecode (what the chain stores).
+    pub runtime: Vec<u8>,
+    /// The compiler that built it (`solc-js <version>`).
+    pub compiler: String,
+    /// Public instances the verifier reads (inputs + outputs + binding).
+    pub num_instances: usize,
+}
+
+/// Generates the Solidity verifier of `vk` for `num_instances` public instances.
+/// `params` may be larger than the key's k.
+pub fn generate_solidity(
+    params: &ParamsKZG<Bn256>,
+    vk: &VerifyingKey<G1Affine>,
+    num_instances: usize,
+) -> Result<String> {
+    let params = zkinfer_circuits::prove::params_for(params, vk.get_domain().k())?;
+    let params = params.as_ref();
+    // snark-verifier asserts on malformed inputs; turn a panic into an error.
+    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let protocol = compile(params, vk, Config::kzg().with_num_instance(vec![num_instances]));
+        let dk: KzgDecidingKey<Bn256> = (params.get_g()[0], params.g2(), params.s_g2()).into();
+        let loader = EvmLoader::new::<Fq, Fr>();
+        let protocol = protocol.loaded(&loader);
+        let mut transcript = EvmTranscript::<_, Rc<EvmLoader>, _, _>::new(&loader);
+        let instances = transcript.load_instances(vec![num_instances]);
+        let proof = Shplonk::read_proof(&dk, &protocol, &instances, &mut transcript).map_err(|e| format!("{e:?}"))?;
+        Shplonk::verify(&dk, &protocol, &instances, &proof).map_err(|e| format!("{e:?}"))?;
+        Ok::<_, String>(loader.solidity_code())
+    }))
+    .map_err(|p| VerifierError::Generate(panic_message(&p)))?
+    .map_err(VerifierError::Generate)?;
+    // The generator pins `pragma solidity 0.8.19;` exactly; the pinned solc-js is newer.
+    Ok(code.replacen("pragma solidity 0.8.19;", "pragma solidity ^0.8.19;", 1))
+}
+
+/// Generates and compiles the verifier of `vk` (see [`generate_solidity`]).
+pub fn build_verifier(
+    params: &ParamsKZG<Bn256>,
+    vk: &VerifyingKey<G1Affine>,
+    num_instances: usize,
+) -> Result<EvmVerifier> {
+    let solidity = generate_solidity(params, vk, num_instances)?;
+    let compiled = compile_solidity(&solidity)?;
+    Ok(EvmVerifier {
+        solidity,
+        bytecode: compiled.bytecode,
+        runtime: compiled.runtime,
+        compiler: compiled.compiler,
+        num_instances,
+    })
+}
+
+/// Output of solc-js for one contract.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    /// Creation bytecode.
+    pub bytecode: Vec<u8>,
+    /// Runtime bytecode.
+    pub runtime: Vec<u8>,
+    /// `solc-js <version>`.
+    pub compiler: String,
+}
+
+/// Compiles a single-contract Solidity source with the pinned solc-js
+/// (`node contracts/compile.cjs --verifier`, optimizer off), installing the
+/// npm packages of `contracts/` first if they are missing.
+pub fn compile_solidity(source: &str) -> Result<Compiled> {
+    let dir = contracts_dir()?;
+    ensure_npm_packages(&dir)?;
+    let mut child = Command::new("node")
+        .arg("compile.cjs")
+        .arg("--verifier")
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            VerifierError::Tool(format!("cannot run `node` (Node.js 18 or newer is needed for solc-js): {e}"))
+        })?;
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        stdin
+            .write_all(source.as_bytes())
+            .map_err(|e| VerifierError::Tool(format!("writing the source to solc-js: {e}")))?;
+    }
+    let out = child.wait_with_output().map_err(|e| VerifierError::Tool(format!("solc-js: {e}")))?;
+    if !out.status.success() {
+        return Err(VerifierError::Tool(format!(
+            "solc-js failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Out {
+        compiler: String,
+        bytecode: String,
+        deployed_bytecode: String,
+    }
+    let parsed: Out = serde_json::from_slice(&out.stdout)
+        .map_err(|e| VerifierError::Tool(format!("unexpected solc-js output: {e}")))?;
+    Ok(Compiled {
+        bytecode: decode_hex(&parsed.bytecode)?,
+        runtime: decode_hex(&parsed.deployed_bytecode)?,
+        compiler: parsed.compiler,
+    })
+}
+
+/// The calldata of the verifier: each instance as a 32-byte big-endian word, then the proof.
+pub fn encode_calldata(instances: &[Fr], proof: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(instances.len() * 32 + proof.len());
+    for x in instances {
+        let mut repr = x.to_repr();
+        repr.as_mut().reverse();
+        out.extend_from_slice(repr.as_ref());
+    }
+    out.extend_from_slice(proof);
+    out
+}
+
+/// The `contracts/` directory: `$ZKINFER_CONTRACTS_DIR`, else the one in this
+/// source tree.
+pub fn contracts_dir() -> Result<PathBuf> {
+    let dir = match std::env::var_os("ZKINFER_CONTRACTS_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("contracts"),
+    };
+    if !dir.join("compile.cjs").is_file() {
+        return Err(VerifierError::Tool(format!(
+            "{} has no compile.cjs: set ZKINFER_CONTRACTS_DIR to zkinfer's contracts/ directory",
+            dir.display()
+        )));
+    }
+    Ok(dir)
+}
+
+/// Runs `npm ci` in `dir` when its pinned packages are not installed yet.
+pub fn ensure_npm_packages(dir: &Path) -> Result<()> {
+    if dir.join("node_modules").join("solc").join("package.json").is_file() {
+        return Ok(());
+    }
+    eprintln!("installing the pinned solc-js and OpenZeppelin in {} (npm ci, one time) ...", dir.display());
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| VerifierError::Tool(format!("cannot run `npm` (Node.js 18 or newer is needed): {e}")))?;
+    if !status.success() {
+        return Err(VerifierError::Tool(format!("`npm ci` in {} failed ({status})", dir.display())));
+    }
+    Ok(())
+}
+
+/// Decodes `0x`-prefixed (or bare) hex.
+pub fn decode_hex(s: &str) -> Result<Vec<u8>> {
+    hex::decode(s.trim().trim_start_matches("0x")).map_err(|e| VerifierError::Tool(format!("bad hex: {e}")))
+}
+
+fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "snark-verifier panicked".into())
+}

@@ -1,0 +1,382 @@
+//! The contracts' bindings (`RewardToken`, `ModelRegistry`, `JobMarket`) and a
+//! client that deploys and drives them on any [`Chain`].
+//!
+//! The bytecode is the committed `contracts/artifacts/*.json`, compiled by the
+//! pinned solc-js (`npm run build` in contracts/; the test script checks that
+//! the artifacts match the sources).
+
+use alloy::primitives::{Address, B256, U256};
+use alloy::sol;
+use alloy::sol_types::{SolCall, SolConstructor, SolEvent, SolInterface};
+use halo2curves::bn256::Fr;
+use halo2curves::ff::PrimeField;
+use serde::Deserialize;
+
+use crate::chain::{Chain, Receipt};
+use crate::error::{Result, VerifierError};
+
+sol! {
+    /// ERC20 bounty token of the local chain.
+    #[derive(Debug)]
+    contract RewardToken {
+        constructor(uint256 initialSupply);
+        function mint(address to, uint256 amount) external;
+        function approve(address spender, uint256 value) external returns (bool);
+        function transfer(address to, uint256 value) external returns (bool);
+        function balanceOf(address account) external view returns (uint256);
+        function allowance(address owner, address spender) external view returns (uint256);
+        error ERC20InsufficientBalance(address sender, uint256 balance, uint256 needed);
+        error ERC20InsufficientAllowance(address spender, uint256 allowance, uint256 needed);
+        error ERC20InvalidReceiver(address receiver);
+        error OwnableUnauthorizedAccount(address account);
+    }
+
+    /// Model id → verifier, owner, instance counts, metadata.
+    #[derive(Debug)]
+    contract ModelRegistry {
+        struct Model {
+            address verifier;
+            address owner;
+            uint32 numInputs;
+            uint32 numOutputs;
+            bytes32 verifierCodeHash;
+            string metadataURI;
+        }
+        event ModelRegistered(bytes32 indexed modelId, address indexed owner, address verifier, uint32 numInputs, uint32 numOutputs, string metadataURI);
+        event ModelUpdated(bytes32 indexed modelId, address verifier, string metadataURI);
+        event ModelTransferred(bytes32 indexed modelId, address indexed from, address indexed to);
+        error AlreadyRegistered(bytes32 modelId);
+        error UnknownModel(bytes32 modelId);
+        error NotModelOwner(bytes32 modelId, address caller);
+        error NotAContract(address verifier);
+        error NoInstances();
+        error ZeroAddress();
+        function register(bytes32 modelId, address verifier, uint32 numInputs, uint32 numOutputs, string metadataURI) external;
+        function update(bytes32 modelId, address verifier, string metadataURI) external;
+        function transfer(bytes32 modelId, address newOwner) external;
+        function get(bytes32 modelId) external view returns (Model memory);
+        function isRegistered(bytes32 modelId) external view returns (bool);
+    }
+
+    /// Proof-gated job market.
+    #[derive(Debug)]
+    contract JobMarket {
+        #[derive(PartialEq, Eq)]
+        enum Status { None, Open, Settled, Refunded }
+        struct Job {
+            bytes32 modelId;
+            address verifier;
+            address poster;
+            uint64 deadline;
+            Status status;
+            address prover;
+            uint256 bounty;
+        }
+        constructor(address token_, address registry_);
+        event JobPosted(uint256 indexed jobId, bytes32 indexed modelId, address indexed poster, uint256 bounty, uint64 deadline, uint256[] inputs);
+        event JobSettled(uint256 indexed jobId, address indexed prover, uint256 bounty, uint256[] outputs);
+        event JobRefunded(uint256 indexed jobId, address indexed poster, uint256 bounty);
+        error UnknownJob(uint256 jobId);
+        error JobNotOpen(uint256 jobId, Status status);
+        error DeadlinePassed(uint256 jobId, uint64 deadline);
+        error DeadlineNotPassed(uint256 jobId, uint64 deadline);
+        error BadDeadline(uint64 deadline);
+        error ZeroBounty();
+        error WrongInstanceCount(uint256 expected, uint256 got);
+        error NotAFieldElement(uint256 index);
+        error InvalidProof(uint256 jobId);
+        error ReentrancyGuardReentrantCall();
+        error SafeERC20FailedOperation(address token);
+        function postJob(bytes32 modelId, uint256[] inputs, uint256 bounty, uint64 deadline) external returns (uint256 jobId);
+        function submitProof(uint256 jobId, uint256[] outputs, bytes proof) external;
+        function refund(uint256 jobId) external;
+        function bindingOf(uint256 jobId, address prover) external pure returns (uint256);
+        function getJob(uint256 jobId) external view returns (Job memory);
+        function getInputs(uint256 jobId) external view returns (uint256[] memory);
+        function getOutputs(uint256 jobId) external view returns (uint256[] memory);
+        function jobCount() external view returns (uint256);
+    }
+}
+
+/// A compiled contract from `contracts/artifacts`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Artifact {
+    bytecode: String,
+    deployed_bytecode: String,
+}
+
+const TOKEN_ARTIFACT: &str = include_str!("../../contracts/artifacts/RewardToken.json");
+const REGISTRY_ARTIFACT: &str = include_str!("../../contracts/artifacts/ModelRegistry.json");
+const MARKET_ARTIFACT: &str = include_str!("../../contracts/artifacts/JobMarket.json");
+
+fn artifact(json: &str) -> (Vec<u8>, Vec<u8>) {
+    let a: Artifact = serde_json::from_str(json).expect("committed artifact is valid JSON");
+    let code = |s: &str| hex::decode(s.trim_start_matches("0x")).expect("committed artifact is hex");
+    (code(&a.bytecode), code(&a.deployed_bytecode))
+}
+
+/// Runtime bytecode of the committed `JobMarket` (without immutables: compare
+/// prefixes only) — for tests and tooling.
+pub fn market_runtime_template() -> Vec<u8> {
+    artifact(MARKET_ARTIFACT).1
+}
+
+/// Where the three contracts live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Contracts {
+    /// The ERC20 bounties are paid in.
+    pub token: Address,
+    /// `ModelRegistry`.
+    pub registry: Address,
+    /// `JobMarket`.
+    pub market: Address,
+}
+
+/// Gas of deploying the three contracts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DeployGas {
+    /// `RewardToken`.
+    pub token: u64,
+    /// `ModelRegistry`.
+    pub registry: u64,
+    /// `JobMarket`.
+    pub market: u64,
+}
+
+/// A posted job, decoded from its `JobPosted` event.
+#[derive(Clone, Debug)]
+pub struct PostedJob {
+    /// Job id (a hash; 32 big-endian bytes in the binding).
+    pub job_id: U256,
+    /// Model id.
+    pub model_id: B256,
+    /// Who posted it.
+    pub poster: Address,
+    /// Escrowed bounty.
+    pub bounty: U256,
+    /// Unix time after which it can no longer be settled.
+    pub deadline: u64,
+    /// The quantized inputs as field elements.
+    pub inputs: Vec<U256>,
+    /// Block of the event.
+    pub block: u64,
+}
+
+/// A client of the deployed contracts on one chain.
+pub struct Market<'c> {
+    /// The chain.
+    pub chain: &'c Chain,
+    /// The contracts' addresses.
+    pub contracts: Contracts,
+}
+
+impl<'c> Market<'c> {
+    /// Deploys `RewardToken` (minting `initial_supply` to `from`), `ModelRegistry`
+    /// and `JobMarket` from `from`.
+    pub async fn deploy(chain: &'c Chain, from: Address, initial_supply: U256) -> Result<(Market<'c>, DeployGas)> {
+        let mut gas = DeployGas::default();
+        let deploy = |code: Vec<u8>| async move {
+            let r = chain.deploy(from, code).await?;
+            Ok::<_, VerifierError>((r.contract.expect("deploy checks"), r.gas_used))
+        };
+        let mut code = artifact(TOKEN_ARTIFACT).0;
+        code.extend(RewardToken::constructorCall { initialSupply: initial_supply }.abi_encode());
+        let (token, g) = deploy(code).await?;
+        gas.token = g;
+        let (registry, g) = deploy(artifact(REGISTRY_ARTIFACT).0).await?;
+        gas.registry = g;
+        let mut code = artifact(MARKET_ARTIFACT).0;
+        code.extend(JobMarket::constructorCall { token_: token, registry_: registry }.abi_encode());
+        let (market, g) = deploy(code).await?;
+        gas.market = g;
+        Ok((Market { chain, contracts: Contracts { token, registry, market } }, gas))
+    }
+
+    /// A client of contracts already deployed at `contracts`; checks that the
+    /// market address holds code.
+    pub async fn attach(chain: &'c Chain, contracts: Contracts) -> Result<Market<'c>> {
+        for (name, a) in [("token", contracts.token), ("registry", contracts.registry), ("market", contracts.market)] {
+            if chain.code(a).await?.is_empty() {
+                return Err(VerifierError::Invalid(format!("no contract at the {name} address {a}")));
+            }
+        }
+        Ok(Market { chain, contracts })
+    }
+
+    async fn send<C: SolCall>(&self, from: Address, to: Address, call: C) -> Result<Receipt> {
+        self.chain.send(from, to, call.abi_encode()).await.map_err(decode_revert)
+    }
+
+    async fn view<C: SolCall>(&self, to: Address, call: C) -> Result<C::Return> {
+        let from = self.chain.accounts().first().copied().unwrap_or_default();
+        let (out, _) = self.chain.call(from, to, call.abi_encode()).await.map_err(decode_revert)?;
+        C::abi_decode_returns(&out).map_err(|e| VerifierError::Invalid(format!("decoding {}: {e}", C::SIGNATURE)))
+    }
+
+    /// Deploys a verifier's creation bytecode.
+    pub async fn deploy_verifier(&self, from: Address, bytecode: &[u8]) -> Result<Receipt> {
+        self.chain.deploy(from, bytecode.to_vec()).await
+    }
+
+    /// Registers `model_id` with its verifier (owner = `from`).
+    pub async fn register_model(
+        &self,
+        from: Address,
+        model_id: B256,
+        verifier: Address,
+        num_inputs: u32,
+        num_outputs: u32,
+        metadata_uri: &str,
+    ) -> Result<Receipt> {
+        let call = ModelRegistry::registerCall {
+            modelId: model_id,
+            verifier,
+            numInputs: num_inputs,
+            numOutputs: num_outputs,
+            metadataURI: metadata_uri.to_string(),
+        };
+        self.send(from, self.contracts.registry, call).await
+    }
+
+    /// The registry entry of `model_id`.
+    pub async fn model(&self, model_id: B256) -> Result<ModelRegistry::Model> {
+        self.view(self.contracts.registry, ModelRegistry::getCall { modelId: model_id }).await
+    }
+
+    /// Whether `model_id` is registered.
+    pub async fn is_registered(&self, model_id: B256) -> Result<bool> {
+        self.view(self.contracts.registry, ModelRegistry::isRegisteredCall { modelId: model_id }).await
+    }
+
+    /// Transfers `amount` tokens from `from` to `to`.
+    pub async fn transfer(&self, from: Address, to: Address, amount: U256) -> Result<Receipt> {
+        self.send(from, self.contracts.token, RewardToken::transferCall { to, value: amount }).await
+    }
+
+    /// Token balance of `who`.
+    pub async fn balance(&self, who: Address) -> Result<U256> {
+        self.view(self.contracts.token, RewardToken::balanceOfCall { account: who }).await
+    }
+
+    /// Approves the market for `amount` of `from`'s tokens.
+    pub async fn approve(&self, from: Address, amount: U256) -> Result<Receipt> {
+        self.send(
+            from,
+            self.contracts.token,
+            RewardToken::approveCall { spender: self.contracts.market, value: amount },
+        )
+        .await
+    }
+
+    /// Posts a job (approve the bounty first); returns its id from the event.
+    pub async fn post_job(
+        &self,
+        from: Address,
+        model_id: B256,
+        inputs: Vec<U256>,
+        bounty: U256,
+        deadline: u64,
+    ) -> Result<(U256, Receipt)> {
+        let call = JobMarket::postJobCall { modelId: model_id, inputs, bounty, deadline };
+        let r = self.send(from, self.contracts.market, call).await?;
+        let id = r
+            .logs
+            .iter()
+            .filter(|l| l.address == self.contracts.market)
+            .find_map(|l| JobMarket::JobPosted::decode_log_data(&l.data).ok())
+            .map(|e| e.jobId)
+            .ok_or_else(|| VerifierError::Chain("postJob emitted no JobPosted event".into()))?;
+        Ok((id, r))
+    }
+
+    /// Submits `outputs` and `proof` for `job_id` from `from` (the prover the
+    /// proof is bound to).
+    pub async fn submit_proof(
+        &self,
+        from: Address,
+        job_id: U256,
+        outputs: Vec<U256>,
+        proof: Vec<u8>,
+    ) -> Result<Receipt> {
+        let call = JobMarket::submitProofCall { jobId: job_id, outputs, proof: proof.into() };
+        self.send(from, self.contracts.market, call).await
+    }
+
+    /// Refunds an expired job to its poster.
+    pub async fn refund(&self, from: Address, job_id: U256) -> Result<Receipt> {
+        self.send(from, self.contracts.market, JobMarket::refundCall { jobId: job_id }).await
+    }
+
+    /// A job's record.
+    pub async fn job(&self, job_id: U256) -> Result<JobMarket::Job> {
+        self.view(self.contracts.market, JobMarket::getJobCall { jobId: job_id }).await
+    }
+
+    /// The outputs a settled job was proved with.
+    pub async fn outputs(&self, job_id: U256) -> Result<Vec<U256>> {
+        self.view(self.contracts.market, JobMarket::getOutputsCall { jobId: job_id }).await
+    }
+
+    /// The binding element the contract computes for (`job_id`, `prover`).
+    pub async fn binding_on_chain(&self, job_id: U256, prover: Address) -> Result<U256> {
+        self.view(self.contracts.market, JobMarket::bindingOfCall { jobId: job_id, prover }).await
+    }
+
+    /// `JobPosted` events in blocks `from..=to` (latest when `None`).
+    pub async fn posted_jobs(&self, from: u64, to: Option<u64>) -> Result<Vec<PostedJob>> {
+        let logs = self.chain.logs(self.contracts.market, from, to).await?;
+        Ok(logs
+            .into_iter()
+            .filter(|l| l.log.topics().first() == Some(&JobMarket::JobPosted::SIGNATURE_HASH))
+            .filter_map(|l| {
+                let e = JobMarket::JobPosted::decode_log_data(&l.log.data).ok()?;
+                Some(PostedJob {
+                    job_id: e.jobId,
+                    model_id: e.modelId,
+                    poster: e.poster,
+                    bounty: e.bounty,
+                    deadline: e.deadline,
+                    inputs: e.inputs,
+                    block: l.block,
+                })
+            })
+            .collect())
+    }
+}
+
+/// The binding element of (job id, prover) as the contract computes it.
+pub fn binding(job_id: U256, prover: Address) -> Fr {
+    zkinfer_circuits::prove::binding_for(&job_id.to_be_bytes::<32>(), &prover.0.0)
+}
+
+/// A field element as the EVM's uint256.
+pub fn fr_to_u256(x: &Fr) -> U256 {
+    U256::from_le_bytes(x.to_repr())
+}
+
+/// A uint256 as a field element; an error when it is not below r.
+pub fn u256_to_fr(x: U256) -> Result<Fr> {
+    Option::from(Fr::from_repr(x.to_le_bytes::<32>()))
+        .ok_or_else(|| VerifierError::Invalid(format!("{x} is not below the BN254 scalar field modulus")))
+}
+
+/// Replaces raw revert data with the name and arguments of the contracts'
+/// custom error it encodes.
+pub fn decode_revert(e: VerifierError) -> VerifierError {
+    match e {
+        VerifierError::Reverted { data, gas_used, reason } => {
+            let reason = if let Ok(x) = JobMarket::JobMarketErrors::abi_decode(&data) {
+                format!("JobMarket.{x:?}")
+            } else if let Ok(x) = ModelRegistry::ModelRegistryErrors::abi_decode(&data) {
+                format!("ModelRegistry.{x:?}")
+            } else if let Ok(x) = RewardToken::RewardTokenErrors::abi_decode(&data) {
+                format!("RewardToken.{x:?}")
+            } else {
+                reason
+            };
+            VerifierError::Reverted { reason, data, gas_used }
+        }
+        other => other,
+    }
+}
