@@ -110,6 +110,18 @@ fn prove_mlp(dir: &Path, out: &str, extra: &[&str]) -> Output {
     zkinfer(&args)
 }
 
+/// Adds one to the mlp's output 3 in `output`, `output_float`, the instances and the prediction.
+fn tamper_output_consistently(v: &mut serde_json::Value) {
+    let q = v["output"][3].as_i64().unwrap() + 1;
+    assert!(q > 0, "the fixture's output 3 is expected non-negative");
+    v["output"][3] = q.into();
+    v["output_float"][3] = (q as f64 / 512.0).into();
+    v["instances"][64 + 3] = format!("0x{q:064x}").into();
+    let pred = v["output"].as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).enumerate();
+    let best = pred.fold((0, i64::MIN), |b, (i, x)| if x > b.1 { (i, x) } else { b });
+    v["prediction"] = best.0.into();
+}
+
 fn edit(src: &Path, dst: &Path, f: impl FnOnce(&mut serde_json::Value)) {
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(src).unwrap()).unwrap();
     f(&mut v);
@@ -170,15 +182,7 @@ fn setup_prove_verify_and_rejections() {
         v["instances"][i] = format!("{}{:x}", &s[..s.len() - 1], last ^ 1).into();
     };
     // A tampered output, consistently in `output`, `output_float` and the instances: the proof fails.
-    edit(Path::new(&p("proof.json")), Path::new(&p("out.json")), |v| {
-        let q = v["output"][3].as_i64().unwrap() + 1;
-        v["output"][3] = q.into();
-        v["output_float"][3] = (q as f64 / 512.0).into();
-        v["instances"][64 + 3] = format!("0x{q:064x}").into();
-        let pred = v["output"].as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).enumerate();
-        let best = pred.fold((0, i64::MIN), |b, (i, x)| if x > b.1 { (i, x) } else { b });
-        v["prediction"] = best.0.into();
-    });
+    edit(Path::new(&p("proof.json")), Path::new(&p("out.json")), tamper_output_consistently);
     let out = reject(&p("out.json"), "tampered output");
     assert!(out.contains("rejected"), "{out}");
     // Only the displayed output changed: the file contradicts its instances.
@@ -260,4 +264,58 @@ fn srs_import_from_snarkjs_ptau() {
     assert_eq!(proof["insecure_srs"], false);
     let o = zkinfer(&["verify", dir.to_str().unwrap(), &p("proof.json")]);
     assert!(o.status.success(), "{}", text(&o));
+}
+
+/// evm export → evm verify in the embedded EVM: valid with its gas; a tampered proof,
+/// or a consistently tampered output, reverts in the EVM and exits 1.
+#[test]
+fn evm_export_and_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |name: &str| tmp.path().join(name).to_string_lossy().into_owned();
+    let dir = tmp.path().join("mlp");
+    compile_mlp(&dir, &[]);
+    let d = dir.to_str().unwrap();
+    let o = zkinfer(&["evm", "verify", d, &p("none.json")]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = zkinfer(&["srs", "dev", "--k", "10", "-o", &p("dev.srs")]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(zkinfer(&["setup", d, "--srs", &p("dev.srs")]).status.success());
+    let o = zkinfer(&["evm", "verify", d, &p("none.json")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("zkinfer evm export"), "{}", text(&o));
+
+    let o = zkinfer(&["evm", "export", d]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("INSECURE"), "{}", text(&o));
+    let sol = std::fs::read_to_string(dir.join("verifier.sol")).unwrap();
+    assert!(sol.contains("contract Halo2Verifier"));
+    let bin = std::fs::read_to_string(dir.join("verifier.bin")).unwrap();
+    assert!(hex::decode(bin.trim()).unwrap().len() > 10_000);
+    let info: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("verifier.json")).unwrap()).unwrap();
+    assert_eq!(info["instances"], 75);
+    assert_eq!(info["model_id"], std::fs::read_to_string(dir.join("model_id")).unwrap().trim());
+
+    let o = prove_mlp(&dir, &p("proof.json"), &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = zkinfer(&["evm", "verify", d, &p("proof.json")]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.starts_with("valid") && t.contains(" gas"), "{t}");
+
+    // A flipped proof byte: the EVM verifier reverts.
+    edit(Path::new(&p("proof.json")), Path::new(&p("flipped.json")), |v| {
+        let s = v["proof"].as_str().unwrap();
+        let mut b = hex::decode(&s[2..]).unwrap();
+        b[400] ^= 1;
+        v["proof"] = format!("0x{}", hex::encode(b)).into();
+    });
+    let o = zkinfer(&["evm", "verify", d, &p("flipped.json")]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("invalid: the EVM verifier reverted"), "{}", text(&o));
+
+    // The output changed everywhere the file states it (instances too): only the proof can tell.
+    edit(Path::new(&p("proof.json")), Path::new(&p("output.json")), tamper_output_consistently);
+    let o = zkinfer(&["evm", "verify", d, &p("output.json")]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("invalid: the EVM verifier reverted"), "{}", text(&o));
 }

@@ -73,7 +73,7 @@ pub struct ChainLog {
 /// An EVM chain.
 pub enum Chain {
     /// revm in this process.
-    Embedded(Mutex<EmbeddedChain>),
+    Embedded(Box<Mutex<EmbeddedChain>>),
     /// A JSON-RPC endpoint.
     Rpc(RpcChain),
 }
@@ -81,7 +81,7 @@ pub enum Chain {
 impl Chain {
     /// A fresh embedded chain with the [`DEV_KEYS`] accounts funded.
     pub fn embedded() -> Chain {
-        Chain::Embedded(Mutex::new(EmbeddedChain::new()))
+        Chain::Embedded(Box::new(Mutex::new(EmbeddedChain::new())))
     }
 
     /// A JSON-RPC chain at `url` that signs with `keys` (hex private keys).
