@@ -4,7 +4,7 @@
 //   node compile.cjs             compile src/*.sol, write artifacts/<Name>.json
 //   node compile.cjs --check     compile and fail (exit 1) if artifacts/ differ
 //   node compile.cjs --verifier  read a generated EVM verifier (Solidity) on stdin,
-//                                print {"bytecode","deployedBytecode","compiler"}
+//                                print {"compiler", "contracts": {Name: {"bytecode","deployedBytecode"}}}
 //
 // Market contracts: optimizer on (200 runs). Verifiers: optimizer off (the
 // generated inline assembly hits "stack too deep" with it on). EVM version
@@ -76,16 +76,16 @@ const args = process.argv.slice(2);
 if (args[0] === '--verifier') {
   const source = fs.readFileSync(0, 'utf8');
   const contracts = compile({ 'Verifier.sol': { content: source } }, false, ['evm.bytecode.object', 'evm.deployedBytecode.object']);
-  const all = Object.values(contracts['Verifier.sol'] || {});
-  if (all.length !== 1) {
-    process.stderr.write(`expected one contract in the verifier source, found ${all.length}\n`);
+  const all = Object.entries(contracts['Verifier.sol'] || {});
+  if (all.length === 0) {
+    process.stderr.write('no contract in the verifier source\n');
     process.exit(2);
   }
-  process.stdout.write(JSON.stringify({
-    compiler: `solc-js ${solc.version()}`,
-    bytecode: '0x' + all[0].evm.bytecode.object,
-    deployedBytecode: '0x' + all[0].evm.deployedBytecode.object,
-  }) + '\n');
+  const out = {};
+  for (const [name, c] of all) {
+    out[name] = { bytecode: '0x' + c.evm.bytecode.object, deployedBytecode: '0x' + c.evm.deployedBytecode.object };
+  }
+  process.stdout.write(JSON.stringify({ compiler: `solc-js ${solc.version()}`, contracts: out }) + '\n');
 } else if (args[0] === '--check') {
   const fresh = marketArtifacts();
   let stale = [];

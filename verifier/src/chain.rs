@@ -40,12 +40,6 @@ pub const EMBEDDED_CHAIN_ID: u64 = 31337;
 /// Gas limit of each transaction on the embedded chain.
 pub const TX_GAS_LIMIT: u64 = 16_000_000;
 
-/// Largest runtime code the embedded chain accepts. Like anvil's
-/// `--disable-code-size-limit`, the development chain lifts EIP-170's 24,576
-/// bytes: generated verifiers of real models are larger (see
-/// [`crate::evm::MAX_RUNTIME_SIZE`] and `zkinfer evm export`'s warning).
-pub const DEV_CODE_SIZE_LIMIT: usize = 128 * 1024;
-
 /// A transaction that was included.
 #[derive(Clone, Debug)]
 pub struct Receipt {
@@ -260,8 +254,8 @@ impl EmbeddedChain {
             .with_db(db)
             .modify_cfg_chained(|c| {
                 c.chain_id = EMBEDDED_CHAIN_ID;
-                c.limit_contract_code_size = Some(DEV_CODE_SIZE_LIMIT);
-                c.limit_contract_initcode_size = Some(2 * DEV_CODE_SIZE_LIMIT);
+                // Mainnet rules, EIP-170's 24,576-byte code limit included.
+                c.limit_contract_code_size = Some(crate::evm::MAX_RUNTIME_SIZE);
             })
             .build_mainnet();
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(1_700_000_000);

@@ -41,20 +41,77 @@ pub const MAX_RUNTIME_SIZE: usize = 24_576;
 
 type Shplonk = PlonkVerifier<KzgAs<Bn256, Bdfg21>>;
 
-/// A compiled EVM verifier.
+/// A compiled EVM verifier: one contract, or a chain of parts when one would
+/// exceed EIP-170 (see [`crate::split`]).
 #[derive(Clone, Debug)]
 pub struct EvmVerifier {
-    /// The Solidity source (inline assembly), pragma relaxed to `^0.8.19`.
+    /// The Solidity source (inline assembly), pragma relaxed to `^0.8.19`;
+    /// all parts when split.
     pub solidity: String,
-    /// Creation bytecode (what a deployment transaction carries).
-    pub bytecode: Vec<u8>,
-    /// Runtime bytecode (what the chain stores).
-    pub runtime: Vec<u8>,
+    /// The contracts, entry (`Halo2Verifier`) first. Deploy the last first:
+    /// every part but the last takes the next part's address as its
+    /// constructor argument.
+    pub parts: Vec<Part>,
     /// The compiler that built it (`solc-js <version>`).
     pub compiler: String,
     /// Public instances the verifier reads (inputs + outputs + binding).
     pub num_instances: usize,
+    /// Runtime size of the unsplit verifier (what one contract would need).
+    pub unsplit_runtime: usize,
 }
+
+/// One contract of a verifier.
+#[derive(Clone, Debug)]
+pub struct Part {
+    /// Contract name.
+    pub name: String,
+    /// Creation bytecode, without the constructor argument.
+    pub bytecode: Vec<u8>,
+    /// Runtime bytecode (with the immutable next-part address left zero).
+    pub runtime: Vec<u8>,
+}
+
+/// A deployed verifier.
+#[derive(Clone, Debug)]
+pub struct Deployed {
+    /// The entry contract: the address to call and to register.
+    pub address: alloy::primitives::Address,
+    /// Every part's address, entry first.
+    pub parts: Vec<alloy::primitives::Address>,
+    /// Gas of all deployments together.
+    pub gas: u64,
+}
+
+impl EvmVerifier {
+    /// Largest runtime among the parts.
+    pub fn max_runtime(&self) -> usize {
+        self.parts.iter().map(|p| p.runtime.len()).max().unwrap_or(0)
+    }
+
+    /// Deploys every part from `from` (last first) and returns the entry.
+    pub async fn deploy(&self, chain: &crate::Chain, from: alloy::primitives::Address) -> Result<Deployed> {
+        use alloy::sol_types::SolValue;
+        let mut next: Option<alloy::primitives::Address> = None;
+        let mut addrs = Vec::new();
+        let mut gas = 0;
+        for part in self.parts.iter().rev() {
+            let mut code = part.bytecode.clone();
+            if let Some(n) = next {
+                code.extend(n.abi_encode());
+            }
+            let r = chain.deploy(from, code).await?;
+            gas += r.gas_used;
+            let a = r.contract.expect("deploy returns an address");
+            addrs.push(a);
+            next = Some(a);
+        }
+        addrs.reverse();
+        Ok(Deployed { address: addrs[0], parts: addrs, gas })
+    }
+}
+
+/// Runtime size each part of a split verifier aims at (EIP-170 leaves 24,576).
+const PART_TARGET: usize = 20_000;
 
 /// Generates the Solidity verifier of `vk` for `num_instances` public instances.
 /// `params` may be larger than the key's k.
@@ -83,35 +140,65 @@ pub fn generate_solidity(
     Ok(code.replacen("pragma solidity 0.8.19;", "pragma solidity ^0.8.19;", 1))
 }
 
-/// Generates and compiles the verifier of `vk` (see [`generate_solidity`]).
+/// Generates and compiles the verifier of `vk` (see [`generate_solidity`]);
+/// splits it into parts of at most [`MAX_RUNTIME_SIZE`] bytes when it is larger.
 pub fn build_verifier(
     params: &ParamsKZG<Bn256>,
     vk: &VerifyingKey<G1Affine>,
     num_instances: usize,
 ) -> Result<EvmVerifier> {
     let solidity = generate_solidity(params, vk, num_instances)?;
-    let compiled = compile_solidity(&solidity)?;
-    Ok(EvmVerifier {
-        solidity,
-        bytecode: compiled.bytecode,
-        runtime: compiled.runtime,
-        compiler: compiled.compiler,
-        num_instances,
-    })
+    let single = compile_solidity(&solidity)?;
+    let unsplit_runtime = single.parts.iter().map(|p| p.runtime.len()).sum();
+    if unsplit_runtime <= MAX_RUNTIME_SIZE {
+        return Ok(EvmVerifier {
+            solidity,
+            parts: single.parts,
+            compiler: single.compiler,
+            num_instances,
+            unsplit_runtime,
+        });
+    }
+    let mut n = unsplit_runtime.div_ceil(PART_TARGET);
+    loop {
+        let source = crate::split::split_verifier(&solidity, n)?;
+        let compiled = compile_solidity(&source)?;
+        let mut parts = Vec::new();
+        for i in 0..n {
+            let name = crate::split::part_name(i);
+            let p = compiled.parts.iter().find(|p| p.name == name).ok_or_else(|| {
+                VerifierError::Generate(format!("solc-js returned no contract {name} for the split verifier"))
+            })?;
+            parts.push(p.clone());
+        }
+        if parts.iter().all(|p| p.runtime.len() <= MAX_RUNTIME_SIZE) {
+            return Ok(EvmVerifier {
+                solidity: source,
+                parts,
+                compiler: compiled.compiler,
+                num_instances,
+                unsplit_runtime,
+            });
+        }
+        n += 1;
+        if n > 16 {
+            return Err(VerifierError::Generate(format!(
+                "the verifier ({unsplit_runtime} B of runtime) does not fit EIP-170 in 16 parts"
+            )));
+        }
+    }
 }
 
-/// Output of solc-js for one contract.
+/// Output of solc-js.
 #[derive(Clone, Debug)]
 pub struct Compiled {
-    /// Creation bytecode.
-    pub bytecode: Vec<u8>,
-    /// Runtime bytecode.
-    pub runtime: Vec<u8>,
+    /// Every contract of the source.
+    pub parts: Vec<Part>,
     /// `solc-js <version>`.
     pub compiler: String,
 }
 
-/// Compiles a single-contract Solidity source with the pinned solc-js
+/// Compiles a Solidity source with the pinned solc-js
 /// (`node contracts/compile.cjs --verifier`, optimizer off), installing the
 /// npm packages of `contracts/` first if they are missing.
 pub fn compile_solidity(source: &str) -> Result<Compiled> {
@@ -145,18 +232,22 @@ pub fn compile_solidity(source: &str) -> Result<Compiled> {
     }
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
-    struct Out {
-        compiler: String,
+    struct Contract {
         bytecode: String,
         deployed_bytecode: String,
     }
+    #[derive(Deserialize)]
+    struct Out {
+        compiler: String,
+        contracts: std::collections::BTreeMap<String, Contract>,
+    }
     let parsed: Out = serde_json::from_slice(&out.stdout)
         .map_err(|e| VerifierError::Tool(format!("unexpected solc-js output: {e}")))?;
-    Ok(Compiled {
-        bytecode: decode_hex(&parsed.bytecode)?,
-        runtime: decode_hex(&parsed.deployed_bytecode)?,
-        compiler: parsed.compiler,
-    })
+    let mut parts = Vec::new();
+    for (name, c) in parsed.contracts {
+        parts.push(Part { name, bytecode: decode_hex(&c.bytecode)?, runtime: decode_hex(&c.deployed_bytecode)? });
+    }
+    Ok(Compiled { parts, compiler: parsed.compiler })
 }
 
 /// The calldata of the verifier: each instance as a 32-byte big-endian word, then the proof.

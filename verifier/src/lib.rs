@@ -14,6 +14,7 @@ pub mod chain;
 pub mod error;
 pub mod evm;
 pub mod market;
+pub mod split;
 
 pub use chain::{Chain, Receipt};
 pub use error::{Result, VerifierError};

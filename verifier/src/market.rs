@@ -214,9 +214,13 @@ impl<'c> Market<'c> {
         C::abi_decode_returns(&out).map_err(|e| VerifierError::Invalid(format!("decoding {}: {e}", C::SIGNATURE)))
     }
 
-    /// Deploys a verifier's creation bytecode.
-    pub async fn deploy_verifier(&self, from: Address, bytecode: &[u8]) -> Result<Receipt> {
-        self.chain.deploy(from, bytecode.to_vec()).await
+    /// Deploys a verifier (all its parts).
+    pub async fn deploy_verifier(
+        &self,
+        from: Address,
+        verifier: &crate::evm::EvmVerifier,
+    ) -> Result<crate::evm::Deployed> {
+        verifier.deploy(self.chain, from).await
     }
 
     /// Registers `model_id` with its verifier (owner = `from`).

@@ -83,22 +83,39 @@ fn reverted_with(r: Result<impl std::fmt::Debug, VerifierError>, what: &str) -> 
 async fn evm_verifier_accepts_the_proof_and_rejects_tampering() {
     let fx = fixture_models();
     let v = &fx.a.verifier;
-    assert!(v.runtime.len() > 10_000 && v.runtime.len() < 64 * 1024, "verifier runtime {} B", v.runtime.len());
-    if v.runtime.len() > MAX_RUNTIME_SIZE {
-        eprintln!("NOTE: the mlp verifier ({} B) exceeds EIP-170 ({MAX_RUNTIME_SIZE} B)", v.runtime.len());
-    }
     assert!(v.solidity.contains("pragma solidity ^0.8.19;"));
+    assert!(v.unsplit_runtime > 10_000, "verifier runtime {} B", v.unsplit_runtime);
+    for p in &v.parts {
+        assert!(p.runtime.len() <= MAX_RUNTIME_SIZE, "{} has {} B of runtime", p.name, p.runtime.len());
+    }
+    assert!(v.parts.len() >= v.unsplit_runtime.div_ceil(MAX_RUNTIME_SIZE));
     let chain = Chain::embedded();
     let me = chain.accounts()[0];
-    let deployed = chain.deploy(me, v.bytecode.clone()).await.unwrap();
-    let addr = deployed.contract.unwrap();
-    assert_eq!(chain.code(addr).await.unwrap(), v.runtime, "deployed code differs from solc's runtime");
+    let deployed = v.deploy(&chain, me).await.unwrap();
+    let addr = deployed.address;
+    for (a, p) in deployed.parts.iter().zip(&v.parts) {
+        assert_eq!(chain.code(*a).await.unwrap().len(), p.runtime.len(), "deployed code of {} differs", p.name);
+    }
+    // The embedded chain enforces EIP-170 like mainnet: the unsplit verifier does not deploy.
+    if v.unsplit_runtime > MAX_RUNTIME_SIZE {
+        let single = zkinfer_verifier::evm::compile_solidity(
+            &zkinfer_verifier::evm::generate_solidity(&fx.params, fx.a.pk.get_vk(), v.num_instances).unwrap(),
+        )
+        .unwrap();
+        assert!(chain.deploy(me, single.parts[0].bytecode.clone()).await.is_err(), "EIP-170 not enforced");
+    }
 
     let (instances, proof) = prove_for(fx, &fx.a, U256::from(1), me);
     let (out, gas) = chain.call(me, addr, encode_calldata(&instances, &proof)).await.unwrap();
     assert!(out.is_empty());
     assert!(gas > 200_000 && gas < 1_000_000, "verification gas {gas}");
-    eprintln!("mlp verifier: runtime {} B, deploy gas {}, verify gas {gas}", v.runtime.len(), deployed.gas_used);
+    eprintln!(
+        "mlp verifier: {} parts, runtime {:?} B (unsplit {} B), deploy gas {}, verify gas {gas}",
+        v.parts.len(),
+        v.parts.iter().map(|p| p.runtime.len()).collect::<Vec<_>>(),
+        v.unsplit_runtime,
+        deployed.gas
+    );
 
     let reject = |inst: Vec<Fr>, proof: Vec<u8>, what: &'static str| {
         let chain = &chain;
@@ -122,7 +139,7 @@ async fn evm_verifier_accepts_the_proof_and_rejects_tampering() {
     reject(instances.clone(), proof[..proof.len() - 32].to_vec(), "truncated proof").await;
     reject(instances[..instances.len() - 1].to_vec(), proof.clone(), "missing instance").await;
     // Model B's verifier rejects model A's proof.
-    let b = chain.deploy(me, fx.b.verifier.bytecode.clone()).await.unwrap().contract.unwrap();
+    let b = fx.b.verifier.deploy(&chain, me).await.unwrap().address;
     let r = chain.call(me, b, encode_calldata(&instances, &proof)).await;
     assert!(matches!(r, Err(VerifierError::Reverted { .. })), "another model's verifier accepted: {r:?}");
 }
@@ -138,9 +155,9 @@ async fn market_flow(chain: &Chain) {
 
     let mut verifiers = Vec::new();
     for m in [&fx.a, &fx.b] {
-        let r = market.deploy_verifier(deployer, &m.verifier.bytecode).await.unwrap();
-        eprintln!("[{}] verifier deploy gas {}", chain.describe(), r.gas_used);
-        let v = r.contract.unwrap();
+        let r = market.deploy_verifier(deployer, &m.verifier).await.unwrap();
+        eprintln!("[{}] verifier deploy gas {} ({} parts)", chain.describe(), r.gas, r.parts.len());
+        let v = r.address;
         let n_in = m.q.input_tensor().numel() as u32;
         let n_out = m.q.output_tensor().numel() as u32;
         market.register_model(deployer, m.id, v, n_in, n_out, "ipfs://mlp").await.unwrap();
@@ -252,7 +269,7 @@ impl Drop for Anvil {
 fn start_anvil(bin: &Path) -> Anvil {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = std::process::Command::new(bin)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--silent", "--disable-code-size-limit"])
+        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--silent"])
         .spawn()
         .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
     let url = format!("http://127.0.0.1:{port}");

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
-use sha3::{Digest, Keccak256};
 use zkinfer_circuits::bundle::Bundle;
 use zkinfer_circuits::proof_file::ProofFile;
 use zkinfer_verifier::evm::{self, MAX_RUNTIME_SIZE};
@@ -26,6 +25,11 @@ enum EvmCommand {
     /// Generate the Solidity verifier of a set-up DIR and compile it with the pinned
     /// solc-js: writes DIR/verifier.sol, DIR/verifier.bin (creation bytecode, hex)
     /// and DIR/verifier.json (sizes, compiler, calldata layout).
+    ///
+    /// A verifier over EIP-170's 24,576 bytes is split into a chain of contracts
+    /// (`Halo2Verifier`, `Halo2VerifierPart1`, ...): verifier.bin then holds one
+    /// line per part, entry first; deploy the last line first and append the
+    /// ABI-encoded address of the next part to each other line's bytecode.
     ///
     /// Calldata layout the verifier expects (no function selector): each public
     /// instance as a 32-byte big-endian word — the quantized inputs, then the
@@ -68,14 +72,25 @@ pub struct VerifierInfo {
     pub outputs: usize,
     /// solc-js version.
     pub compiler: String,
-    /// Creation bytecode size in bytes.
+    /// The contracts, entry first (one unless the verifier had to be split).
+    pub parts: Vec<PartInfo>,
+    /// Runtime size the verifier would have as one contract.
+    pub unsplit_runtime_bytes: usize,
+    /// The calldata layout, in words.
+    pub calldata: String,
+}
+
+/// One contract of the verifier in `DIR/verifier.json`.
+#[derive(Serialize, Deserialize)]
+pub struct PartInfo {
+    /// Contract name.
+    pub name: String,
+    /// Creation bytecode size in bytes (without the constructor argument).
     pub bytecode_bytes: usize,
     /// Runtime bytecode size in bytes (EIP-170 limit: 24,576).
     pub runtime_bytes: usize,
-    /// `0x` + keccak256 of the runtime bytecode (the `extcodehash` once deployed).
-    pub runtime_codehash: String,
-    /// The calldata layout, in words.
-    pub calldata: String,
+    /// Whether its constructor takes the next part's address.
+    pub takes_next_address: bool,
 }
 
 /// Runs `zkinfer evm`; `Ok(false)` when a proof was rejected.
@@ -103,9 +118,18 @@ pub fn export(dir: &Path) -> Result<VerifierInfo> {
         inputs,
         outputs,
         compiler: built.compiler.clone(),
-        bytecode_bytes: built.bytecode.len(),
-        runtime_bytes: built.runtime.len(),
-        runtime_codehash: format!("0x{}", hex::encode(Keccak256::digest(&built.runtime))),
+        parts: built
+            .parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| PartInfo {
+                name: p.name.clone(),
+                bytecode_bytes: p.bytecode.len(),
+                runtime_bytes: p.runtime.len(),
+                takes_next_address: i + 1 < built.parts.len(),
+            })
+            .collect(),
+        unsplit_runtime_bytes: built.unsplit_runtime,
         calldata: format!(
             "{} × 32-byte big-endian words (inputs[0..{inputs}] ‖ outputs[0..{outputs}] ‖ binding), then the proof bytes; no selector",
             v.info.instances
@@ -116,24 +140,23 @@ pub fn export(dir: &Path) -> Result<VerifierInfo> {
         std::fs::write(&p, bytes).with_context(|| format!("[evm export] writing {}", p.display()))
     };
     write("verifier.sol", built.solidity.as_bytes())?;
-    write("verifier.bin", format!("{}\n", hex::encode(&built.bytecode)).as_bytes())?;
+    let lines: String = built.parts.iter().map(|p| format!("{}\n", hex::encode(&p.bytecode))).collect();
+    write("verifier.bin", lines.as_bytes())?;
     write("verifier.json", format!("{}\n", serde_json::to_string_pretty(&info)?).as_bytes())?;
     println!(
-        "wrote {0}/verifier.sol, {0}/verifier.bin, {0}/verifier.json: {1} public instances, runtime {2} B (limit {MAX_RUNTIME_SIZE}), {3}",
+        "wrote {0}/verifier.sol, {0}/verifier.bin, {0}/verifier.json: {1} public instances, {2}",
         dir.display(),
         info.instances,
-        info.runtime_bytes,
         info.compiler
     );
-    if built.runtime.len() > MAX_RUNTIME_SIZE {
-        eprintln!(
-            "WARNING: the verifier's runtime is {} bytes, over the EIP-170 limit of {MAX_RUNTIME_SIZE}: chains that \
-             enforce it (Ethereum mainnet and most L2s) refuse to deploy it; development chains (the embedded one, \
-             anvil --disable-code-size-limit) accept it. The model has {} public instances (~160 bytes of verifier \
-             code each) and {} fixed + advice columns.",
-            built.runtime.len(),
-            info.instances,
-            v.vk.cs().num_fixed_columns() + v.vk.cs().num_advice_columns()
+    if built.parts.len() == 1 {
+        println!("  one contract, runtime {} B (EIP-170 limit {MAX_RUNTIME_SIZE} B)", built.unsplit_runtime);
+    } else {
+        println!(
+            "  {} B of runtime as one contract would exceed EIP-170 ({MAX_RUNTIME_SIZE} B): split into {} contracts of {:?} B",
+            built.unsplit_runtime,
+            built.parts.len(),
+            built.parts.iter().map(|p| p.runtime.len()).collect::<Vec<_>>()
         );
     }
     Ok(info)
@@ -144,7 +167,15 @@ fn verify(dir: &Path, proof: &Path) -> Result<bool> {
     let text = std::fs::read_to_string(&bin).with_context(|| {
         format!("[evm verify] reading {} (run `zkinfer evm export {}` first)", bin.display(), dir.display())
     })?;
-    let bytecode = evm::decode_hex(&text).with_context(|| format!("[evm verify] {}", bin.display()))?;
+    let mut parts = Vec::new();
+    for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        let bytecode =
+            evm::decode_hex(line).with_context(|| format!("[evm verify] {} line {}", bin.display(), i + 1))?;
+        parts.push(evm::Part { name: zkinfer_verifier::split::part_name(i), bytecode, runtime: Vec::new() });
+    }
+    if parts.is_empty() {
+        anyhow::bail!("[evm verify] {} is empty", bin.display());
+    }
     let v = Bundle::new(dir).load_verifier().context("[evm verify] loading the model")?;
     let file = match ProofFile::read(proof) {
         Ok(f) => f,
@@ -164,15 +195,23 @@ fn verify(dir: &Path, proof: &Path) -> Result<bool> {
     rt.block_on(async {
         let chain = Chain::embedded();
         let me = chain.accounts()[0];
-        let deployed = chain.deploy(me, bytecode).await.context("[evm verify] deploying the verifier")?;
-        let addr = deployed.contract.expect("deploy returns an address");
+        let verifier = evm::EvmVerifier {
+            solidity: String::new(),
+            parts,
+            compiler: String::new(),
+            num_instances: st.instances.len(),
+            unsplit_runtime: 0,
+        };
+        let deployed = verifier.deploy(&chain, me).await.context("[evm verify] deploying the verifier")?;
+        let addr = deployed.address;
         match chain.call(me, addr, evm::encode_calldata(&st.instances, &st.proof)).await {
             Ok((_, gas)) => {
                 println!("valid");
                 println!(
-                    "  verified by the EVM verifier in revm: {gas} gas (transaction total, {} B calldata); deployment {} gas",
+                    "  verified by the EVM verifier in revm: {gas} gas (transaction total, {} B calldata); deployment {} gas ({} contracts)",
                     st.instances.len() * 32 + st.proof.len(),
-                    deployed.gas_used
+                    deployed.gas,
+                    deployed.parts.len()
                 );
                 Ok(true)
             }
