@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: formatting, lints, test fixtures made with npm tools, then
-# every test of the workspace. Runs on a fresh machine with the Rust toolchain and Node.js
-# (npm); installs nothing system-wide (npm packages go to tools/node_modules and
-# contracts/node_modules).
+# every test of the workspace. Runs on a fresh machine with the Rust toolchain, Node.js
+# (npm) and Python 3 (venv); installs nothing system-wide (npm packages go to
+# tools/node_modules and contracts/node_modules, Python packages to target/pyenv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -16,6 +16,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== contracts: pinned solc-js, OpenZeppelin and anvil (npm), artifacts match the sources"
 (cd contracts && npm ci --no-audit --no-fund --loglevel=error && node compile.cjs --check)
 export ZKINFER_REQUIRE_ANVIL=1
+
+echo "== Python client: a virtualenv with grpcio (clients/python/requirements.txt)"
+if [ ! -x target/pyenv/bin/python ]; then
+    python3 -m venv target/pyenv
+fi
+target/pyenv/bin/pip install -q --disable-pip-version-check -r clients/python/requirements.txt
+export ZKINFER_PYTHON="$root/target/pyenv/bin/python" ZKINFER_REQUIRE_PYTHON=1
 
 echo "== npm tools (snarkjs) and a small .ptau made by snarkjs"
 (cd tools && npm ci --no-audit --no-fund --loglevel=error)

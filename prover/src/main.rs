@@ -1,6 +1,7 @@
 //! `zkinfer`: compile ONNX models into provable fixed-point models, prove their outputs, verify the proofs.
 
 mod commands;
+mod node;
 mod progress;
 
 use std::path::PathBuf;
@@ -30,6 +31,12 @@ enum Command {
     Prove(commands::prove::ProveArgs),
     /// Check a proof file against DIR: prints `valid`, or `invalid: REASON` and exits 1.
     Verify(commands::verify::VerifyArgs),
+    /// Run a prover node: gRPC job service with a persistent queue and a worker pool.
+    Node(commands::node::NodeArgs),
+    /// Submit a proof job to a node; with --wait, wait for the proof and save it.
+    Submit(commands::client::SubmitArgs),
+    /// List a node's jobs and their states.
+    Jobs(commands::client::JobsArgs),
     /// Export a model's EVM verifier (Solidity + bytecode) and run proofs through it in an embedded EVM.
     Evm(commands::evm::EvmArgs),
 }
@@ -42,6 +49,9 @@ fn main() -> ExitCode {
         Command::Srs(args) => commands::srs::run(args),
         Command::Setup(args) => commands::setup::run(args),
         Command::Prove(args) => commands::prove::run(args),
+        Command::Node(args) => commands::node::run(args),
+        Command::Submit(args) => commands::client::submit(args),
+        Command::Jobs(args) => commands::client::jobs(args),
         Command::Evm(args) => match commands::evm::run(args) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,

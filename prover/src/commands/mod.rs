@@ -1,8 +1,10 @@
 //! One module per subcommand.
 
+pub mod client;
 pub mod compile;
 pub mod eval;
 pub mod evm;
+pub mod node;
 pub mod prove;
 pub mod setup;
 pub mod srs;

@@ -38,7 +38,7 @@ pub struct ProveArgs {
     out: PathBuf,
 }
 
-fn hex_bytes<const N: usize>(s: &str, what: &str) -> Result<[u8; N]> {
+pub(crate) fn hex_bytes<const N: usize>(s: &str, what: &str) -> Result<[u8; N]> {
     let digits = s.strip_prefix("0x").unwrap_or(s);
     if digits.len() > 2 * N {
         bail!("{what} `{s}` is longer than {N} bytes");

@@ -1,0 +1,131 @@
+"""A Python client of the zkinfer prover node (gRPC API zkinfer.v1).
+
+The stubs are generated from ../../proto/zkinfer/v1/prover.proto with
+grpcio-tools on first use (into ./_generated), so they always match the
+node's API. Usable as a library (``Client``) or a command:
+
+    python zkinfer_client.py --node 127.0.0.1:50051 [--token T] \
+        --model ID_OR_NAME --input INPUT.json [--row N] [-o PROOF.json]
+
+which submits a job, waits for its proof, checks that the proof's public
+outputs are the outputs it reports, and writes the proof file
+(`zkinfer verify DIR PROOF.json` checks the proof itself).
+"""
+
+import argparse
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROTO_ROOT = os.path.join(HERE, "..", "..", "proto")
+GENERATED = os.path.join(HERE, "_generated")
+# BN254 scalar field modulus: negative numbers are r - |x| in the instances.
+R = 21888242871839275222246405745257275088548364400416034343698204186575808495617
+
+
+def _stubs():
+    proto = os.path.join(PROTO_ROOT, "zkinfer", "v1", "prover.proto")
+    marker = os.path.join(GENERATED, "zkinfer", "v1", "prover_pb2_grpc.py")
+    if not os.path.exists(marker) or os.path.getmtime(marker) < os.path.getmtime(proto):
+        from grpc_tools import protoc
+        import importlib.resources
+
+        os.makedirs(GENERATED, exist_ok=True)
+        include = str(importlib.resources.files("grpc_tools") / "_proto")
+        rc = protoc.main(["protoc", f"-I{PROTO_ROOT}", f"-I{include}", f"--python_out={GENERATED}",
+                          f"--grpc_python_out={GENERATED}", proto])
+        if rc != 0:
+            raise RuntimeError(f"protoc failed ({rc}) on {proto}")
+    if GENERATED not in sys.path:
+        sys.path.insert(0, GENERATED)
+    from zkinfer.v1 import prover_pb2, prover_pb2_grpc  # noqa: E402
+
+    return prover_pb2, prover_pb2_grpc
+
+
+pb, pb_grpc = _stubs()
+
+
+class Client:
+    """A connection to one node."""
+
+    def __init__(self, target, token=None):
+        import grpc
+
+        self.channel = grpc.insecure_channel(target)
+        self.stub = pb_grpc.ProverServiceStub(self.channel)
+        self.metadata = [("authorization", f"Bearer {token}")] if token else []
+
+    def models(self):
+        return list(self.stub.ListModels(pb.ListModelsRequest(), metadata=self.metadata).models)
+
+    def model_id(self, id_or_name):
+        if id_or_name.startswith("0x"):
+            return id_or_name
+        for m in self.models():
+            if m.name == id_or_name:
+                return m.id
+        raise LookupError(f"the node serves no model named {id_or_name!r}")
+
+    def submit(self, model_id, values, idempotency_key=""):
+        req = pb.SubmitJobRequest(model_id=model_id, input=values, idempotency_key=idempotency_key)
+        return self.stub.SubmitJob(req, metadata=self.metadata)
+
+    def wait(self, job_id):
+        """Follows WatchJob to the last state; returns the final Job."""
+        last = None
+        for job in self.stub.WatchJob(pb.WatchJobRequest(id=job_id), metadata=self.metadata):
+            last = job
+        return last
+
+    def proof(self, job_id):
+        return self.stub.GetProof(pb.GetProofRequest(id=job_id), metadata=self.metadata)
+
+
+def check_outputs(proof):
+    """The proof's output instances must be the reported outputs (field encoding)."""
+    n_out = len(proof.output)
+    outs = proof.instances[-1 - n_out:-1]
+    for i, (q, inst) in enumerate(zip(proof.output, outs)):
+        want = q % R
+        if int(inst, 16) != want:
+            raise ValueError(f"output {i}: reported {q}, proven instance {inst}")
+    if proof.prediction != max(range(n_out), key=lambda i: proof.output[i]):
+        raise ValueError("the prediction is not the argmax of the outputs")
+    f = json.loads(proof.proof_file_json)
+    if f["output"] != list(proof.output) or f["instances"] != list(proof.instances):
+        raise ValueError("the proof file disagrees with the response")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--node", required=True, help="host:port")
+    ap.add_argument("--token")
+    ap.add_argument("--model", required=True, help="model id (0x...) or name")
+    ap.add_argument("--input", required=True, help='JSON file {"input_data": [[...]]}')
+    ap.add_argument("--row", type=int, default=0)
+    ap.add_argument("--idempotency-key", default="")
+    ap.add_argument("-o", "--out", help="write the proof file here")
+    a = ap.parse_args()
+    with open(a.input) as f:
+        values = json.load(f)["input_data"][a.row]
+    c = Client(a.node, a.token)
+    r = c.submit(c.model_id(a.model), values, a.idempotency_key)
+    job = c.wait(r.job.id)
+    state = pb.JobState.Name(job.state)
+    if job.state != pb.JOB_STATE_PROVED:
+        print(f"job {job.id} ended {state}: {job.error}", file=sys.stderr)
+        return 1
+    proof = c.proof(job.id)
+    check_outputs(proof)
+    print(json.dumps({"job": job.id, "state": state, "prediction": proof.prediction,
+                      "output": list(proof.output), "prove_ms": proof.prove_ms}))
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(proof.proof_file_json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

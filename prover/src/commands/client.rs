@@ -1,0 +1,211 @@
+//! `zkinfer submit` and `zkinfer jobs`: gRPC clients of a prover node.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use zkinfer_proto::v1 as pb;
+use zkinfer_proto::v1::prover_service_client::ProverServiceClient;
+use zkinfer_quantize::Dataset;
+
+use crate::progress;
+
+type Client = ProverServiceClient<InterceptedService<Channel, BearerToken>>;
+
+/// Adds `authorization: Bearer TOKEN` to every request.
+#[derive(Clone)]
+pub struct BearerToken(Option<MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for BearerToken {
+    fn call(&mut self, mut req: tonic::Request<()>) -> std::result::Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// Connects to `url` (e.g. `http://127.0.0.1:50051`).
+pub async fn connect(url: &str, token: Option<&str>) -> Result<Client> {
+    let token = match token {
+        Some(t) => Some(format!("Bearer {t}").parse().context("the token is not a valid header value")?),
+        None => None,
+    };
+    let channel = Channel::from_shared(url.to_string())
+        .with_context(|| format!("node URL `{url}`"))?
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {url}"))?;
+    Ok(ProverServiceClient::with_interceptor(channel, BearerToken(token)).max_decoding_message_size(64 << 20))
+}
+
+fn status(e: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{:?}: {}", e.code(), e.message())
+}
+
+/// Arguments of `zkinfer submit`.
+#[derive(Args)]
+pub struct SubmitArgs {
+    /// The node's URL.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    node: String,
+    /// Bearer token.
+    #[arg(long)]
+    token: Option<String>,
+    /// Model id (`zkinfer setup` prints it) or the name of a model served by the node.
+    #[arg(long)]
+    model: String,
+    /// Input file (`{"input_data": [[...]]}`).
+    #[arg(long)]
+    input: PathBuf,
+    /// Row of the input file.
+    #[arg(long, default_value_t = 0)]
+    row: usize,
+    /// Binding element (hex); default: bound to the node's job id.
+    #[arg(long)]
+    binding: Option<String>,
+    /// Idempotency key: submitting again with it returns the first job.
+    #[arg(long)]
+    idempotency_key: Option<String>,
+    /// Wait until the proof is ready (progress on stderr).
+    #[arg(long)]
+    wait: bool,
+    /// With --wait: write the proof file here (the format `zkinfer verify` reads).
+    #[arg(short, long)]
+    out: Option<PathBuf>,
+}
+
+/// Runs `zkinfer submit`.
+pub fn submit(a: SubmitArgs) -> Result<()> {
+    if a.out.is_some() && !a.wait {
+        bail!("-o needs --wait");
+    }
+    let data = Dataset::read(&a.input).context("[submit] input")?;
+    let row = data
+        .input_data
+        .get(a.row)
+        .with_context(|| {
+            format!("[submit] {} has {} rows, no row {}", a.input.display(), data.input_data.len(), a.row)
+        })?
+        .clone();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let mut c = connect(&a.node, a.token.as_deref()).await.context("[submit]")?;
+        let model_id = if a.model.starts_with("0x") {
+            a.model.clone()
+        } else {
+            let models = c.list_models(pb::ListModelsRequest {}).await.map_err(status).context("[submit]")?;
+            let m = models.into_inner().models.into_iter().find(|m| m.name == a.model);
+            m.with_context(|| format!("[submit] the node serves no model named `{}`", a.model))?.id
+        };
+        let r = c
+            .submit_job(pb::SubmitJobRequest {
+                model_id,
+                input: row,
+                binding: a.binding.unwrap_or_default(),
+                idempotency_key: a.idempotency_key.unwrap_or_default(),
+                ..Default::default()
+            })
+            .await
+            .map_err(status)
+            .context("[submit]")?
+            .into_inner();
+        let job = r.job.context("[submit] the node returned no job")?;
+        println!("job {}{}", job.id, if r.deduplicated { " (existing job for this idempotency key)" } else { "" });
+        if !a.wait {
+            return Ok(());
+        }
+        let sp = progress::spinner("queued");
+        let mut stream = c.watch_job(pb::WatchJobRequest { id: job.id.clone() }).await.map_err(status)?.into_inner();
+        let mut last = job;
+        while let Some(j) = stream.message().await.map_err(status)? {
+            sp.set_message(state_name(j.state).to_string());
+            last = j;
+        }
+        sp.finish_and_clear();
+        let state = state_name(last.state);
+        if state != "proved" && state != "submitted" && state != "settled" {
+            bail!("[submit] job {} ended {state}: {}", last.id, last.error);
+        }
+        let p = c.get_proof(pb::GetProofRequest { id: last.id.clone() }).await.map_err(status)?.into_inner();
+        println!("proved: prediction {}, output {:?}; prove {:.0} ms", p.prediction, p.output_float, p.prove_ms);
+        if let Some(out) = a.out {
+            std::fs::write(&out, &p.proof_file_json).with_context(|| format!("[submit] writing {}", out.display()))?;
+            println!("wrote {}", out.display());
+        }
+        Ok(())
+    })
+}
+
+/// The proto state's lower-case name.
+pub fn state_name(s: i32) -> &'static str {
+    match pb::JobState::try_from(s).unwrap_or(pb::JobState::Unspecified) {
+        pb::JobState::Unspecified => "unspecified",
+        pb::JobState::Queued => "queued",
+        pb::JobState::Proving => "proving",
+        pb::JobState::Proved => "proved",
+        pb::JobState::Submitted => "submitted",
+        pb::JobState::Settled => "settled",
+        pb::JobState::Failed => "failed",
+        pb::JobState::Cancelled => "cancelled",
+    }
+}
+
+/// Arguments of `zkinfer jobs`.
+#[derive(Args)]
+pub struct JobsArgs {
+    /// The node's URL.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    node: String,
+    /// Bearer token.
+    #[arg(long)]
+    token: Option<String>,
+    /// Most jobs to list (newest first).
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+    /// Print a JSON list of {id, model, state, error, created_unix_ms, updated_unix_ms}.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `zkinfer jobs`.
+pub fn jobs(a: JobsArgs) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let mut c = connect(&a.node, a.token.as_deref()).await.context("[jobs]")?;
+        let jobs = c
+            .list_jobs(pb::ListJobsRequest { limit: a.limit, state: 0 })
+            .await
+            .map_err(status)
+            .context("[jobs]")?
+            .into_inner()
+            .jobs;
+        if a.json {
+            let v: Vec<serde_json::Value> = jobs
+                .iter()
+                .map(|j| {
+                    serde_json::json!({
+                        "id": j.id, "model": j.model_id, "state": state_name(j.state), "error": j.error,
+                        "created_unix_ms": j.created_unix_ms, "updated_unix_ms": j.updated_unix_ms,
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        } else {
+            println!("{:<68} {:<10} {:<14} error", "job", "state", "model");
+            for j in &jobs {
+                println!(
+                    "{:<68} {:<10} {:<14} {}",
+                    j.id,
+                    state_name(j.state),
+                    &j.model_id[..j.model_id.len().min(12)],
+                    j.error
+                );
+            }
+        }
+        Ok(())
+    })
+}

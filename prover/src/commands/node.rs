@@ -1,0 +1,87 @@
+//! `zkinfer node`: run a prover node.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use crate::node::{self, NodeConfig};
+
+/// Arguments of `zkinfer node`.
+#[derive(Args)]
+pub struct NodeArgs {
+    /// TOML file with any of: listen, data_dir, models, tokens, workers,
+    /// queue_capacity, max_message_bytes (flags given here override it).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:50051].
+    #[arg(long)]
+    listen: Option<String>,
+    /// Directory of the job store (SQLite) and uploaded models [default: zkinfer-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Serve every set-up model directory found directly under DIR.
+    #[arg(long, value_name = "DIR")]
+    models: Option<PathBuf>,
+    /// Accept requests carrying `authorization: Bearer TOKEN` (repeatable); without
+    /// any token the node accepts every request.
+    #[arg(long = "token", value_name = "TOKEN")]
+    tokens: Vec<String>,
+    /// Proving workers [default: one per two cores].
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Most queued jobs before SubmitJob answers RESOURCE_EXHAUSTED [default: 10000].
+    #[arg(long)]
+    queue_capacity: Option<u64>,
+}
+
+/// Runs the node until SIGTERM or Ctrl-C.
+pub fn run(a: NodeArgs) -> Result<()> {
+    let mut cfg = match &a.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("[node] reading {}", p.display()))?;
+            toml::from_str::<NodeConfig>(&text).with_context(|| format!("[node] {}", p.display()))?
+        }
+        None => NodeConfig::default(),
+    };
+    if let Some(v) = a.listen {
+        cfg.listen = v;
+    }
+    if let Some(v) = a.data_dir {
+        cfg.data_dir = v;
+    }
+    if a.models.is_some() {
+        cfg.models = a.models;
+    }
+    if !a.tokens.is_empty() {
+        cfg.tokens = a.tokens;
+    }
+    if let Some(v) = a.workers {
+        cfg.workers = v;
+    }
+    if let Some(v) = a.queue_capacity {
+        cfg.queue_capacity = v;
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let (incoming, addr) = node::bind(&cfg.listen).context("[node]")?;
+        if cfg.tokens.is_empty() && !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "no --token given: anyone who can reach this address can use the node");
+        }
+        // Tests and scripts read this line to find the port.
+        println!("listening on {addr}");
+        let shutdown = async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM"),
+                _ = tokio::signal::ctrl_c() => tracing::info!("interrupted"),
+            }
+        };
+        node::serve(cfg, incoming, shutdown).await.context("[node]")
+    })
+}

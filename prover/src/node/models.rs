@@ -1,0 +1,96 @@
+//! The models a node serves, each with its proving key loaded once and kept.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use anyhow::{Context, Result, bail};
+use zkinfer_circuits::bundle::{Bundle, Prover};
+
+/// A served model.
+pub struct ServedModel {
+    /// Directory name (or the uploaded bundle's name).
+    pub name: String,
+    /// Keys, SRS and model, loaded.
+    pub prover: Prover,
+}
+
+impl ServedModel {
+    /// `0x` + model id.
+    pub fn id(&self) -> String {
+        self.prover.verifier.info.model_id.clone()
+    }
+}
+
+/// Model id → served model.
+#[derive(Default)]
+pub struct Models {
+    map: RwLock<HashMap<String, Arc<ServedModel>>>,
+}
+
+impl Models {
+    /// Loads a set-up model directory and serves it; returns it (an already
+    /// served id keeps its loaded copy).
+    pub fn load(&self, dir: &Path, name: &str) -> Result<Arc<ServedModel>> {
+        let prover = Bundle::new(dir).load_prover().with_context(|| format!("loading model {}", dir.display()))?;
+        let id = prover.verifier.info.model_id.to_ascii_lowercase();
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = map.get(&id) {
+            return Ok(m.clone());
+        }
+        let m = Arc::new(ServedModel { name: name.to_string(), prover });
+        map.insert(id, m.clone());
+        Ok(m)
+    }
+
+    /// Serves every set-up model directory directly under `root`; returns
+    /// how many were loaded and the directories that failed, with the reason.
+    pub fn load_all(&self, root: &Path) -> Result<(usize, Vec<String>)> {
+        let mut loaded = 0;
+        let mut failed = Vec::new();
+        let entries =
+            std::fs::read_dir(root).with_context(|| format!("reading models directory {}", root.display()))?;
+        let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+        dirs.sort();
+        for d in dirs {
+            if !d.join("setup.json").is_file() {
+                continue;
+            }
+            let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            match self.load(&d, &name) {
+                Ok(_) => loaded += 1,
+                Err(e) => failed.push(format!("{}: {e:#}", d.display())),
+            }
+        }
+        Ok((loaded, failed))
+    }
+
+    /// The model `id` (`0x` + 64 hex, any case).
+    pub fn get(&self, id: &str) -> Option<Arc<ServedModel>> {
+        self.map.read().unwrap_or_else(|p| p.into_inner()).get(&id.to_ascii_lowercase()).cloned()
+    }
+
+    /// The model whose directory is named `name`.
+    pub fn by_name(&self, name: &str) -> Option<Arc<ServedModel>> {
+        self.map.read().unwrap_or_else(|p| p.into_inner()).values().find(|m| m.name == name).cloned()
+    }
+
+    /// All served models, by name.
+    pub fn all(&self) -> Vec<Arc<ServedModel>> {
+        let mut v: Vec<_> = self.map.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+}
+
+/// Checks that a model name from a client is a plain directory name.
+pub fn check_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+        || name.starts_with('.')
+    {
+        bail!("model name `{name}` must be 1-64 characters of [A-Za-z0-9_.-], not starting with a dot");
+    }
+    Ok(())
+}

@@ -1,0 +1,454 @@
+//! The persistent job store: SQLite in WAL mode, one row per job.
+//!
+//! A job is written (and fsynced by SQLite) before `SubmitJob` answers, so an
+//! acknowledged job survives a crash. States move
+//! `queued → proving → proved → (submitted → settled) | failed | cancelled`;
+//! jobs found in `proving` when the node starts were interrupted by a crash
+//! and go back to `queued` ([`JobStore::requeue_interrupted`]).
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// A job's state (the numbers are the proto's `JobState`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JobState {
+    /// Waiting for a worker.
+    Queued = 1,
+    /// A worker is proving it.
+    Proving = 2,
+    /// The proof is ready.
+    Proved = 3,
+    /// The proof was sent to the chain.
+    Submitted = 4,
+    /// The chain accepted it and paid.
+    Settled = 5,
+    /// Proving or submitting failed (see `error`).
+    Failed = 6,
+    /// Cancelled before it was proved.
+    Cancelled = 7,
+}
+
+impl JobState {
+    /// From the stored number.
+    pub fn from_i64(v: i64) -> Option<JobState> {
+        Some(match v {
+            1 => JobState::Queued,
+            2 => JobState::Proving,
+            3 => JobState::Proved,
+            4 => JobState::Submitted,
+            5 => JobState::Settled,
+            6 => JobState::Failed,
+            7 => JobState::Cancelled,
+            _ => return None,
+        })
+    }
+
+    /// Lower-case name (`queued`, `proving`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Proving => "proving",
+            JobState::Proved => "proved",
+            JobState::Submitted => "submitted",
+            JobState::Settled => "settled",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether no worker will touch the job again (a proved job may still be
+    /// submitted by the chain watcher, but its proof is final).
+    pub fn is_final(self) -> bool {
+        matches!(self, JobState::Proved | JobState::Settled | JobState::Failed | JobState::Cancelled)
+    }
+
+    /// All states, in order.
+    pub const ALL: [JobState; 7] = [
+        JobState::Queued,
+        JobState::Proving,
+        JobState::Proved,
+        JobState::Submitted,
+        JobState::Settled,
+        JobState::Failed,
+        JobState::Cancelled,
+    ];
+}
+
+/// A stored job.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobRecord {
+    /// Job id (32 random bytes, hex), assigned by the node.
+    pub id: String,
+    /// Model id (`0x` + 64 hex).
+    pub model_id: String,
+    /// Current state.
+    pub state: JobState,
+    /// The input as submitted (float values).
+    pub input: Vec<f64>,
+    /// The binding element (`0x` + 64 hex).
+    pub binding: String,
+    /// The client's or chain's reference (on-chain job id), if any.
+    pub job_ref: String,
+    /// The client's idempotency key ("" when none).
+    pub idempotency_key: String,
+    /// Why it failed.
+    pub error: String,
+    /// Unix ms.
+    pub created_ms: i64,
+    /// Unix ms.
+    pub updated_ms: i64,
+    /// How many times a worker started it (more than 1 after a crash).
+    pub attempts: i64,
+}
+
+/// A finished proof as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredProof {
+    /// The proof file JSON (`zkinfer-proof`).
+    pub proof_json: String,
+    /// Prover time in ms.
+    pub prove_ms: f64,
+    /// Witness time in ms.
+    pub witness_ms: f64,
+}
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("job store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// No such job.
+    #[error("no job {0}")]
+    NotFound(String),
+    /// The transition is not allowed from the job's state.
+    #[error("job {id} is {state}, it cannot be {action}")]
+    BadState {
+        /// Job id.
+        id: String,
+        /// Its state.
+        state: &'static str,
+        /// What was attempted.
+        action: &'static str,
+    },
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// The SQLite job store (one connection behind a mutex; SQLite serializes
+/// writers anyway, and every statement here is short).
+pub struct JobStore {
+    conn: Mutex<Connection>,
+}
+
+/// Unix time in ms.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+const COLUMNS: &str =
+    "id, model_id, state, input, binding, job_ref, idempotency_key, error, created_ms, updated_ms, attempts";
+
+fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
+    let state: i64 = r.get(2)?;
+    let input: String = r.get(3)?;
+    Ok(JobRecord {
+        id: r.get(0)?,
+        model_id: r.get(1)?,
+        state: JobState::from_i64(state).unwrap_or(JobState::Failed),
+        input: serde_json::from_str(&input).unwrap_or_default(),
+        binding: r.get(4)?,
+        job_ref: r.get(5)?,
+        idempotency_key: r.get(6)?,
+        error: r.get(7)?,
+        created_ms: r.get(8)?,
+        updated_ms: r.get(9)?,
+        attempts: r.get(10)?,
+    })
+}
+
+impl JobStore {
+    /// Opens (creating) `path` in WAL mode with `synchronous = FULL`.
+    pub fn open(path: &Path) -> Result<JobStore> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS jobs (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                id TEXT NOT NULL UNIQUE,
+                model_id TEXT NOT NULL,
+                state INTEGER NOT NULL,
+                input TEXT NOT NULL,
+                binding TEXT NOT NULL,
+                job_ref TEXT NOT NULL DEFAULT '',
+                idempotency_key TEXT NOT NULL DEFAULT '',
+                error TEXT NOT NULL DEFAULT '',
+                created_ms INTEGER NOT NULL,
+                updated_ms INTEGER NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                proof_json TEXT,
+                prove_ms REAL,
+                witness_ms REAL
+            );
+            CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs(idempotency_key) WHERE idempotency_key != '';
+            CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);",
+        )?;
+        Ok(JobStore { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Inserts a queued job, unless a job with the same non-empty idempotency
+    /// key exists: then returns that one and `true`.
+    pub fn insert(&self, job: &JobRecord) -> Result<(JobRecord, bool)> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        if !job.idempotency_key.is_empty() {
+            let existing = tx
+                .query_row(
+                    &format!("SELECT {COLUMNS} FROM jobs WHERE idempotency_key = ?1"),
+                    params![job.idempotency_key],
+                    row_to_job,
+                )
+                .optional()?;
+            if let Some(e) = existing {
+                return Ok((e, true));
+            }
+        }
+        tx.execute(
+            "INSERT INTO jobs (id, model_id, state, input, binding, job_ref, idempotency_key, created_ms, updated_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+            params![
+                job.id,
+                job.model_id,
+                JobState::Queued as i64,
+                serde_json::to_string(&job.input).expect("floats serialize"),
+                job.binding,
+                job.job_ref,
+                job.idempotency_key,
+                job.created_ms
+            ],
+        )?;
+        tx.commit()?;
+        Ok((job.clone(), false))
+    }
+
+    /// The job `id`.
+    pub fn get(&self, id: &str) -> Result<JobRecord> {
+        self.conn()
+            .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), params![id], row_to_job)
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+
+    /// The job submitted with idempotency key `key`.
+    pub fn get_by_key(&self, key: &str) -> Result<Option<JobRecord>> {
+        Ok(self
+            .conn()
+            .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE idempotency_key = ?1"), params![key], row_to_job)
+            .optional()?)
+    }
+
+    /// The newest `limit` jobs, optionally only in `state`, newest first.
+    pub fn list(&self, limit: u32, state: Option<JobState>) -> Result<Vec<JobRecord>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare(&format!("SELECT {COLUMNS} FROM jobs WHERE (?1 = 0 OR state = ?1) ORDER BY seq DESC LIMIT ?2"))?;
+        let rows = st.query_map(params![state.map(|s| s as i64).unwrap_or(0), limit], row_to_job)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Takes the oldest queued job and marks it `proving` (one transaction, so
+    /// two workers never take the same job).
+    pub fn claim_next(&self) -> Result<Option<JobRecord>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let job = tx
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM jobs WHERE state = ?1 ORDER BY seq LIMIT 1"),
+                params![JobState::Queued as i64],
+                row_to_job,
+            )
+            .optional()?;
+        let Some(mut job) = job else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        tx.execute(
+            "UPDATE jobs SET state = ?1, updated_ms = ?2, attempts = attempts + 1 WHERE id = ?3",
+            params![JobState::Proving as i64, now, job.id],
+        )?;
+        tx.commit()?;
+        job.state = JobState::Proving;
+        job.updated_ms = now;
+        job.attempts += 1;
+        Ok(Some(job))
+    }
+
+    /// Stores the proof of a job being proved and marks it `proved`; a job
+    /// cancelled meanwhile stays cancelled (the proof is dropped).
+    pub fn complete(&self, id: &str, proof: &StoredProof) -> Result<JobState> {
+        let n = self.conn().execute(
+            "UPDATE jobs SET state = ?1, updated_ms = ?2, proof_json = ?3, prove_ms = ?4, witness_ms = ?5
+             WHERE id = ?6 AND state = ?7",
+            params![
+                JobState::Proved as i64,
+                now_ms(),
+                proof.proof_json,
+                proof.prove_ms,
+                proof.witness_ms,
+                id,
+                JobState::Proving as i64
+            ],
+        )?;
+        if n == 1 { Ok(JobState::Proved) } else { Ok(self.get(id)?.state) }
+    }
+
+    /// Marks a job `failed` with a reason (from any non-final state).
+    pub fn fail(&self, id: &str, error: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE jobs SET state = ?1, updated_ms = ?2, error = ?3 WHERE id = ?4 AND state IN (1, 2, 4)",
+            params![JobState::Failed as i64, now_ms(), error, id],
+        )?;
+        Ok(())
+    }
+
+    /// Cancels a queued or proving job; an error for any other state.
+    pub fn cancel(&self, id: &str) -> Result<JobRecord> {
+        let n = self.conn().execute(
+            "UPDATE jobs SET state = ?1, updated_ms = ?2 WHERE id = ?3 AND state IN (1, 2)",
+            params![JobState::Cancelled as i64, now_ms(), id],
+        )?;
+        let job = self.get(id)?;
+        if n == 0 && job.state != JobState::Cancelled {
+            return Err(StoreError::BadState { id: id.to_string(), state: job.state.name(), action: "cancelled" });
+        }
+        Ok(job)
+    }
+
+    /// Puts jobs left in `proving` (a crash) back in the queue; returns how many.
+    pub fn requeue_interrupted(&self) -> Result<usize> {
+        Ok(self.conn().execute(
+            "UPDATE jobs SET state = ?1, updated_ms = ?2 WHERE state = ?3",
+            params![JobState::Queued as i64, now_ms(), JobState::Proving as i64],
+        )?)
+    }
+
+    /// The stored proof of a proved (or later) job.
+    pub fn proof(&self, id: &str) -> Result<Option<StoredProof>> {
+        let row = self
+            .conn()
+            .query_row("SELECT proof_json, prove_ms, witness_ms FROM jobs WHERE id = ?1", params![id], |r| {
+                Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<f64>>(1)?, r.get::<_, Option<f64>>(2)?))
+            })
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        Ok(row.0.map(|proof_json| StoredProof {
+            proof_json,
+            prove_ms: row.1.unwrap_or(0.0),
+            witness_ms: row.2.unwrap_or(0.0),
+        }))
+    }
+
+    /// Jobs per state.
+    pub fn counts(&self) -> Result<Vec<(JobState, u64)>> {
+        let conn = self.conn();
+        let mut st = conn.prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (s, n) = r?;
+            if let Some(s) = JobState::from_i64(s) {
+                out.push((s, n as u64));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Number of queued jobs.
+    pub fn queued(&self) -> Result<u64> {
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM jobs WHERE state = ?1",
+            params![JobState::Queued as i64],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
+    /// Proving times (ms) of the newest `limit` proved jobs.
+    pub fn prove_times(&self, limit: u32) -> Result<Vec<f64>> {
+        let conn = self.conn();
+        let mut st = conn.prepare("SELECT prove_ms FROM jobs WHERE prove_ms IS NOT NULL ORDER BY seq DESC LIMIT ?1")?;
+        let rows = st.query_map(params![limit], |r| r.get::<_, f64>(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: &str, key: &str) -> JobRecord {
+        JobRecord {
+            id: id.into(),
+            model_id: "0xm".into(),
+            state: JobState::Queued,
+            input: vec![0.5, -1.0],
+            binding: "0x01".into(),
+            job_ref: String::new(),
+            idempotency_key: key.into(),
+            error: String::new(),
+            created_ms: now_ms(),
+            updated_ms: now_ms(),
+            attempts: 0,
+        }
+    }
+
+    #[test]
+    fn lifecycle_idempotency_and_crash_requeue() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.db");
+        let s = JobStore::open(&path).unwrap();
+        let (a, dup) = s.insert(&job("a", "k1")).unwrap();
+        assert!(!dup);
+        let (again, dup) = s.insert(&job("a2", "k1")).unwrap();
+        assert!(dup && again.id == "a");
+        s.insert(&job("b", "")).unwrap();
+        s.insert(&job("c", "")).unwrap();
+        assert_eq!(s.get("a").unwrap().input, a.input);
+        assert!(matches!(s.get("zz"), Err(StoreError::NotFound(_))));
+
+        let first = s.claim_next().unwrap().unwrap();
+        assert_eq!((first.id.as_str(), first.state, first.attempts), ("a", JobState::Proving, 1));
+        let second = s.claim_next().unwrap().unwrap();
+        assert_eq!(second.id, "b");
+        let p = StoredProof { proof_json: "{}".into(), prove_ms: 12.0, witness_ms: 1.0 };
+        assert_eq!(s.complete("a", &p).unwrap(), JobState::Proved);
+        assert_eq!(s.proof("a").unwrap().unwrap(), p);
+        assert!(s.proof("b").unwrap().is_none());
+        assert!(matches!(s.cancel("a"), Err(StoreError::BadState { .. })));
+        s.cancel("c").unwrap();
+        drop(s);
+
+        // "Crash" with b in proving: reopening requeues it, nothing else changes.
+        let s = JobStore::open(&path).unwrap();
+        assert_eq!(s.requeue_interrupted().unwrap(), 1);
+        let b = s.claim_next().unwrap().unwrap();
+        assert_eq!((b.id.as_str(), b.attempts), ("b", 2));
+        assert!(s.claim_next().unwrap().is_none(), "c is cancelled, a proved");
+        s.fail("b", "boom").unwrap();
+        assert_eq!(s.get("b").unwrap().error, "boom");
+        let counts = s.counts().unwrap();
+        assert!(counts.contains(&(JobState::Proved, 1)) && counts.contains(&(JobState::Failed, 1)));
+        assert_eq!(s.list(10, None).unwrap().iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["c", "b", "a"]);
+        assert_eq!(s.list(10, Some(JobState::Cancelled)).unwrap().len(), 1);
+        assert_eq!(s.prove_times(10).unwrap(), vec![12.0]);
+    }
+}

@@ -1,0 +1,314 @@
+//! The prover node over a real loopback socket: the `zkinfer node` binary in a
+//! child process, driven by the generated tonic client and the CLI.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tonic::Code;
+use tonic::transport::Channel;
+use zkinfer_proto::v1 as pb;
+use zkinfer_proto::v1::prover_service_client::ProverServiceClient;
+
+fn zkinfer(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_zkinfer")).args(args).output().expect("run zkinfer")
+}
+
+fn fixture(rel: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(rel).to_string_lossy().into_owned()
+}
+
+fn text(o: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// models/mlp set up with a dev SRS.
+fn setup_models(root: &Path) -> PathBuf {
+    let models = root.join("models");
+    let dir = models.join("mlp");
+    let d = dir.to_str().unwrap();
+    let o = zkinfer(&[
+        "compile",
+        &fixture("models/mlp_digits/model.onnx"),
+        "--calibration",
+        &fixture("models/mlp_digits/calibration.json"),
+        "-o",
+        d,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let srs = root.join("dev.srs");
+    assert!(zkinfer(&["srs", "dev", "--k", "10", "-o", srs.to_str().unwrap()]).status.success());
+    let o = zkinfer(&["setup", d, "--srs", srs.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    models
+}
+
+struct Node {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_node(data: &Path, models: &Path, extra: &[&str]) -> Node {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zkinfer"))
+        .args(["node", "--listen", "127.0.0.1:0", "--data-dir", data.to_str().unwrap()])
+        .args(["--models", models.to_str().unwrap()])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the node");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("node said `{line}`")).to_string();
+    Node { child, url: format!("http://{addr}") }
+}
+
+type Client = ProverServiceClient<tonic::service::interceptor::InterceptedService<Channel, Token>>;
+
+#[derive(Clone)]
+struct Token(Option<&'static str>);
+
+impl tonic::service::Interceptor for Token {
+    fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(t) = self.0 {
+            r.metadata_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
+        }
+        Ok(r)
+    }
+}
+
+async fn client(url: &str, token: Option<&'static str>) -> Client {
+    let ch = Channel::from_shared(url.to_string()).unwrap().connect().await.unwrap();
+    ProverServiceClient::with_interceptor(ch, Token(token))
+}
+
+fn mlp_input() -> Vec<f64> {
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("models/mlp_digits/input.json")).unwrap()).unwrap();
+    v["input_data"][0].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+}
+
+async fn wait_final(c: &mut Client, id: &str) -> pb::Job {
+    let mut s = c.watch_job(pb::WatchJobRequest { id: id.into() }).await.unwrap().into_inner();
+    let mut last = None;
+    while let Some(j) = s.message().await.unwrap() {
+        last = Some(j);
+    }
+    last.expect("at least the current state")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_watch_proof_auth_and_bad_requests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = setup_models(tmp.path());
+    let cfg = tmp.path().join("node.toml");
+    std::fs::write(&cfg, "tokens = [\"s3cret\"]\nworkers = 1\nmax_message_bytes = 1048576\n").unwrap();
+    let node = start_node(&tmp.path().join("data"), &models, &["--config", cfg.to_str().unwrap()]);
+
+    // Auth.
+    let mut anon = client(&node.url, None).await;
+    let e = anon.list_models(pb::ListModelsRequest {}).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+    let mut wrong = client(&node.url, Some("nope")).await;
+    assert_eq!(wrong.list_models(pb::ListModelsRequest {}).await.unwrap_err().code(), Code::Unauthenticated);
+
+    let mut c = client(&node.url, Some("s3cret")).await;
+    let models_list = c.list_models(pb::ListModelsRequest {}).await.unwrap().into_inner().models;
+    assert_eq!(models_list.len(), 1);
+    let m = &models_list[0];
+    assert_eq!((m.name.as_str(), m.input_len, m.output_len, m.insecure_srs), ("mlp", 64, 10, true));
+    let id = std::fs::read_to_string(models.join("mlp/model_id")).unwrap().trim().to_string();
+    assert_eq!(m.id, id);
+
+    // Bad requests: the right codes, with the reason.
+    let input = mlp_input();
+    let submit = |model_id: &str, input: Vec<f64>| pb::SubmitJobRequest {
+        model_id: model_id.into(),
+        input,
+        ..Default::default()
+    };
+    let e = c.submit_job(submit(&id, input[..10].to_vec())).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("10 values") && e.message().contains("64"), "{}", e.message());
+    let mut nan = input.clone();
+    nan[3] = f64::NAN;
+    let e = c.submit_job(submit(&id, nan)).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("input[3]"), "{}", e.message());
+    let e = c.submit_job(submit(&format!("0x{}", "ab".repeat(32)), input.clone())).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    let e =
+        c.submit_job(pb::SubmitJobRequest { binding: "0xzz".into(), ..submit(&id, input.clone()) }).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let e = c.submit_job(submit(&id, vec![0.5; 200_000])).await.unwrap_err();
+    assert_eq!(e.code(), Code::OutOfRange, "oversized message: {e:?}");
+    let e = c.get_job(pb::GetJobRequest { id: "0x00".into() }).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+
+    // A job, with an idempotency key: submitting it again returns the same job.
+    let req = pb::SubmitJobRequest { idempotency_key: "order-1".into(), ..submit(&id, input.clone()) };
+    let r1 = c.submit_job(req.clone()).await.unwrap().into_inner();
+    let r2 = c.submit_job(req).await.unwrap().into_inner();
+    let job = r1.job.unwrap();
+    assert!(!r1.deduplicated && r2.deduplicated);
+    assert_eq!(r2.job.unwrap().id, job.id);
+    let done = wait_final(&mut c, &job.id).await;
+    assert_eq!(done.state, pb::JobState::Proved as i32, "{done:?}");
+    let proof = c.get_proof(pb::GetProofRequest { id: job.id.clone() }).await.unwrap().into_inner();
+    assert_eq!(proof.output.len(), 10);
+    assert!(proof.prove_ms > 0.0);
+    let file = tmp.path().join("proof.json");
+    std::fs::write(&file, &proof.proof_file_json).unwrap();
+    let o = zkinfer(&["verify", models.join("mlp").to_str().unwrap(), file.to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).starts_with("valid"), "{}", text(&o));
+    let e = c.cancel_job(pb::CancelJobRequest { id: job.id.clone() }).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+
+    // The CLI client: submit --wait -o, then jobs --json.
+    let out = tmp.path().join("cli-proof.json");
+    let o = zkinfer(&[
+        "submit",
+        "--node",
+        &node.url,
+        "--token",
+        "s3cret",
+        "--model",
+        "mlp",
+        "--input",
+        &fixture("models/mlp_digits/input.json"),
+        "--wait",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = zkinfer(&["verify", models.join("mlp").to_str().unwrap(), out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = zkinfer(&["jobs", "--node", &node.url, "--token", "s3cret", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let jobs: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(jobs.len(), 2);
+    assert!(jobs.iter().all(|j| j["state"] == "proved" && j["model"] == id.as_str() && j["id"].is_string()));
+    let o = zkinfer(&["jobs", "--node", &node.url, "--json"]);
+    assert_eq!(o.status.code(), Some(1), "no token: {}", text(&o));
+    assert!(text(&o).contains("Unauthenticated"), "{}", text(&o));
+
+    let stats = c.get_stats(pb::GetStatsRequest {}).await.unwrap().into_inner();
+    assert_eq!(stats.jobs_by_state["proved"], 2);
+    assert!(stats.prove_ms_p50 > 0.0 && stats.workers == 1);
+}
+
+/// kill -9 while jobs are proving; the restarted node finishes every job exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = setup_models(tmp.path());
+    let data = tmp.path().join("data");
+    let node = start_node(&data, &models, &["--workers", "1"]);
+    let mut c = client(&node.url, None).await;
+    let id = std::fs::read_to_string(models.join("mlp/model_id")).unwrap().trim().to_string();
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let r = c
+            .submit_job(pb::SubmitJobRequest {
+                model_id: id.clone(),
+                input: mlp_input(),
+                idempotency_key: format!("k{i}"),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        ids.push(r.job.unwrap().id);
+    }
+    // Wait until one is proving, then kill -9.
+    let t = Instant::now();
+    loop {
+        let j = c.get_job(pb::GetJobRequest { id: ids[0].clone() }).await.unwrap().into_inner();
+        if j.state == pb::JobState::Proving as i32 || t.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut node = node;
+    let pid = node.child.id();
+    assert!(Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap().success());
+    let _ = node.child.wait();
+    drop(node);
+
+    let node = start_node(&data, &models, &["--workers", "2"]);
+    let mut c = client(&node.url, None).await;
+    for (i, jid) in ids.iter().enumerate() {
+        let j = wait_final(&mut c, jid).await;
+        assert_eq!(j.state, pb::JobState::Proved as i32, "job {i}: {j:?}");
+        // Resubmitting with the same key after the crash returns the same job.
+        let r = c
+            .submit_job(pb::SubmitJobRequest {
+                model_id: id.clone(),
+                input: mlp_input(),
+                idempotency_key: format!("k{i}"),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(r.deduplicated && r.job.unwrap().id == *jid);
+    }
+    let all = c.list_jobs(pb::ListJobsRequest { limit: 100, state: 0 }).await.unwrap().into_inner().jobs;
+    assert_eq!(all.len(), 6, "jobs lost or duplicated");
+}
+
+/// The Python client (grpcio, stubs generated from the .proto) submits a job and
+/// checks the proof's outputs; the proof file it writes verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_client() {
+    let Some(python) = std::env::var_os("ZKINFER_PYTHON") else {
+        assert!(
+            std::env::var_os("ZKINFER_REQUIRE_PYTHON").is_none(),
+            "ZKINFER_REQUIRE_PYTHON set without ZKINFER_PYTHON"
+        );
+        eprintln!(
+            "SKIPPED: set ZKINFER_PYTHON to a Python with clients/python/requirements.txt (scripts/test.sh does)"
+        );
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let models = setup_models(tmp.path());
+    let node = start_node(&tmp.path().join("data"), &models, &["--workers", "1", "--token", "py-token"]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../clients/python/zkinfer_client.py");
+    let out = tmp.path().join("py-proof.json");
+    let host = node.url.trim_start_matches("http://").to_string();
+    let run = |token: &str| {
+        Command::new(&python)
+            .arg(&script)
+            .args([
+                "--node",
+                &host,
+                "--token",
+                token,
+                "--model",
+                "mlp",
+                "--input",
+                &fixture("models/mlp_digits/input.json"),
+            ])
+            .args(["-o", out.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let o = run("py-token");
+    assert!(o.status.success(), "{}", text(&o));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["state"], "JOB_STATE_PROVED");
+    assert_eq!(summary["output"].as_array().unwrap().len(), 10);
+    let o = zkinfer(&["verify", models.join("mlp").to_str().unwrap(), out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run("wrong");
+    assert!(!o.status.success() && text(&o).contains("UNAUTHENTICATED"), "{}", text(&o));
+}
