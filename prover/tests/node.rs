@@ -312,3 +312,68 @@ async fn python_client() {
     let o = run("wrong");
     assert!(!o.status.success() && text(&o).contains("UNAUTHENTICATED"), "{}", text(&o));
 }
+
+/// 200 submissions from 8 concurrent clients, each sent twice with the same
+/// idempotency key: 200 jobs, each proved once; prints throughput and latency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_concurrent_submissions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = setup_models(tmp.path());
+    let node = start_node(&tmp.path().join("data"), &models, &["--workers", "2"]);
+    let id = std::fs::read_to_string(models.join("mlp/model_id")).unwrap().trim().to_string();
+    let input = mlp_input();
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for client_no in 0..8 {
+        let (url, id, input) = (node.url.clone(), id.clone(), input.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut c = client(&url, None).await;
+            let mut mine = Vec::new();
+            for i in 0..25 {
+                let req = pb::SubmitJobRequest {
+                    model_id: id.clone(),
+                    input: input.clone(),
+                    idempotency_key: format!("c{client_no}-{i}"),
+                    ..Default::default()
+                };
+                let first = c.submit_job(req.clone()).await.unwrap().into_inner();
+                let again = c.submit_job(req).await.unwrap().into_inner();
+                assert!(!first.deduplicated && again.deduplicated);
+                let job = first.job.unwrap();
+                assert_eq!(again.job.unwrap().id, job.id);
+                mine.push((job.id, Instant::now()));
+            }
+            let mut latencies = Vec::new();
+            for (jid, submitted) in mine {
+                let j = wait_final(&mut c, &jid).await;
+                assert_eq!(j.state, pb::JobState::Proved as i32, "{j:?}");
+                latencies.push(submitted.elapsed().as_secs_f64());
+            }
+            latencies
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.unwrap());
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    let mut c = client(&node.url, None).await;
+    let all = c.list_jobs(pb::ListJobsRequest { limit: 1000, state: 0 }).await.unwrap().into_inner().jobs;
+    assert_eq!(all.len(), 200, "jobs lost or duplicated");
+    let ids: std::collections::HashSet<_> = all.iter().map(|j| j.id.clone()).collect();
+    assert_eq!(ids.len(), 200);
+    assert!(all.iter().all(|j| j.state == pb::JobState::Proved as i32));
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let p = |q: f64| lat[((lat.len() - 1) as f64 * q).round() as usize];
+    let stats = c.get_stats(pb::GetStatsRequest {}).await.unwrap().into_inner();
+    eprintln!(
+        "load: 200 jobs (400 submissions, 8 clients, 2 workers) in {wall:.1} s = {:.2} proofs/s; \
+         submit→proved latency p50 {:.1} s, p90 {:.1} s, p99 {:.1} s; prove p50 {:.0} ms, p99 {:.0} ms",
+        200.0 / wall,
+        p(0.5),
+        p(0.9),
+        p(0.99),
+        stats.prove_ms_p50,
+        stats.prove_ms_p99
+    );
+}
