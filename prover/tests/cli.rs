@@ -3,17 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn zkinfer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_zkinfer")).args(args).output().expect("run zkinfer")
-}
+mod common;
 
-fn fixture(rel: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(rel).to_string_lossy().into_owned()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+use common::{fixture, text, zkinfer};
 
 #[test]
 fn compile_then_eval_json() {
@@ -290,9 +282,15 @@ fn evm_export_and_verify() {
     let sol = std::fs::read_to_string(dir.join("verifier.sol")).unwrap();
     assert!(sol.contains("contract Halo2Verifier"));
     let bin = std::fs::read_to_string(dir.join("verifier.bin")).unwrap();
-    assert!(hex::decode(bin.trim()).unwrap().len() > 10_000);
     let info: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("verifier.json")).unwrap()).unwrap();
     assert_eq!(info["instances"], 75);
+    let parts = info["parts"].as_array().unwrap();
+    assert_eq!(bin.lines().count(), parts.len(), "one line of bytecode per part");
+    for (line, part) in bin.lines().zip(parts) {
+        assert_eq!(hex::decode(line).unwrap().len() as u64, part["bytecode_bytes"].as_u64().unwrap());
+        assert!(part["runtime_bytes"].as_u64().unwrap() <= 24_576, "{part}");
+    }
+    assert!(info["unsplit_runtime_bytes"].as_u64().unwrap() > 10_000);
     assert_eq!(info["model_id"], std::fs::read_to_string(dir.join("model_id")).unwrap().trim());
 
     let o = prove_mlp(&dir, &p("proof.json"), &[]);

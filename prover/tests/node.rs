@@ -11,17 +11,9 @@ use tonic::transport::Channel;
 use zkinfer_proto::v1 as pb;
 use zkinfer_proto::v1::prover_service_client::ProverServiceClient;
 
-fn zkinfer(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_zkinfer")).args(args).output().expect("run zkinfer")
-}
+mod common;
 
-fn fixture(rel: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(rel).to_string_lossy().into_owned()
-}
-
-fn text(o: &std::process::Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+use common::{fixture, text, zkinfer};
 
 /// models/mlp set up with a dev SRS.
 fn setup_models(root: &Path) -> PathBuf {
@@ -205,6 +197,16 @@ async fn submit_watch_proof_auth_and_bad_requests() {
     assert!(stats.prove_ms_p50 > 0.0 && stats.workers == 1);
 }
 
+/// A submission of the mlp input with idempotency key `k{i}`.
+fn keyed(model_id: &str, i: usize) -> pb::SubmitJobRequest {
+    pb::SubmitJobRequest {
+        model_id: model_id.into(),
+        input: mlp_input(),
+        idempotency_key: format!("k{i}"),
+        ..Default::default()
+    }
+}
+
 /// kill -9 while jobs are proving; the restarted node finishes every job exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_loses_nothing() {
@@ -216,16 +218,7 @@ async fn kill_9_loses_nothing() {
     let id = std::fs::read_to_string(models.join("mlp/model_id")).unwrap().trim().to_string();
     let mut ids = Vec::new();
     for i in 0..6 {
-        let r = c
-            .submit_job(pb::SubmitJobRequest {
-                model_id: id.clone(),
-                input: mlp_input(),
-                idempotency_key: format!("k{i}"),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let r = c.submit_job(keyed(&id, i)).await.unwrap().into_inner();
         ids.push(r.job.unwrap().id);
     }
     // Wait until one is proving, then kill -9.
@@ -249,16 +242,7 @@ async fn kill_9_loses_nothing() {
         let j = wait_final(&mut c, jid).await;
         assert_eq!(j.state, pb::JobState::Proved as i32, "job {i}: {j:?}");
         // Resubmitting with the same key after the crash returns the same job.
-        let r = c
-            .submit_job(pb::SubmitJobRequest {
-                model_id: id.clone(),
-                input: mlp_input(),
-                idempotency_key: format!("k{i}"),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let r = c.submit_job(keyed(&id, i)).await.unwrap().into_inner();
         assert!(r.deduplicated && r.job.unwrap().id == *jid);
     }
     let all = c.list_jobs(pb::ListJobsRequest { limit: 100, state: 0 }).await.unwrap().into_inner().jobs;
@@ -376,4 +360,35 @@ async fn two_hundred_concurrent_submissions() {
         stats.prove_ms_p50,
         stats.prove_ms_p99
     );
+}
+
+/// A full queue answers RESOURCE_EXHAUSTED; the node keeps serving and proves what it accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_queue_is_resource_exhausted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = setup_models(tmp.path());
+    let node = start_node(&tmp.path().join("data"), &models, &["--workers", "1", "--queue-capacity", "1"]);
+    let mut c = client(&node.url, None).await;
+    let id = std::fs::read_to_string(models.join("mlp/model_id")).unwrap().trim().to_string();
+    let req = pb::SubmitJobRequest { model_id: id, input: mlp_input(), ..Default::default() };
+    // One job proving, one queued: within milliseconds the third finds the queue full.
+    let mut accepted = Vec::new();
+    let mut exhausted = 0;
+    for _ in 0..3 {
+        match c.submit_job(req.clone()).await {
+            Ok(r) => accepted.push(r.into_inner().job.unwrap().id),
+            Err(e) => {
+                assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+                assert!(e.message().contains("queue is full"), "{}", e.message());
+                exhausted += 1;
+            }
+        }
+    }
+    assert!(exhausted >= 1, "capacity 1 accepted 3 jobs");
+    for jid in &accepted {
+        assert_eq!(wait_final(&mut c, jid).await.state, pb::JobState::Proved as i32);
+    }
+    // Once drained, it accepts again.
+    let r = c.submit_job(req).await.unwrap().into_inner();
+    assert_eq!(wait_final(&mut c, &r.job.unwrap().id).await.state, pb::JobState::Proved as i32);
 }
