@@ -5,7 +5,7 @@ use std::process::Output;
 
 mod common;
 
-use common::{fixture, text, zkinfer};
+use common::{compile_mlp, fixture, text, zkinfer};
 
 #[test]
 fn compile_then_eval_json() {
@@ -84,14 +84,6 @@ fn errors_exit_1_with_the_reason() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("model.qm"), "{}", text(&o));
     assert!(!Path::new(out).exists(), "a failed compile left output behind");
-}
-
-fn compile_mlp(out: &Path, extra: &[&str]) {
-    let (model, calib) = (fixture("models/mlp_digits/model.onnx"), fixture("models/mlp_digits/calibration.json"));
-    let mut args = vec!["compile", &model, "--calibration", &calib, "-o", out.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let o = zkinfer(&args);
-    assert!(o.status.success(), "{}", text(&o));
 }
 
 /// `zkinfer prove DIR --input <mlp input> -o OUT EXTRA...`.

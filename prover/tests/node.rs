@@ -13,22 +13,14 @@ use zkinfer_proto::v1::prover_service_client::ProverServiceClient;
 
 mod common;
 
-use common::{fixture, text, zkinfer};
+use common::{compile_mlp, fixture, text, zkinfer};
 
 /// models/mlp set up with a dev SRS.
 fn setup_models(root: &Path) -> PathBuf {
     let models = root.join("models");
     let dir = models.join("mlp");
     let d = dir.to_str().unwrap();
-    let o = zkinfer(&[
-        "compile",
-        &fixture("models/mlp_digits/model.onnx"),
-        "--calibration",
-        &fixture("models/mlp_digits/calibration.json"),
-        "-o",
-        d,
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
+    compile_mlp(&dir, &[]);
     let srs = root.join("dev.srs");
     assert!(zkinfer(&["srs", "dev", "--k", "10", "-o", srs.to_str().unwrap()]).status.success());
     let o = zkinfer(&["setup", d, "--srs", srs.to_str().unwrap()]);

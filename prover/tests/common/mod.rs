@@ -19,3 +19,12 @@ pub fn fixture(rel: &str) -> String {
 pub fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
+
+/// `zkinfer compile` of the mlp fixture into `out`, with `extra` arguments.
+pub fn compile_mlp(out: &Path, extra: &[&str]) {
+    let (model, calib) = (fixture("models/mlp_digits/model.onnx"), fixture("models/mlp_digits/calibration.json"));
+    let mut args = vec!["compile", &model, "--calibration", &calib, "-o", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = zkinfer(&args);
+    assert!(o.status.success(), "{}", text(&o));
+}
