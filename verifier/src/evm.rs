@@ -90,24 +90,39 @@ impl EvmVerifier {
 
     /// Deploys every part from `from` (last first) and returns the entry.
     pub async fn deploy(&self, chain: &crate::Chain, from: alloy::primitives::Address) -> Result<Deployed> {
-        use alloy::sol_types::SolValue;
-        let mut next: Option<alloy::primitives::Address> = None;
-        let mut addrs = Vec::new();
-        let mut gas = 0;
-        for part in self.parts.iter().rev() {
-            let mut code = part.bytecode.clone();
-            if let Some(n) = next {
-                code.extend(n.abi_encode());
-            }
-            let r = chain.deploy(from, code).await?;
-            gas += r.gas_used;
-            let a = r.contract.expect("deploy returns an address");
-            addrs.push(a);
-            next = Some(a);
-        }
-        addrs.reverse();
-        Ok(Deployed { address: addrs[0], parts: addrs, gas })
+        let codes: Vec<&[u8]> = self.parts.iter().map(|p| p.bytecode.as_slice()).collect();
+        deploy_parts(chain, from, &codes).await
     }
+}
+
+/// Deploys a verifier given as creation bytecodes, entry first (the lines of
+/// `verifier.bin`): the last first, each earlier one with the next one's
+/// address as its constructor argument.
+pub async fn deploy_parts(
+    chain: &crate::Chain,
+    from: alloy::primitives::Address,
+    bytecodes: &[&[u8]],
+) -> Result<Deployed> {
+    use alloy::sol_types::SolValue;
+    if bytecodes.is_empty() {
+        return Err(VerifierError::Invalid("a verifier has at least one contract".into()));
+    }
+    let mut next: Option<alloy::primitives::Address> = None;
+    let mut addrs = Vec::new();
+    let mut gas = 0;
+    for code in bytecodes.iter().rev() {
+        let mut code = code.to_vec();
+        if let Some(n) = next {
+            code.extend(n.abi_encode());
+        }
+        let r = chain.deploy(from, code).await?;
+        gas += r.gas_used;
+        let a = r.contract.expect("deploy returns an address");
+        addrs.push(a);
+        next = Some(a);
+    }
+    addrs.reverse();
+    Ok(Deployed { address: addrs[0], parts: addrs, gas })
 }
 
 /// Runtime size each part of a split verifier aims at (EIP-170 leaves 24,576).

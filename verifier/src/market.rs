@@ -116,12 +116,6 @@ fn artifact(json: &str) -> (Vec<u8>, Vec<u8>) {
     (code(&a.bytecode), code(&a.deployed_bytecode))
 }
 
-/// Runtime bytecode of the committed `JobMarket` (without immutables: compare
-/// prefixes only) — for tests and tooling.
-pub fn market_runtime_template() -> Vec<u8> {
-    artifact(MARKET_ARTIFACT).1
-}
-
 /// Where the three contracts live.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Contracts {

@@ -171,7 +171,7 @@ fn verify(dir: &Path, proof: &Path) -> Result<bool> {
     for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
         let bytecode =
             evm::decode_hex(line).with_context(|| format!("[evm verify] {} line {}", bin.display(), i + 1))?;
-        parts.push(evm::Part { name: zkinfer_verifier::split::part_name(i), bytecode, runtime: Vec::new() });
+        parts.push(bytecode);
     }
     if parts.is_empty() {
         anyhow::bail!("[evm verify] {} is empty", bin.display());
@@ -195,14 +195,8 @@ fn verify(dir: &Path, proof: &Path) -> Result<bool> {
     rt.block_on(async {
         let chain = Chain::embedded();
         let me = chain.accounts()[0];
-        let verifier = evm::EvmVerifier {
-            solidity: String::new(),
-            parts,
-            compiler: String::new(),
-            num_instances: st.instances.len(),
-            unsplit_runtime: 0,
-        };
-        let deployed = verifier.deploy(&chain, me).await.context("[evm verify] deploying the verifier")?;
+        let codes: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
+        let deployed = evm::deploy_parts(&chain, me, &codes).await.context("[evm verify] deploying the verifier")?;
         let addr = deployed.address;
         match chain.call(me, addr, evm::encode_calldata(&st.instances, &st.proof)).await {
             Ok((_, gas)) => {

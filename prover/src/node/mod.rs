@@ -122,9 +122,7 @@ impl NodeHandle {
     /// Lets in-flight proofs finish, then stops the workers.
     pub fn stop(self) {
         self.stopping.store(true, Ordering::SeqCst);
-        for _ in &self.workers {
-            self.state.queued.notify_waiters();
-        }
+        self.state.queued.notify_waiters();
         for w in self.workers {
             let _ = w.join();
         }

@@ -135,11 +135,6 @@ fn check_submission(r: &pb::SubmitJobRequest, m: &ServedModel, job_id: &str) -> 
     Ok(fr_to_hex(&binding))
 }
 
-/// `WatchJob` ends once the job's proof is final (or it failed or was cancelled).
-fn watch_done(s: JobState) -> bool {
-    s.is_final()
-}
-
 type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::Job, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -251,14 +246,15 @@ impl ProverService for Service {
 
     async fn watch_job(&self, req: Request<pb::WatchJobRequest>) -> Result<Response<Self::WatchJobStream>, Status> {
         let id = req.into_inner().id;
-        // Subscribe before reading, so no change between the two is missed.
+        // Subscribe before reading, so no change between the two is missed; the
+        // stream ends once the job's proof is final (or it failed or was cancelled).
         let mut changes = self.state.changes.subscribe();
         let first = self.state.store.get(&id).map_err(store_status)?;
         let store = self.state.store.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {
             let mut last = first.state;
-            if tx.send(Ok(job_pb(&first))).await.is_err() || watch_done(last) {
+            if tx.send(Ok(job_pb(&first))).await.is_err() || last.is_final() {
                 return;
             }
             loop {
@@ -272,11 +268,11 @@ impl ProverService for Service {
                     },
                     Err(broadcast::error::RecvError::Closed) => return,
                 };
-                if job.state == last && job.state != JobState::Queued {
+                if job.state == last {
                     continue;
                 }
                 last = job.state;
-                if tx.send(Ok(job_pb(&job))).await.is_err() || watch_done(last) {
+                if tx.send(Ok(job_pb(&job))).await.is_err() || last.is_final() {
                     return;
                 }
             }
