@@ -1,13 +1,9 @@
 //! `zkinfer`: compile ONNX models into provable fixed-point models, prove their outputs, verify the proofs.
 
-mod commands;
-mod node;
-mod progress;
-
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use zkinfer_prover::commands;
 
 /// Verifiable inference: quantize an ONNX model, prove its outputs, verify the proofs.
 #[derive(Parser)]
@@ -69,25 +65,5 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Files of a compiled model directory.
-pub(crate) struct ModelDir {
-    pub root: PathBuf,
-}
-
-impl ModelDir {
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        ModelDir { root: root.into() }
-    }
-    pub fn onnx(&self) -> PathBuf {
-        self.root.join("model.onnx")
-    }
-    pub fn qmodel(&self) -> PathBuf {
-        self.root.join("model.qm")
-    }
-    pub fn report(&self) -> PathBuf {
-        self.root.join("report.json")
     }
 }

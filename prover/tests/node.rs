@@ -1,9 +1,8 @@
 //! The prover node over a real loopback socket: the `zkinfer node` binary in a
 //! child process, driven by the generated tonic client and the CLI.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tonic::Code;
@@ -13,47 +12,7 @@ use zkinfer_proto::v1::prover_service_client::ProverServiceClient;
 
 mod common;
 
-use common::{compile_mlp, fixture, text, zkinfer};
-
-/// models/mlp set up with a dev SRS.
-fn setup_models(root: &Path) -> PathBuf {
-    let models = root.join("models");
-    let dir = models.join("mlp");
-    let d = dir.to_str().unwrap();
-    compile_mlp(&dir, &[]);
-    let srs = root.join("dev.srs");
-    assert!(zkinfer(&["srs", "dev", "--k", "10", "-o", srs.to_str().unwrap()]).status.success());
-    let o = zkinfer(&["setup", d, "--srs", srs.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o));
-    models
-}
-
-struct Node {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_node(data: &Path, models: &Path, extra: &[&str]) -> Node {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_zkinfer"))
-        .args(["node", "--listen", "127.0.0.1:0", "--data-dir", data.to_str().unwrap()])
-        .args(["--models", models.to_str().unwrap()])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the node");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("node said `{line}`")).to_string();
-    Node { child, url: format!("http://{addr}") }
-}
+use common::{fixture, setup_models, start_node, text, zkinfer};
 
 type Client = ProverServiceClient<tonic::service::interceptor::InterceptedService<Channel, Token>>;
 

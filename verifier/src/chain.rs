@@ -163,7 +163,8 @@ impl Chain {
     /// The latest block number.
     pub async fn block_number(&self) -> Result<u64> {
         match self {
-            Chain::Embedded(e) => Ok(lock(e).number),
+            // The latest mined block (`number` is the one the next transaction goes into).
+            Chain::Embedded(e) => Ok(lock(e).number - 1),
             Chain::Rpc(r) => r.provider.get_block_number().await.map_err(rpc_error),
         }
     }
@@ -218,10 +219,11 @@ fn lock(e: &Mutex<EmbeddedChain>) -> std::sync::MutexGuard<'_, EmbeddedChain> {
     e.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The embedded chain: one revm instance over an in-memory state; each
-/// transaction is its own block.
+/// The embedded chain: an in-memory state that each transaction (its own
+/// block) runs on in a fresh revm instance. It holds no revm context between
+/// calls, so it can be sent to other threads.
 pub struct EmbeddedChain {
-    evm: MainnetEvm<revm::handler::MainnetContext<InMemoryDB>>,
+    db: InMemoryDB,
     number: u64,
     timestamp: u64,
     tx_count: u64,
@@ -250,34 +252,32 @@ impl EmbeddedChain {
                 },
             );
         }
-        let evm = Context::mainnet()
-            .with_db(db)
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(1_700_000_000);
+        EmbeddedChain { db, number: 1, timestamp: now, tx_count: 0, logs: Vec::new(), accounts }
+    }
+
+    /// A revm instance over the state, in the current block.
+    fn evm(&mut self) -> MainnetEvm<revm::handler::MainnetContext<&mut InMemoryDB>> {
+        let block = BlockEnv {
+            number: U256::from(self.number),
+            timestamp: U256::from(self.timestamp),
+            gas_limit: 30_000_000,
+            ..Default::default()
+        };
+        Context::mainnet()
+            .with_db(&mut self.db)
+            .with_block(block)
             .modify_cfg_chained(|c| {
                 c.chain_id = EMBEDDED_CHAIN_ID;
                 // Mainnet rules, EIP-170's 24,576-byte code limit included.
                 c.limit_contract_code_size = Some(crate::evm::MAX_RUNTIME_SIZE);
             })
-            .build_mainnet();
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(1_700_000_000);
-        EmbeddedChain { evm, number: 1, timestamp: now, tx_count: 0, logs: Vec::new(), accounts }
+            .build_mainnet()
     }
 
     fn tx(&mut self, from: Address, kind: TxKind, data: Vec<u8>) -> Result<TxEnv> {
-        let nonce = self
-            .evm
-            .ctx
-            .journaled_state
-            .database
-            .basic(from)
-            .map_err(|e| VerifierError::Chain(format!("{e:?}")))?
-            .map(|a| a.nonce)
-            .unwrap_or(0);
-        self.evm.set_block(BlockEnv {
-            number: U256::from(self.number),
-            timestamp: U256::from(self.timestamp),
-            gas_limit: 30_000_000,
-            ..Default::default()
-        });
+        let nonce =
+            self.db.basic(from).map_err(|e| VerifierError::Chain(format!("{e:?}")))?.map(|a| a.nonce).unwrap_or(0);
         Ok(TxEnv {
             caller: from,
             kind,
@@ -291,7 +291,7 @@ impl EmbeddedChain {
 
     fn call(&mut self, from: Address, kind: TxKind, data: Vec<u8>) -> Result<(Vec<u8>, u64)> {
         let tx = self.tx(from, kind, data)?;
-        let out = self.evm.transact(tx).map_err(|e| VerifierError::Chain(format!("{e:?}")))?;
+        let out = self.evm().transact(tx).map_err(|e| VerifierError::Chain(format!("{e:?}")))?;
         match out.result {
             ExecutionResult::Success { output, gas_used, .. } => Ok((output.into_data().to_vec(), gas_used)),
             ExecutionResult::Revert { output, gas_used } => Err(reverted(output.to_vec(), gas_used)),
@@ -305,7 +305,7 @@ impl EmbeddedChain {
         // Simulate first: a failing transaction is reported, not included.
         self.call(from, kind, data.clone())?;
         let tx = self.tx(from, kind, data)?;
-        let result = self.evm.transact_commit(tx).map_err(|e| VerifierError::Chain(format!("{e:?}")))?;
+        let result = self.evm().transact_commit(tx).map_err(|e| VerifierError::Chain(format!("{e:?}")))?;
         self.tx_count += 1;
         let mut hash = [0u8; 32];
         hash[24..].copy_from_slice(&self.tx_count.to_be_bytes());
@@ -328,7 +328,7 @@ impl EmbeddedChain {
     }
 
     fn code(&mut self, address: Address) -> Result<Vec<u8>> {
-        let db = &mut self.evm.ctx.journaled_state.database;
+        let db = &mut self.db;
         let Some(info) = db.basic(address).map_err(|e| VerifierError::Chain(format!("{e:?}")))? else {
             return Ok(Vec::new());
         };

@@ -10,6 +10,7 @@
 //! Native verification lives in `zkinfer_circuits::prove::verify`; the proof
 //! bytes are the same for both (Keccak EVM transcript).
 
+pub mod anvil;
 pub mod chain;
 pub mod error;
 pub mod evm;

@@ -95,6 +95,8 @@ sol! {
         function getInputs(uint256 jobId) external view returns (uint256[] memory);
         function getOutputs(uint256 jobId) external view returns (uint256[] memory);
         function jobCount() external view returns (uint256);
+        function token() external view returns (address);
+        function registry() external view returns (address);
     }
 }
 
@@ -206,6 +208,17 @@ impl<'c> Market<'c> {
         let from = self.chain.accounts().first().copied().unwrap_or_default();
         let (out, _) = self.chain.call(from, to, call.abi_encode()).await.map_err(decode_revert)?;
         C::abi_decode_returns(&out).map_err(|e| VerifierError::Invalid(format!("decoding {}: {e}", C::SIGNATURE)))
+    }
+
+    /// A client of the market at `market`, reading its token and registry from it.
+    pub async fn at(chain: &'c Chain, market: Address) -> Result<Market<'c>> {
+        if chain.code(market).await?.is_empty() {
+            return Err(VerifierError::Invalid(format!("no contract at the market address {market}")));
+        }
+        let probe = Market { chain, contracts: Contracts { token: market, registry: market, market } };
+        let token = probe.view(market, JobMarket::tokenCall {}).await?;
+        let registry = probe.view(market, JobMarket::registryCall {}).await?;
+        Market::attach(chain, Contracts { token, registry, market }).await
     }
 
     /// Deploys a verifier (all its parts).

@@ -12,6 +12,7 @@ use zkinfer_circuits::prove::{keygen, model_id, prove, shape_of, verify};
 use zkinfer_circuits::srs::Srs;
 use zkinfer_quantize::{Dataset, ImportOptions, QModel, QuantConfig, calibrate_and_quantize, import_onnx};
 use zkinfer_verifier::VerifierError;
+use zkinfer_verifier::anvil::{Anvil, anvil_binary};
 use zkinfer_verifier::chain::{Chain, DEV_KEYS, RpcChain};
 use zkinfer_verifier::evm::{EvmVerifier, MAX_RUNTIME_SIZE, build_verifier, encode_calldata};
 use zkinfer_verifier::market::{JobMarket, Market, binding, fr_to_u256};
@@ -252,41 +253,9 @@ async fn market_flow_on_the_embedded_chain() {
     market_flow(&Chain::embedded()).await;
 }
 
-/// Anvil from npm (`contracts/node_modules/@foundry-rs/anvil-linux-amd64`),
-/// started on a free loopback port and killed when dropped.
-struct Anvil {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_anvil(bin: &Path) -> Anvil {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = std::process::Command::new(bin)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--silent"])
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
-    let url = format!("http://127.0.0.1:{port}");
-    let anvil = Anvil { child, url };
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return anvil;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    panic!("anvil did not listen on {port} within 10 s");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn market_flow_on_anvil() {
-    let bin =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    let bin = anvil_binary(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts"));
     if !bin.is_file() {
         assert!(
             std::env::var_os("ZKINFER_REQUIRE_ANVIL").is_none(),
@@ -296,7 +265,7 @@ async fn market_flow_on_anvil() {
         eprintln!("SKIPPED: anvil not installed ({}); scripts/test.sh installs it", bin.display());
         return;
     }
-    let anvil = start_anvil(&bin);
+    let anvil = Anvil::start(&bin).unwrap();
     let keys: Vec<String> = DEV_KEYS.iter().map(|k| k.to_string()).collect();
     let chain = RpcChain::connect(&anvil.url, &keys).await.unwrap();
     market_flow(&chain).await;

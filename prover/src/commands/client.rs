@@ -166,7 +166,8 @@ pub struct JobsArgs {
     /// Most jobs to list (newest first).
     #[arg(long, default_value_t = 100)]
     limit: u32,
-    /// Print a JSON list of {id, model, state, error, created_unix_ms, updated_unix_ms}.
+    /// Print a JSON list of {id, model, state, error, created_unix_ms, updated_unix_ms,
+    /// job_ref, from_chain, bounty, tx_hash}.
     #[arg(long)]
     json: bool,
 }
@@ -190,6 +191,7 @@ pub fn jobs(a: JobsArgs) -> Result<()> {
                     serde_json::json!({
                         "id": j.id, "model": j.model_id, "state": state_name(j.state), "error": j.error,
                         "created_unix_ms": j.created_unix_ms, "updated_unix_ms": j.updated_unix_ms,
+                        "job_ref": j.job_ref, "from_chain": j.from_chain, "bounty": j.bounty, "tx_hash": j.tx_hash,
                     })
                 })
                 .collect();

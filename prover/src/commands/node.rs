@@ -11,7 +11,9 @@ use crate::node::{self, NodeConfig};
 #[derive(Args)]
 pub struct NodeArgs {
     /// TOML file with any of: listen, data_dir, models, tokens, workers,
-    /// queue_capacity, max_message_bytes (flags given here override it).
+    /// queue_capacity, max_message_bytes, and a [chain] table (rpc_url, market,
+    /// key_file, key_env, start_block, poll_interval_ms, max_block_range,
+    /// min_bounty); flags given here override it. See docs/node.md.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:50051].
@@ -33,6 +35,15 @@ pub struct NodeArgs {
     /// Most queued jobs before SubmitJob answers RESOURCE_EXHAUSTED [default: 10000].
     #[arg(long)]
     queue_capacity: Option<u64>,
+    /// Run the chain watcher against this JSON-RPC URL: prove the jobs posted on
+    /// the JobMarket (--market) for the models served here, submit the proofs and
+    /// collect the bounties. The node's private key is read from $ZKINFER_CHAIN_KEY
+    /// (or [chain] key_file / key_env in --config).
+    #[arg(long, value_name = "URL", requires = "market")]
+    chain_rpc: Option<String>,
+    /// Address of the JobMarket contract for the chain watcher.
+    #[arg(long, value_name = "ADDRESS")]
+    market: Option<String>,
 }
 
 /// Runs the node until SIGTERM or Ctrl-C.
@@ -61,6 +72,15 @@ pub fn run(a: NodeArgs) -> Result<()> {
     }
     if let Some(v) = a.queue_capacity {
         cfg.queue_capacity = v;
+    }
+    if a.chain_rpc.is_some() || a.market.is_some() {
+        let c = cfg.chain.get_or_insert_with(Default::default);
+        if let Some(v) = a.chain_rpc {
+            c.rpc_url = v;
+        }
+        if let Some(v) = a.market {
+            c.market = v;
+        }
     }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))

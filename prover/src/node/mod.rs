@@ -1,9 +1,10 @@
 //! The prover node: gRPC API (`zkinfer.v1.ProverService`, health, reflection),
-//! SQLite job store, bounded worker pool.
+//! SQLite job store, bounded worker pool, chain watcher.
 
 pub mod models;
 pub mod service;
 pub mod store;
+pub mod watcher;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ use zkinfer_proto::v1::prover_service_server::ProverServiceServer;
 use self::models::Models;
 use self::service::{NodeState, Service};
 use self::store::{JobRecord, JobStore, StoredProof};
+use self::watcher::{ChainAccess, ChainConfig, Watcher};
 
 /// Default gRPC message limit: uploads carry proving keys.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
@@ -46,6 +48,8 @@ pub struct NodeConfig {
     pub queue_capacity: u64,
     /// Largest gRPC message accepted, in bytes.
     pub max_message_bytes: usize,
+    /// The chain watcher (off when absent).
+    pub chain: Option<ChainConfig>,
 }
 
 impl Default for NodeConfig {
@@ -58,6 +62,7 @@ impl Default for NodeConfig {
             workers: 0,
             queue_capacity: 10_000,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            chain: None,
         }
     }
 }
@@ -217,10 +222,41 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Serves the node on `incoming` until `shutdown` resolves, then lets the
 /// workers finish their proofs (queued jobs stay queued for the next start).
+/// With a `[chain]` config, the chain watcher runs too.
 pub async fn serve(cfg: NodeConfig, incoming: TcpIncoming, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
+    let access = match &cfg.chain {
+        Some(c) => Some(c.connect().await?),
+        None => None,
+    };
+    serve_with_chain(cfg, incoming, shutdown, access).await
+}
+
+/// [`serve`] with the chain watcher on `access` (e.g. an embedded chain)
+/// instead of the one `cfg.chain` would connect to; `cfg.chain` still gives
+/// the watcher's settings (defaults when absent).
+pub async fn serve_with_chain(
+    cfg: NodeConfig,
+    incoming: TcpIncoming,
+    shutdown: impl Future<Output = ()> + Send,
+    access: Option<ChainAccess>,
+) -> Result<()> {
     let handle = {
         let cfg = cfg.clone();
         tokio::task::spawn_blocking(move || start(&cfg)).await??
+    };
+    let (stop_watcher, stopped) = tokio::sync::watch::channel(false);
+    let watcher = match access {
+        Some(a) => {
+            let w = match Watcher::new(a, handle.state.clone(), cfg.chain.clone().unwrap_or_default()).await {
+                Ok(w) => w,
+                Err(e) => {
+                    tokio::task::spawn_blocking(move || handle.stop()).await?;
+                    return Err(e);
+                }
+            };
+            Some(tokio::spawn(w.run(stopped)))
+        }
+        None => None,
     };
     let auth = Auth { tokens: Arc::new(cfg.tokens.clone()) };
     let svc = ProverServiceServer::new(Service { state: handle.state.clone() })
@@ -241,6 +277,10 @@ pub async fn serve(cfg: NodeConfig, incoming: TcpIncoming, shutdown: impl Future
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await;
     tracing::info!("stopped accepting requests; waiting for in-flight proofs");
+    let _ = stop_watcher.send(true);
+    if let Some(w) = watcher {
+        let _ = w.await;
+    }
     tokio::task::spawn_blocking(move || handle.stop()).await?;
     result.context("gRPC server")
 }

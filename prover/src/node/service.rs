@@ -74,6 +74,9 @@ pub fn job_pb(j: &JobRecord) -> pb::Job {
         updated_unix_ms: j.updated_ms,
         binding: j.binding.clone(),
         job_ref: j.job_ref.clone(),
+        from_chain: j.from_chain,
+        bounty: j.bounty.clone(),
+        tx_hash: j.tx_hash.clone(),
     }
 }
 
@@ -91,7 +94,8 @@ fn model_pb(m: &ServedModel) -> pb::Model {
     }
 }
 
-fn random_id() -> String {
+/// A new random job id (`0x` + 64 hex).
+pub(crate) fn random_id() -> String {
     use rand::RngCore;
     let mut b = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut b);
@@ -224,6 +228,9 @@ impl ProverService for Service {
                 created_ms: now,
                 updated_ms: now,
                 attempts: 0,
+                from_chain: false,
+                bounty: String::new(),
+                tx_hash: String::new(),
             };
             state.store.insert(&rec).map_err(store_status)
         })
@@ -247,14 +254,14 @@ impl ProverService for Service {
     async fn watch_job(&self, req: Request<pb::WatchJobRequest>) -> Result<Response<Self::WatchJobStream>, Status> {
         let id = req.into_inner().id;
         // Subscribe before reading, so no change between the two is missed; the
-        // stream ends once the job's proof is final (or it failed or was cancelled).
+        // stream ends once nothing more happens to the job (`JobRecord::is_done`).
         let mut changes = self.state.changes.subscribe();
         let first = self.state.store.get(&id).map_err(store_status)?;
         let store = self.state.store.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {
             let mut last = first.state;
-            if tx.send(Ok(job_pb(&first))).await.is_err() || last.is_final() {
+            if tx.send(Ok(job_pb(&first))).await.is_err() || first.is_done() {
                 return;
             }
             loop {
@@ -272,7 +279,7 @@ impl ProverService for Service {
                     continue;
                 }
                 last = job.state;
-                if tx.send(Ok(job_pb(&job))).await.is_err() || last.is_final() {
+                if tx.send(Ok(job_pb(&job))).await.is_err() || job.is_done() {
                     return;
                 }
             }

@@ -60,7 +60,8 @@ impl JobState {
     }
 
     /// Whether no worker will touch the job again (a proved job may still be
-    /// submitted by the chain watcher, but its proof is final).
+    /// submitted by the chain watcher, but its proof is final; see
+    /// [`JobRecord::is_done`]).
     pub fn is_final(self) -> bool {
         matches!(self, JobState::Proved | JobState::Settled | JobState::Failed | JobState::Cancelled)
     }
@@ -102,6 +103,24 @@ pub struct JobRecord {
     pub updated_ms: i64,
     /// How many times a worker started it (more than 1 after a crash).
     pub attempts: i64,
+    /// Whether the chain watcher took it from a `JobPosted` event (it is then
+    /// submitted to the market once proved).
+    pub from_chain: bool,
+    /// The on-chain bounty (token base units, decimal; "" for API jobs).
+    pub bounty: String,
+    /// The settlement transaction (`0x` + hash; "" until settled).
+    pub tx_hash: String,
+}
+
+impl JobRecord {
+    /// Whether nothing will happen to the job any more: a final state, or
+    /// `proved` for a job that is not submitted on chain.
+    pub fn is_done(&self) -> bool {
+        match self.state {
+            JobState::Proved => !self.from_chain,
+            s => s.is_final(),
+        }
+    }
 }
 
 /// A finished proof as stored.
@@ -149,8 +168,16 @@ pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-const COLUMNS: &str =
-    "id, model_id, state, input, binding, job_ref, idempotency_key, error, created_ms, updated_ms, attempts";
+const COLUMNS: &str = "id, model_id, state, input, binding, job_ref, idempotency_key, error, created_ms, updated_ms, \
+                       attempts, from_chain, bounty, tx_hash";
+
+/// Columns added after the first release, with their definitions (added to
+/// older stores when opened).
+const ADDED_COLUMNS: [(&str, &str); 3] = [
+    ("from_chain", "INTEGER NOT NULL DEFAULT 0"),
+    ("bounty", "TEXT NOT NULL DEFAULT ''"),
+    ("tx_hash", "TEXT NOT NULL DEFAULT ''"),
+];
 
 fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
     let state: i64 = r.get(2)?;
@@ -167,6 +194,9 @@ fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
         created_ms: r.get(8)?,
         updated_ms: r.get(9)?,
         attempts: r.get(10)?,
+        from_chain: r.get::<_, i64>(11)? != 0,
+        bounty: r.get(12)?,
+        tx_hash: r.get(13)?,
     })
 }
 
@@ -196,8 +226,18 @@ impl JobStore {
                 witness_ms REAL
             );
             CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs(idempotency_key) WHERE idempotency_key != '';
-            CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);",
+            CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);
+            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
         )?;
+        let have: Vec<String> = {
+            let mut st = conn.prepare("SELECT name FROM pragma_table_info('jobs')")?;
+            st.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+        };
+        for (name, def) in ADDED_COLUMNS {
+            if !have.iter().any(|h| h == name) {
+                conn.execute_batch(&format!("ALTER TABLE jobs ADD COLUMN {name} {def}"))?;
+            }
+        }
         Ok(JobStore { conn: Mutex::new(conn) })
     }
 
@@ -223,8 +263,9 @@ impl JobStore {
             }
         }
         tx.execute(
-            "INSERT INTO jobs (id, model_id, state, input, binding, job_ref, idempotency_key, created_ms, updated_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+            "INSERT INTO jobs (id, model_id, state, input, binding, job_ref, idempotency_key, created_ms, updated_ms,
+                               from_chain, bounty)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)",
             params![
                 job.id,
                 job.model_id,
@@ -233,7 +274,9 @@ impl JobStore {
                 job.binding,
                 job.job_ref,
                 job.idempotency_key,
-                job.created_ms
+                job.created_ms,
+                job.from_chain as i64,
+                job.bounty
             ],
         )?;
         tx.commit()?;
@@ -311,10 +354,12 @@ impl JobStore {
         if n == 1 { Ok(JobState::Proved) } else { Ok(self.get(id)?.state) }
     }
 
-    /// Marks a job `failed` with a reason (from any non-final state).
+    /// Marks a job `failed` with a reason (from any non-final state, or from
+    /// `proved` for a chain job whose submission failed).
     pub fn fail(&self, id: &str, error: &str) -> Result<()> {
         self.conn().execute(
-            "UPDATE jobs SET state = ?1, updated_ms = ?2, error = ?3 WHERE id = ?4 AND state IN (1, 2, 4)",
+            "UPDATE jobs SET state = ?1, updated_ms = ?2, error = ?3
+             WHERE id = ?4 AND (state IN (1, 2, 4) OR (state = 3 AND from_chain = 1))",
             params![JobState::Failed as i64, now_ms(), error, id],
         )?;
         Ok(())
@@ -355,6 +400,56 @@ impl JobStore {
             prove_ms: row.1.unwrap_or(0.0),
             witness_ms: row.2.unwrap_or(0.0),
         }))
+    }
+
+    /// Marks a proved chain job as being submitted to the market.
+    pub fn mark_submitted(&self, id: &str) -> Result<()> {
+        self.transition(id, &[JobState::Proved, JobState::Submitted], JobState::Submitted, "submitted", "")
+    }
+
+    /// Marks a submitted chain job settled by transaction `tx_hash`.
+    pub fn settle(&self, id: &str, tx_hash: &str) -> Result<()> {
+        self.transition(id, &[JobState::Submitted], JobState::Settled, "settled", tx_hash)
+    }
+
+    fn transition(&self, id: &str, from: &[JobState], to: JobState, action: &'static str, tx: &str) -> Result<()> {
+        let conn = self.conn();
+        let job = conn
+            .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), params![id], row_to_job)
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        if !from.contains(&job.state) {
+            return Err(StoreError::BadState { id: id.to_string(), state: job.state.name(), action });
+        }
+        conn.execute(
+            "UPDATE jobs SET state = ?1, updated_ms = ?2, tx_hash = CASE WHEN ?3 = '' THEN tx_hash ELSE ?3 END
+             WHERE id = ?4",
+            params![to as i64, now_ms(), tx, id],
+        )?;
+        Ok(())
+    }
+
+    /// Chain jobs that are proved or submitted but not settled, oldest first.
+    pub fn chain_pending(&self) -> Result<Vec<JobRecord>> {
+        let conn = self.conn();
+        let mut st =
+            conn.prepare(&format!("SELECT {COLUMNS} FROM jobs WHERE from_chain = 1 AND state IN (3, 4) ORDER BY seq"))?;
+        let rows = st.query_map([], row_to_job)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// A value of the node's own bookkeeping (e.g. the chain watcher's next block).
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.conn().query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0)).optional()?)
+    }
+
+    /// Sets a [`JobStore::meta`] value.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
     }
 
     /// Jobs per state.
@@ -408,6 +503,9 @@ mod tests {
             created_ms: now_ms(),
             updated_ms: now_ms(),
             attempts: 0,
+            from_chain: false,
+            bounty: String::new(),
+            tx_hash: String::new(),
         }
     }
 
@@ -450,5 +548,55 @@ mod tests {
         assert_eq!(s.list(10, None).unwrap().iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["c", "b", "a"]);
         assert_eq!(s.list(10, Some(JobState::Cancelled)).unwrap().len(), 1);
         assert_eq!(s.prove_times(10).unwrap(), vec![12.0]);
+    }
+
+    #[test]
+    fn chain_jobs_move_proved_submitted_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = JobStore::open(&dir.path().join("jobs.db")).unwrap();
+        let mut j = job("x", "chain:0x01");
+        j.from_chain = true;
+        j.bounty = "100".into();
+        s.insert(&j).unwrap();
+        s.insert(&job("api", "")).unwrap();
+        assert!(matches!(s.mark_submitted("x"), Err(StoreError::BadState { .. })), "not proved yet");
+        s.claim_next().unwrap().unwrap();
+        let p = StoredProof { proof_json: "{}".into(), prove_ms: 1.0, witness_ms: 1.0 };
+        s.complete("x", &p).unwrap();
+        let x = s.get("x").unwrap();
+        assert!(x.from_chain && !x.is_done(), "a proved chain job still has to be submitted");
+        assert_eq!(s.chain_pending().unwrap().len(), 1);
+        assert!(matches!(s.settle("x", "0xab"), Err(StoreError::BadState { .. })), "not submitted yet");
+        s.mark_submitted("x").unwrap();
+        s.mark_submitted("x").unwrap();
+        s.settle("x", "0xab").unwrap();
+        let x = s.get("x").unwrap();
+        assert_eq!((x.state, x.tx_hash.as_str(), x.bounty.as_str()), (JobState::Settled, "0xab", "100"));
+        assert!(x.is_done() && s.chain_pending().unwrap().is_empty());
+        assert_eq!(s.meta("next_block").unwrap(), None);
+        s.set_meta("next_block", "7").unwrap();
+        s.set_meta("next_block", "9").unwrap();
+        assert_eq!(s.meta("next_block").unwrap().as_deref(), Some("9"));
+    }
+
+    #[test]
+    fn opening_an_older_store_adds_the_new_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.db");
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE jobs (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, model_id TEXT NOT NULL,
+             state INTEGER NOT NULL, input TEXT NOT NULL, binding TEXT NOT NULL, job_ref TEXT NOT NULL DEFAULT '',
+             idempotency_key TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT NULL,
+             updated_ms INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, proof_json TEXT, prove_ms REAL,
+             witness_ms REAL);
+             INSERT INTO jobs (id, model_id, state, input, binding, created_ms, updated_ms)
+             VALUES ('old', '0xm', 1, '[1.0]', '0x01', 1, 1);",
+        )
+        .unwrap();
+        drop(c);
+        let s = JobStore::open(&path).unwrap();
+        let old = s.get("old").unwrap();
+        assert_eq!((old.from_chain, old.input.as_slice()), (false, &[1.0][..]));
     }
 }

@@ -1,0 +1,271 @@
+//! The chain watcher: jobs posted on the JobMarket are proved by the node,
+//! bound to its address, submitted and paid — on the embedded chain (node
+//! in-process) and on anvil (the `zkinfer node` binary).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, B256, U256};
+use tonic::transport::Channel;
+use zkinfer_circuits::bundle::{Bundle, Prover};
+use zkinfer_proto::v1 as pb;
+use zkinfer_proto::v1::prover_service_client::ProverServiceClient;
+use zkinfer_prover::node::watcher::{ChainAccess, ChainConfig};
+use zkinfer_prover::node::{self, NodeConfig};
+use zkinfer_verifier::anvil::{Anvil, anvil_binary};
+use zkinfer_verifier::chain::{Chain, DEV_KEYS, RpcChain};
+use zkinfer_verifier::evm::{EvmVerifier, build_verifier};
+use zkinfer_verifier::market::{JobMarket, Market, binding, fr_to_u256};
+
+mod common;
+
+use common::{fixture, setup_models, start_node_with_env, text, zkinfer};
+
+/// The set-up mlp, its EVM verifier and the fixture input as on-chain inputs.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    models: PathBuf,
+    prover: Prover,
+    evm: EvmVerifier,
+    id: B256,
+    q: Vec<i64>,
+    inputs: Vec<U256>,
+}
+
+fn fx() -> &'static Fixture {
+    static FX: OnceLock<Fixture> = OnceLock::new();
+    FX.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let models = setup_models(dir.path());
+        let prover = Bundle::new(models.join("mlp")).load_prover().unwrap();
+        let v = &prover.verifier;
+        let evm = build_verifier(&v.srs.params, &v.vk, v.info.instances).unwrap();
+        let x: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(fixture("models/mlp_digits/input.json")).unwrap()).unwrap();
+        let x: Vec<f64> = x["input_data"][0].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let q = v.model.quantize_input(&x).unwrap().values;
+        let inputs = q.iter().map(|&v| fr_to_u256(&zkinfer_circuits::circuit::fe(v as i128))).collect();
+        Fixture { id: B256::from(v.model_id), _dir: dir, models, prover, evm, q, inputs }
+    })
+}
+
+/// Deploys the contracts and the verifier, registers the model, funds and
+/// approves `poster`.
+async fn market_with_model<'c>(chain: &'c Chain, poster: Address) -> Market<'c> {
+    let fx = fx();
+    let deployer = chain.accounts()[0];
+    let (market, _) = Market::deploy(chain, deployer, U256::from(1_000_000u64)).await.unwrap();
+    let v = market.deploy_verifier(deployer, &fx.evm).await.unwrap();
+    let (n_in, n_out) = (fx.inputs.len() as u32, fx.prover.verifier.model.output_tensor().numel() as u32);
+    market.register_model(deployer, fx.id, v.address, n_in, n_out, "").await.unwrap();
+    // Another model id with the same verifier: registered on chain, not served by the node.
+    market.register_model(deployer, B256::repeat_byte(9), v.address, n_in, n_out, "").await.unwrap();
+    market.transfer(deployer, poster, U256::from(10_000u64)).await.unwrap();
+    market.approve(poster, U256::from(10_000u64)).await.unwrap();
+    market
+}
+
+async fn client(url: &str) -> ProverServiceClient<Channel> {
+    ProverServiceClient::new(Channel::from_shared(url.to_string()).unwrap().connect().await.unwrap())
+}
+
+async fn jobs(c: &mut ProverServiceClient<Channel>) -> Vec<pb::Job> {
+    let mut j = c.list_jobs(pb::ListJobsRequest { limit: 100, state: 0 }).await.unwrap().into_inner().jobs;
+    j.reverse();
+    j
+}
+
+/// Waits (2 min at most) until the node has a job for on-chain `job_id` that is done.
+async fn wait_chain_job(c: &mut ProverServiceClient<Channel>, job_id: U256) -> pb::Job {
+    let job_ref = format!("{job_id:#066x}");
+    let t = Instant::now();
+    loop {
+        let done = [pb::JobState::Settled, pb::JobState::Failed, pb::JobState::Cancelled].map(|s| s as i32);
+        if let Some(j) = jobs(c).await.into_iter().find(|j| j.job_ref == job_ref && done.contains(&j.state)) {
+            return j;
+        }
+        assert!(t.elapsed() < Duration::from_secs(120), "the node did not finish chain job {job_ref}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+struct InProcessNode {
+    url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+fn start_in_process(data: &Path, access: ChainAccess) -> InProcessNode {
+    let cfg = NodeConfig {
+        data_dir: data.to_path_buf(),
+        models: Some(fx().models.clone()),
+        workers: 1,
+        chain: Some(ChainConfig {
+            start_block: Some(0),
+            poll_interval_ms: 100,
+            max_block_range: 3,
+            min_bounty: "50".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let (incoming, addr) = node::bind("127.0.0.1:0").unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(node::serve_with_chain(
+        cfg,
+        incoming,
+        async {
+            let _ = stopped.await;
+        },
+        Some(access),
+    ));
+    InProcessNode { url: format!("http://{addr}"), stop, server }
+}
+
+impl InProcessNode {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.server.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watcher_settles_chain_jobs_on_the_embedded_chain() {
+    let _ = tracing_subscriber::fmt().with_env_filter("zkinfer_prover=info").with_test_writer().try_init();
+    let fx = fx();
+    let chain = Arc::new(Chain::embedded());
+    let acc = chain.accounts();
+    let (poster, node_addr, rival) = (acc[1], acc[2], acc[3]);
+    let market = market_with_model(&chain, poster).await;
+    let bounty = U256::from(100u64);
+    let now = chain.timestamp().await.unwrap();
+    let post = |model: B256, inputs: Vec<U256>, bounty: u64, deadline: u64| {
+        let market = &market;
+        async move { market.post_job(poster, model, inputs, U256::from(bounty), deadline).await.unwrap().0 }
+    };
+    // Skipped by the node: expired before it looks, model not served, bounty below min_bounty (50).
+    let expired = post(fx.id, fx.inputs.clone(), 100, now + 10).await;
+    chain.advance_time(20).await.unwrap();
+    let now = now + 20;
+    let unserved = post(B256::repeat_byte(9), fx.inputs.clone(), 100, now + 3600).await;
+    let cheap = post(fx.id, fx.inputs.clone(), 10, now + 3600).await;
+    // Taken and settled.
+    let good = post(fx.id, fx.inputs.clone(), 100, now + 3600).await;
+    // Taken, cannot be proved: an input outside the model's fixed-point range.
+    let mut wide = fx.inputs.clone();
+    wide[3] = U256::from(1u64) << 40;
+    let bad = post(fx.id, wide, 100, now + 3600).await;
+    // Taken, but a rival settles it first: the node's submission is rejected.
+    let raced = post(fx.id, fx.inputs.clone(), 100, now + 3600).await;
+    let p = fx.prover.prove(&fx.q, binding(raced, rival)).unwrap();
+    let outs: Vec<U256> = p.instances[fx.inputs.len()..p.instances.len() - 1].iter().map(fr_to_u256).collect();
+    market.submit_proof(rival, raced, outs, p.proof).await.unwrap();
+
+    let before = market.balance(node_addr).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let access = ChainAccess { chain: chain.clone(), prover: node_addr, market: market.contracts.market };
+    let node = start_in_process(data.path(), access.clone());
+    let mut c = client(&node.url).await;
+
+    let g = wait_chain_job(&mut c, good).await;
+    assert_eq!(pb::JobState::try_from(g.state), Ok(pb::JobState::Settled), "{g:?}");
+    assert!(g.from_chain && g.bounty == "100" && g.tx_hash.len() == 66, "{g:?}");
+    assert_eq!(g.binding, zkinfer_circuits::prove::fr_to_hex(&binding(good, node_addr)));
+    let b = wait_chain_job(&mut c, bad).await;
+    assert_eq!(pb::JobState::try_from(b.state), Ok(pb::JobState::Failed));
+    assert!(b.error.contains("input[3]") && b.error.contains("out of the model's input range"), "{}", b.error);
+    let r = wait_chain_job(&mut c, raced).await;
+    assert_eq!(pb::JobState::try_from(r.state), Ok(pb::JobState::Failed));
+    assert!(r.error.contains("JobNotOpen"), "{}", r.error);
+    let listed = jobs(&mut c).await;
+    let refs: Vec<String> = listed.iter().map(|j| j.job_ref.clone()).collect();
+    for skipped in [expired, unserved, cheap] {
+        assert!(!refs.contains(&format!("{skipped:#066x}")), "job {skipped} should have been skipped");
+    }
+    assert_eq!(listed.len(), 3, "{refs:?}");
+
+    // Paid exactly the bounty; the chain has the outputs the node proved.
+    assert_eq!(market.balance(node_addr).await.unwrap(), before + bounty);
+    let on_chain = market.job(good).await.unwrap();
+    assert_eq!((on_chain.status, on_chain.prover), (JobMarket::Status::Settled, node_addr));
+    let proof = c.get_proof(pb::GetProofRequest { id: g.id.clone() }).await.unwrap().into_inner();
+    let file: serde_json::Value = serde_json::from_str(&proof.proof_file_json).unwrap();
+    let proved_out: Vec<U256> = file["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| fr_to_u256(&zkinfer_circuits::circuit::fe(v.as_i64().unwrap() as i128)))
+        .collect();
+    assert_eq!(market.outputs(good).await.unwrap(), proved_out);
+
+    // Restart: nothing is taken twice; a new job is picked up from where it stopped.
+    node.stop().await;
+    let node = start_in_process(data.path(), access);
+    let mut c = client(&node.url).await;
+    let again = post(fx.id, fx.inputs.clone(), 100, now + 3600).await;
+    let a = wait_chain_job(&mut c, again).await;
+    assert_eq!(pb::JobState::try_from(a.state), Ok(pb::JobState::Settled), "{a:?}");
+    assert_eq!(jobs(&mut c).await.len(), 4);
+    assert_eq!(market.balance(node_addr).await.unwrap(), before + bounty + bounty);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watcher_settles_a_job_on_anvil() {
+    let bin = anvil_binary(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts"));
+    if !bin.is_file() {
+        assert!(
+            std::env::var_os("ZKINFER_REQUIRE_ANVIL").is_none(),
+            "ZKINFER_REQUIRE_ANVIL is set but {} is missing (npm ci in contracts/)",
+            bin.display()
+        );
+        eprintln!("SKIPPED: anvil not installed ({}); scripts/test.sh installs it", bin.display());
+        return;
+    }
+    let fx = fx();
+    let anvil = Anvil::start(&bin).unwrap();
+    let keys: Vec<String> = DEV_KEYS.iter().map(|k| k.to_string()).collect();
+    let chain = RpcChain::connect(&anvil.url, &keys).await.unwrap();
+    let acc = chain.accounts();
+    let (poster, node_addr) = (acc[1], acc[2]);
+    let market = market_with_model(&chain, poster).await;
+    let before = market.balance(node_addr).await.unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("node.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "workers = 1\n[chain]\nrpc_url = \"{}\"\nmarket = \"{}\"\nkey_env = \"NODE_KEY\"\nstart_block = 0\npoll_interval_ms = 200\n",
+            anvil.url, market.contracts.market
+        ),
+    )
+    .unwrap();
+    let log = tmp.path().join("node.log");
+    let node = start_node_with_env(
+        &tmp.path().join("data"),
+        &fx.models,
+        &["--config", cfg.to_str().unwrap()],
+        &[("NODE_KEY", DEV_KEYS[2]), ("RUST_LOG", "info")],
+        Stdio::from(std::fs::File::create(&log).unwrap()),
+    );
+    let now = chain.timestamp().await.unwrap();
+    let (job, _) = market.post_job(poster, fx.id, fx.inputs.clone(), U256::from(100u64), now + 3600).await.unwrap();
+    let mut c = client(&node.url).await;
+    let j = wait_chain_job(&mut c, job).await;
+    assert_eq!(pb::JobState::try_from(j.state), Ok(pb::JobState::Settled), "{j:?}");
+    assert_eq!(market.balance(node_addr).await.unwrap(), before + U256::from(100u64));
+    assert_eq!(market.job(job).await.unwrap().prover, node_addr);
+
+    let o = zkinfer(&["jobs", "--node", &node.url, "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let listed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(listed[0]["state"], "settled");
+    assert_eq!(listed[0]["tx_hash"], j.tx_hash);
+    drop(node);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("chain job settled"), "{logged}");
+    assert!(!logged.contains(DEV_KEYS[2].trim_start_matches("0x")), "the node logged its private key");
+}
