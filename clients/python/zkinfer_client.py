@@ -50,10 +50,17 @@ pb, pb_grpc = _stubs()
 class Client:
     """A connection to one node."""
 
-    def __init__(self, target, token=None):
+    def __init__(self, target, token=None, ca_cert=None):
+        """`target` is host:port; with `ca_cert` (a PEM file) the connection
+        uses TLS and checks the node's certificate against that CA."""
         import grpc
 
-        self.channel = grpc.insecure_channel(target)
+        if ca_cert:
+            with open(ca_cert, "rb") as f:
+                creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+            self.channel = grpc.secure_channel(target, creds)
+        else:
+            self.channel = grpc.insecure_channel(target)
         self.stub = pb_grpc.ProverServiceStub(self.channel)
         self.metadata = [("authorization", f"Bearer {token}")] if token else []
 
@@ -102,6 +109,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--node", required=True, help="host:port")
     ap.add_argument("--token")
+    ap.add_argument("--ca-cert", help="PEM CA certificate: connect over TLS and check the node against it")
     ap.add_argument("--model", required=True, help="model id (0x...) or name")
     ap.add_argument("--input", required=True, help='JSON file {"input_data": [[...]]}')
     ap.add_argument("--row", type=int, default=0)
@@ -110,7 +118,7 @@ def main():
     a = ap.parse_args()
     with open(a.input) as f:
         values = json.load(f)["input_data"][a.row]
-    c = Client(a.node, a.token)
+    c = Client(a.node, a.token, a.ca_cert)
     r = c.submit(c.model_id(a.model), values, a.idempotency_key)
     job = c.wait(r.job.id)
     state = pb.JobState.Name(job.state)

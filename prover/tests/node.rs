@@ -200,8 +200,54 @@ async fn kill_9_loses_nothing() {
     assert_eq!(all.len(), 6, "jobs lost or duplicated");
 }
 
-/// The Python client (grpcio, stubs generated from the .proto) submits a job and
-/// checks the proof's outputs; the proof file it writes verifies.
+/// The node's TLS test certificate and key, and the CA that signed it (fixtures/tls).
+fn tls_args() -> Vec<String> {
+    vec!["--tls-cert".into(), fixture("tls/node.pem"), "--tls-key".into(), fixture("tls/node.key")]
+}
+
+/// The node serving TLS: `zkinfer submit` over https with the CA proves a job;
+/// plaintext and an unknown CA are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = setup_models(tmp.path());
+    let mut args = tls_args();
+    args.extend(["--workers".into(), "1".into(), "--token".into(), "t".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let node = start_node(&tmp.path().join("data"), &models, &args);
+    let port = node.url.rsplit(':').next().unwrap().to_string();
+    let https = format!("https://localhost:{port}");
+    let input = fixture("models/mlp_digits/input.json");
+    let out = tmp.path().join("tls-proof.json");
+    let ca = fixture("tls/ca.pem");
+    let submit = |url: &str, ca: Option<&str>| {
+        let mut a = vec!["submit", "--node", url, "--token", "t", "--model", "mlp", "--input", &input, "--wait"];
+        a.extend(["-o", out.to_str().unwrap()]);
+        if let Some(ca) = ca {
+            a.extend(["--ca-cert", ca]);
+        }
+        zkinfer(&a)
+    };
+    let o = submit(&https, Some(&ca));
+    assert!(o.status.success(), "{}", text(&o));
+    let o = zkinfer(&["verify", models.join("mlp").to_str().unwrap(), out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = zkinfer(&["jobs", "--node", &https, "--token", "t", "--ca-cert", &ca, "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // Plaintext to a TLS node, and TLS without trusting its CA, both fail.
+    let o = submit(&node.url, None);
+    assert!(!o.status.success(), "plaintext was accepted: {}", text(&o));
+    let o = submit(&https, None);
+    assert!(!o.status.success(), "an unknown CA was trusted: {}", text(&o));
+    let o = zkinfer(&["jobs", "--node", &node.url, "--ca-cert", &ca]);
+    assert!(text(&o).contains("--ca-cert needs an https:// node URL"), "{}", text(&o));
+    // A key without its certificate is refused at start.
+    let o = zkinfer(&["node", "--tls-key", &fixture("tls/node.key")]);
+    assert!(!o.status.success() && text(&o).contains("--tls-cert"), "{}", text(&o));
+}
+
+/// The Python client (grpcio, stubs generated from the .proto) submits a job
+/// over TLS and checks the proof's outputs; the proof file it writes verifies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_client() {
     let Some(python) = std::env::var_os("ZKINFER_PYTHON") else {
@@ -216,10 +262,13 @@ async fn python_client() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let models = setup_models(tmp.path());
-    let node = start_node(&tmp.path().join("data"), &models, &["--workers", "1", "--token", "py-token"]);
+    let mut args = tls_args();
+    args.extend(["--workers".into(), "1".into(), "--token".into(), "py-token".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let node = start_node(&tmp.path().join("data"), &models, &args);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../clients/python/zkinfer_client.py");
     let out = tmp.path().join("py-proof.json");
-    let host = node.url.trim_start_matches("http://").to_string();
+    let host = format!("localhost:{}", node.url.rsplit(':').next().unwrap());
     let run = |token: &str| {
         Command::new(&python)
             .arg(&script)
@@ -232,6 +281,8 @@ async fn python_client() {
                 "mlp",
                 "--input",
                 &fixture("models/mlp_digits/input.json"),
+                "--ca-cert",
+                &fixture("tls/ca.pem"),
             ])
             .args(["-o", out.to_str().unwrap()])
             .output()

@@ -1,12 +1,12 @@
 //! `zkinfer submit` and `zkinfer jobs`: gRPC clients of a prover node.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 use zkinfer_proto::v1 as pb;
 use zkinfer_proto::v1::prover_service_client::ProverServiceClient;
 use zkinfer_quantize::Dataset;
@@ -28,17 +28,26 @@ impl tonic::service::Interceptor for BearerToken {
     }
 }
 
-/// Connects to `url` (e.g. `http://127.0.0.1:50051`).
-pub async fn connect(url: &str, token: Option<&str>) -> Result<Client> {
+/// Connects to `url` (`http://127.0.0.1:50051`, or `https://...` for a node
+/// serving TLS: its certificate is checked against `ca_cert` (PEM) when given,
+/// else against the Mozilla root certificates).
+pub async fn connect(url: &str, token: Option<&str>, ca_cert: Option<&Path>) -> Result<Client> {
     let token = match token {
         Some(t) => Some(format!("Bearer {t}").parse().context("the token is not a valid header value")?),
         None => None,
     };
-    let channel = Channel::from_shared(url.to_string())
-        .with_context(|| format!("node URL `{url}`"))?
-        .connect()
-        .await
-        .with_context(|| format!("connecting to {url}"))?;
+    let mut endpoint = Channel::from_shared(url.to_string()).with_context(|| format!("node URL `{url}`"))?;
+    if url.starts_with("https://") {
+        let mut tls = ClientTlsConfig::new().with_webpki_roots();
+        if let Some(ca) = ca_cert {
+            let pem = std::fs::read(ca).with_context(|| format!("reading the CA certificate {}", ca.display()))?;
+            tls = tls.ca_certificate(Certificate::from_pem(pem));
+        }
+        endpoint = endpoint.tls_config(tls).context("TLS settings")?;
+    } else if ca_cert.is_some() {
+        bail!("--ca-cert needs an https:// node URL");
+    }
+    let channel = endpoint.connect().await.with_context(|| format!("connecting to {url}"))?;
     Ok(ProverServiceClient::with_interceptor(channel, BearerToken(token)).max_decoding_message_size(64 << 20))
 }
 
@@ -49,12 +58,16 @@ fn status(e: tonic::Status) -> anyhow::Error {
 /// Arguments of `zkinfer submit`.
 #[derive(Args)]
 pub struct SubmitArgs {
-    /// The node's URL.
+    /// The node's URL (https://... when it serves TLS).
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     node: String,
     /// Bearer token.
     #[arg(long)]
     token: Option<String>,
+    /// With an https:// node URL: trust this CA certificate (PEM) besides the
+    /// Mozilla roots.
+    #[arg(long, value_name = "PEM")]
+    ca_cert: Option<PathBuf>,
     /// Model id (`zkinfer setup` prints it) or the name of a model served by the node.
     #[arg(long)]
     model: String,
@@ -93,7 +106,7 @@ pub fn submit(a: SubmitArgs) -> Result<()> {
         .clone();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
-        let mut c = connect(&a.node, a.token.as_deref()).await.context("[submit]")?;
+        let mut c = connect(&a.node, a.token.as_deref(), a.ca_cert.as_deref()).await.context("[submit]")?;
         let model_id = if a.model.starts_with("0x") {
             a.model.clone()
         } else {
@@ -157,12 +170,16 @@ pub fn state_name(s: i32) -> &'static str {
 /// Arguments of `zkinfer jobs`.
 #[derive(Args)]
 pub struct JobsArgs {
-    /// The node's URL.
+    /// The node's URL (https://... when it serves TLS).
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     node: String,
     /// Bearer token.
     #[arg(long)]
     token: Option<String>,
+    /// With an https:// node URL: trust this CA certificate (PEM) besides the
+    /// Mozilla roots.
+    #[arg(long, value_name = "PEM")]
+    ca_cert: Option<PathBuf>,
     /// Most jobs to list (newest first).
     #[arg(long, default_value_t = 100)]
     limit: u32,
@@ -176,7 +193,7 @@ pub struct JobsArgs {
 pub fn jobs(a: JobsArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
-        let mut c = connect(&a.node, a.token.as_deref()).await.context("[jobs]")?;
+        let mut c = connect(&a.node, a.token.as_deref(), a.ca_cert.as_deref()).await.context("[jobs]")?;
         let jobs = c
             .list_jobs(pb::ListJobsRequest { limit: a.limit, state: 0 })
             .await

@@ -11,7 +11,7 @@ use crate::node::{self, NodeConfig};
 #[derive(Args)]
 pub struct NodeArgs {
     /// TOML file with any of: listen, data_dir, models, tokens, workers,
-    /// queue_capacity, max_message_bytes, and a [chain] table (rpc_url, market,
+    /// queue_capacity, max_message_bytes, tls_cert, tls_key, and a [chain] table (rpc_url, market,
     /// key_file, key_env, start_block, poll_interval_ms, max_block_range,
     /// min_bounty); flags given here override it. See docs/node.md.
     #[arg(long)]
@@ -41,6 +41,12 @@ pub struct NodeArgs {
     /// (or [chain] key_file / key_env in --config).
     #[arg(long, value_name = "URL", requires = "market")]
     chain_rpc: Option<String>,
+    /// Serve over TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Address of the JobMarket contract for the chain watcher.
     #[arg(long, value_name = "ADDRESS")]
     market: Option<String>,
@@ -73,6 +79,9 @@ pub fn run(a: NodeArgs) -> Result<()> {
     if let Some(v) = a.queue_capacity {
         cfg.queue_capacity = v;
     }
+    if a.tls_cert.is_some() {
+        (cfg.tls_cert, cfg.tls_key) = (a.tls_cert, a.tls_key);
+    }
     if a.chain_rpc.is_some() || a.market.is_some() {
         let c = cfg.chain.get_or_insert_with(Default::default);
         if let Some(v) = a.chain_rpc {
@@ -91,6 +100,9 @@ pub fn run(a: NodeArgs) -> Result<()> {
         let (incoming, addr) = node::bind(&cfg.listen).context("[node]")?;
         if cfg.tokens.is_empty() && !addr.ip().is_loopback() {
             tracing::warn!(%addr, "no --token given: anyone who can reach this address can use the node");
+        }
+        if cfg.tls_cert.is_none() && !cfg.tokens.is_empty() && !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "no TLS (--tls-cert): bearer tokens cross the network in clear text");
         }
         // Tests and scripts read this line to find the port.
         println!("listening on {addr}");

@@ -48,8 +48,30 @@ pub struct NodeConfig {
     pub queue_capacity: u64,
     /// Largest gRPC message accepted, in bytes.
     pub max_message_bytes: usize,
+    /// TLS certificate chain (PEM); with `tls_key`, the node serves gRPC over
+    /// TLS (rustls) only.
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
     /// The chain watcher (off when absent).
     pub chain: Option<ChainConfig>,
+}
+
+impl NodeConfig {
+    /// The TLS settings, or `None` for plaintext; an error names a missing or
+    /// unreadable file.
+    pub fn tls(&self) -> Result<Option<tonic::transport::ServerTlsConfig>> {
+        use tonic::transport::{Identity, ServerTlsConfig};
+        let read = |p: &PathBuf, what: &str| {
+            std::fs::read(p).with_context(|| format!("reading the TLS {what} {}", p.display()))
+        };
+        let (cert, key) = match (&self.tls_cert, &self.tls_key) {
+            (None, None) => return Ok(None),
+            (Some(c), Some(k)) => (read(c, "certificate")?, read(k, "key")?),
+            _ => anyhow::bail!("TLS needs both tls_cert and tls_key"),
+        };
+        Ok(Some(ServerTlsConfig::new().identity(Identity::from_pem(cert, key))))
+    }
 }
 
 impl Default for NodeConfig {
@@ -62,6 +84,8 @@ impl Default for NodeConfig {
             workers: 0,
             queue_capacity: 10_000,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            tls_cert: None,
+            tls_key: None,
             chain: None,
         }
     }
@@ -240,6 +264,7 @@ pub async fn serve_with_chain(
     shutdown: impl Future<Output = ()> + Send,
     access: Option<ChainAccess>,
 ) -> Result<()> {
+    let tls = cfg.tls()?;
     let handle = {
         let cfg = cfg.clone();
         tokio::task::spawn_blocking(move || start(&cfg)).await??
@@ -270,7 +295,11 @@ pub async fn serve_with_chain(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("reflection service")?;
-    let result = Server::builder()
+    let mut server = Server::builder();
+    if let Some(tls) = tls {
+        server = server.tls_config(tls).context("TLS certificate or key")?;
+    }
+    let result = server
         .add_service(health_svc)
         .add_service(reflection)
         .add_service(svc)
