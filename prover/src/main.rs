@@ -15,6 +15,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the whole product end to end on a bundled model: compile, keys, EVM
+    /// verifier, contracts on an embedded chain, a prover node that earns a
+    /// bounty, forged proofs rejected.
+    Demo(commands::demo::DemoArgs),
     /// Quantize an ONNX model: calibrate on a dataset, write DIR/model.qm and DIR/report.json.
     Compile(commands::compile::CompileArgs),
     /// Compare the float and the quantized model of a compiled DIR on a dataset.
@@ -40,6 +44,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => commands::demo::run(args),
         Command::Compile(args) => commands::compile::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Srs(args) => commands::srs::run(args),

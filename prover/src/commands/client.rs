@@ -13,7 +13,8 @@ use zkinfer_quantize::Dataset;
 
 use crate::progress;
 
-type Client = ProverServiceClient<InterceptedService<Channel, BearerToken>>;
+/// A node client with its bearer token.
+pub type Client = ProverServiceClient<InterceptedService<Channel, BearerToken>>;
 
 /// Adds `authorization: Bearer TOKEN` to every request.
 #[derive(Clone)]

@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod compile;
+pub mod demo;
 pub mod eval;
 pub mod evm;
 pub mod node;
