@@ -48,6 +48,29 @@ async fn wait_final(c: &mut Client, id: &str) -> pb::Job {
     last.expect("at least the current state")
 }
 
+/// The services listed by server reflection, sorted, without the reflection service itself.
+async fn reflected_services(ch: Channel) -> Vec<String> {
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::{ServerReflectionRequest, ServerReflectionResponse};
+    let req = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
+    let mut stream = ServerReflectionClient::new(ch)
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .unwrap()
+        .into_inner();
+    let ServerReflectionResponse { message_response: Some(MessageResponse::ListServicesResponse(list)), .. } =
+        stream.message().await.unwrap().unwrap()
+    else {
+        panic!("no ListServicesResponse");
+    };
+    let mut names: Vec<String> =
+        list.service.into_iter().map(|s| s.name).filter(|n| !n.starts_with("grpc.reflection")).collect();
+    names.sort();
+    names
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submit_watch_proof_auth_and_bad_requests() {
     let tmp = tempfile::tempdir().unwrap();
@@ -55,6 +78,14 @@ async fn submit_watch_proof_auth_and_bad_requests() {
     let cfg = tmp.path().join("node.toml");
     std::fs::write(&cfg, "tokens = [\"s3cret\"]\nworkers = 1\nmax_message_bytes = 1048576\n").unwrap();
     let node = start_node(&tmp.path().join("data"), &models, &["--config", cfg.to_str().unwrap()]);
+
+    // Health and reflection (what grpcurl uses), without a token.
+    let ch = Channel::from_shared(node.url.clone()).unwrap().connect().await.unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(ch.clone());
+    let req = tonic_health::pb::HealthCheckRequest { service: "zkinfer.v1.ProverService".into() };
+    let status = health.check(req).await.unwrap().into_inner().status;
+    assert_eq!(status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    assert_eq!(reflected_services(ch).await, ["grpc.health.v1.Health", "zkinfer.v1.ProverService"]);
 
     // Auth.
     let mut anon = client(&node.url, None).await;
