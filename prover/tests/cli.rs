@@ -5,6 +5,9 @@ use std::process::Output;
 
 mod common;
 
+use zkinfer_verifier::anvil::{Anvil, anvil_binary};
+use zkinfer_verifier::chain::DEV_KEYS;
+
 use common::{compile_mlp, fixture, text, zkinfer};
 
 #[test]
@@ -308,4 +311,39 @@ fn evm_export_and_verify() {
     let o = zkinfer(&["evm", "verify", d, &p("output.json")]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("invalid: the EVM verifier reverted"), "{}", text(&o));
+
+    // On a real node: evm deploy, then evm verify against the deployed verifier.
+    let bin = anvil_binary(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts"));
+    if !bin.is_file() {
+        assert!(std::env::var_os("ZKINFER_REQUIRE_ANVIL").is_none(), "{} is missing", bin.display());
+        eprintln!("SKIPPED the anvil part: {} is not installed", bin.display());
+        return;
+    }
+    let anvil = Anvil::start(&bin).unwrap();
+    let deploy = |key: Option<&str>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_zkinfer"));
+        c.args(["evm", "deploy", d, "--chain-rpc", &anvil.url]).env_remove("ZKINFER_CHAIN_KEY");
+        if let Some(k) = key {
+            c.env("ZKINFER_CHAIN_KEY", k);
+        }
+        c.output().unwrap()
+    };
+    let o = deploy(None);
+    assert!(!o.status.success() && text(&o).contains("ZKINFER_CHAIN_KEY"), "{}", text(&o));
+    let o = deploy(Some(DEV_KEYS[1]));
+    assert!(o.status.success(), "{}", text(&o));
+    let addr = text(&o).lines().next().unwrap().strip_prefix("verifier ").unwrap().to_string();
+    let on_chain = |proof: &str, addr: &str| {
+        zkinfer(&["evm", "verify", d, &p(proof), "--chain-rpc", &anvil.url, "--address", addr])
+    };
+    let o = on_chain("proof.json", &addr);
+    assert!(o.status.success() && text(&o).starts_with("valid"), "{}", text(&o));
+    assert!(text(&o).contains(&format!("verified by the verifier at {addr}")), "{}", text(&o));
+    for tampered in ["flipped.json", "output.json"] {
+        let o = on_chain(tampered, &addr);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(text(&o).contains("invalid: the EVM verifier reverted"), "{}", text(&o));
+    }
+    let o = on_chain("proof.json", "0x000000000000000000000000000000000000dEaD");
+    assert!(!o.status.success() && text(&o).contains("no contract at"), "{}", text(&o));
 }

@@ -54,7 +54,10 @@ async fn reflected_services(ch: Channel) -> Vec<String> {
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
     use tonic_reflection::pb::v1::{ServerReflectionRequest, ServerReflectionResponse};
-    let req = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
     let mut stream = ServerReflectionClient::new(ch)
         .server_reflection_info(tokio_stream::iter(vec![req]))
         .await

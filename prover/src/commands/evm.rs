@@ -2,11 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
+use alloy::primitives::Address;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
 use zkinfer_circuits::bundle::Bundle;
 use zkinfer_circuits::proof_file::ProofFile;
+use zkinfer_verifier::chain::{DEV_KEYS, RpcChain};
 use zkinfer_verifier::evm::{self, MAX_RUNTIME_SIZE};
 use zkinfer_verifier::{Chain, VerifierError};
 
@@ -38,7 +40,25 @@ enum EvmCommand {
     Export(ExportArgs),
     /// Deploy DIR's exported verifier in an embedded EVM (revm) and run a proof file
     /// through it: prints `valid` and the gas used, or `invalid: REASON` and exits 1.
+    /// With --chain-rpc and --address, call a verifier already deployed there instead.
     Verify(VerifyArgs),
+    /// Deploy DIR's exported verifier (all its parts) on a JSON-RPC chain; prints the
+    /// address to call and to register. The deployer's private key (hex) is read from
+    /// $ZKINFER_CHAIN_KEY or --key-file.
+    Deploy(DeployArgs),
+}
+
+/// Arguments of `zkinfer evm deploy`.
+#[derive(Args)]
+pub struct DeployArgs {
+    /// A directory after `zkinfer evm export`.
+    dir: PathBuf,
+    /// The chain's JSON-RPC URL.
+    #[arg(long, value_name = "URL")]
+    chain_rpc: String,
+    /// File holding the deployer's private key [default: $ZKINFER_CHAIN_KEY].
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
 }
 
 /// Arguments of `zkinfer evm export`.
@@ -55,6 +75,13 @@ pub struct VerifyArgs {
     dir: PathBuf,
     /// The proof file written by `zkinfer prove` or `zkinfer submit`.
     proof: PathBuf,
+    /// Call the verifier deployed at --address on this JSON-RPC chain (an
+    /// `eth_call`: nothing is sent, no key is needed).
+    #[arg(long, value_name = "URL", requires = "address")]
+    chain_rpc: Option<String>,
+    /// The verifier's address (printed by `zkinfer evm deploy`).
+    #[arg(long, value_name = "ADDRESS", requires = "chain_rpc")]
+    address: Option<String>,
 }
 
 /// `DIR/verifier.json`.
@@ -97,7 +124,8 @@ pub struct PartInfo {
 pub fn run(a: EvmArgs) -> Result<bool> {
     match a.command {
         EvmCommand::Export(a) => export(&a.dir).map(|_| true),
-        EvmCommand::Verify(a) => verify(&a.dir, &a.proof),
+        EvmCommand::Verify(a) => verify(&a),
+        EvmCommand::Deploy(a) => deploy(&a).map(|_| true),
     }
 }
 
@@ -162,20 +190,50 @@ pub fn export(dir: &Path) -> Result<VerifierInfo> {
     Ok(info)
 }
 
-fn verify(dir: &Path, proof: &Path) -> Result<bool> {
+/// The creation bytecode of each part in `dir/verifier.bin`, entry first.
+fn read_parts(dir: &Path, stage: &str) -> Result<Vec<Vec<u8>>> {
     let bin = dir.join("verifier.bin");
     let text = std::fs::read_to_string(&bin).with_context(|| {
-        format!("[evm verify] reading {} (run `zkinfer evm export {}` first)", bin.display(), dir.display())
+        format!("[{stage}] reading {} (run `zkinfer evm export {}` first)", bin.display(), dir.display())
     })?;
     let mut parts = Vec::new();
     for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
-        let bytecode =
-            evm::decode_hex(line).with_context(|| format!("[evm verify] {} line {}", bin.display(), i + 1))?;
+        let bytecode = evm::decode_hex(line).with_context(|| format!("[{stage}] {} line {}", bin.display(), i + 1))?;
         parts.push(bytecode);
     }
     if parts.is_empty() {
-        anyhow::bail!("[evm verify] {} is empty", bin.display());
+        anyhow::bail!("[{stage}] {} is empty", bin.display());
     }
+    Ok(parts)
+}
+
+fn deploy(a: &DeployArgs) -> Result<()> {
+    let parts = read_parts(&a.dir, "evm deploy")?;
+    let key = match &a.key_file {
+        Some(p) => std::fs::read_to_string(p).with_context(|| format!("[evm deploy] reading {}", p.display()))?,
+        None => std::env::var("ZKINFER_CHAIN_KEY")
+            .context("[evm deploy] set ZKINFER_CHAIN_KEY to the deployer's private key (hex), or pass --key-file")?,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let chain = RpcChain::connect(&a.chain_rpc, &[key.trim().to_string()]).await.context("[evm deploy]")?;
+        let me = chain.accounts()[0];
+        let codes: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
+        let sp = progress::spinner(&format!("deploying {} contract(s) on {}", codes.len(), chain.describe()));
+        let d = evm::deploy_parts(&chain, me, &codes).await.context("[evm deploy]")?;
+        sp.finish_and_clear();
+        println!("verifier {}", d.address);
+        println!("  {} contract(s) {:?}, {} gas in all, deployed by {me}", d.parts.len(), d.parts, d.gas);
+        Ok(())
+    })
+}
+
+fn verify(a: &VerifyArgs) -> Result<bool> {
+    let (dir, proof) = (a.dir.as_path(), a.proof.as_path());
+    let parts = match &a.chain_rpc {
+        Some(_) => Vec::new(),
+        None => read_parts(dir, "evm verify")?,
+    };
     let v = Bundle::new(dir).load_verifier().context("[evm verify] loading the model")?;
     let file = match ProofFile::read(proof) {
         Ok(f) => f,
@@ -193,20 +251,37 @@ fn verify(dir: &Path, proof: &Path) -> Result<bool> {
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
-        let chain = Chain::embedded();
+        let (chain, addr, deployed) = match (&a.chain_rpc, &a.address) {
+            (Some(url), Some(addr)) => {
+                let addr: Address = addr.parse().with_context(|| format!("[evm verify] `{addr}` is not an address"))?;
+                // Only the sender of an eth_call: nothing is signed or sent.
+                let chain = RpcChain::connect(url, &[DEV_KEYS[0].to_string()]).await.context("[evm verify]")?;
+                if chain.code(addr).await?.is_empty() {
+                    anyhow::bail!("[evm verify] no contract at {addr} on {url}");
+                }
+                (chain, addr, None)
+            }
+            _ => {
+                let chain = Chain::embedded();
+                let me = chain.accounts()[0];
+                let codes: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
+                let d = evm::deploy_parts(&chain, me, &codes).await.context("[evm verify] deploying the verifier")?;
+                (chain, d.address, Some(d))
+            }
+        };
         let me = chain.accounts()[0];
-        let codes: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
-        let deployed = evm::deploy_parts(&chain, me, &codes).await.context("[evm verify] deploying the verifier")?;
-        let addr = deployed.address;
         match chain.call(me, addr, evm::encode_calldata(&st.instances, &st.proof)).await {
             Ok((_, gas)) => {
                 println!("valid");
-                println!(
-                    "  verified by the EVM verifier in revm: {gas} gas (transaction total, {} B calldata); deployment {} gas ({} contracts)",
-                    st.instances.len() * 32 + st.proof.len(),
-                    deployed.gas,
-                    deployed.parts.len()
-                );
+                let calldata = st.instances.len() * 32 + st.proof.len();
+                match deployed {
+                    Some(d) => println!(
+                        "  verified by the EVM verifier in revm: {gas} gas (transaction total, {calldata} B calldata); deployment {} gas ({} contracts)",
+                        d.gas,
+                        d.parts.len()
+                    ),
+                    None => println!("  verified by the verifier at {addr} on {}: {gas} gas ({calldata} B calldata)", chain.describe()),
+                }
                 Ok(true)
             }
             Err(VerifierError::Reverted { gas_used, .. }) => {
