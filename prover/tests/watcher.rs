@@ -157,17 +157,32 @@ async fn watcher_settles_chain_jobs_on_the_embedded_chain() {
     let mut wide = fx.inputs.clone();
     wide[3] = U256::from(1u64) << 40;
     let bad = post(fx.id, wide, 100, now + 3600).await;
-    // Taken, but a rival settles it first: the node's submission is rejected.
+    // Settled by a rival before the node looks: skipped.
+    let gone = post(fx.id, fx.inputs.clone(), 100, now + 3600).await;
+    let rival_submit = |job: U256| {
+        let p = fx.prover.prove(&fx.q, binding(job, rival)).unwrap();
+        let outs: Vec<U256> = p.instances[fx.inputs.len()..p.instances.len() - 1].iter().map(fr_to_u256).collect();
+        (outs, p.proof)
+    };
+    let (outs, proof) = rival_submit(gone);
+    market.submit_proof(rival, gone, outs, proof).await.unwrap();
+    // Taken, but the rival settles it while the node is proving: the node's submission is rejected.
     let raced = post(fx.id, fx.inputs.clone(), 100, now + 3600).await;
-    let p = fx.prover.prove(&fx.q, binding(raced, rival)).unwrap();
-    let outs: Vec<U256> = p.instances[fx.inputs.len()..p.instances.len() - 1].iter().map(fr_to_u256).collect();
-    market.submit_proof(rival, raced, outs, p.proof).await.unwrap();
+    let (raced_outs, raced_proof) = rival_submit(raced);
 
     let before = market.balance(node_addr).await.unwrap();
     let data = tempfile::tempdir().unwrap();
     let access = ChainAccess { chain: chain.clone(), prover: node_addr, market: market.contracts.market };
     let node = start_in_process(data.path(), access.clone());
     let mut c = client(&node.url).await;
+    // The node proves one job at a time (~0.4 s each): `good` first, then `raced`.
+    let raced_ref = format!("{raced:#066x}");
+    let t = Instant::now();
+    while !jobs(&mut c).await.iter().any(|j| j.job_ref == raced_ref) {
+        assert!(t.elapsed() < Duration::from_secs(60), "the node did not take the raced job");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    market.submit_proof(rival, raced, raced_outs, raced_proof).await.unwrap();
 
     let g = wait_chain_job(&mut c, good).await;
     assert_eq!(pb::JobState::try_from(g.state), Ok(pb::JobState::Settled), "{g:?}");
@@ -181,7 +196,7 @@ async fn watcher_settles_chain_jobs_on_the_embedded_chain() {
     assert!(r.error.contains("JobNotOpen"), "{}", r.error);
     let listed = jobs(&mut c).await;
     let refs: Vec<String> = listed.iter().map(|j| j.job_ref.clone()).collect();
-    for skipped in [expired, unserved, cheap] {
+    for skipped in [expired, unserved, cheap, gone] {
         assert!(!refs.contains(&format!("{skipped:#066x}")), "job {skipped} should have been skipped");
     }
     assert_eq!(listed.len(), 3, "{refs:?}");

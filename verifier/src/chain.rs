@@ -355,7 +355,9 @@ impl RpcChain {
         }
         let parsed: alloy::transports::http::reqwest::Url =
             url.parse().map_err(|e| VerifierError::Invalid(format!("chain URL `{url}`: {e}")))?;
-        let mut signers = keys.iter().map(|k| signer(k));
+        let mut signers = keys.iter().enumerate().map(|(i, k)| {
+            signer(k).map_err(|e| VerifierError::Invalid(format!("signing key #{} ({} given): {e}", i + 1, keys.len())))
+        });
         let first = signers.next().expect("non-empty")?;
         let mut accounts = vec![first.address()];
         let mut wallet = EthereumWallet::from(first);

@@ -123,6 +123,12 @@ async fn demo(a: &DemoArgs, dir: &Path) -> Result<()> {
         "(the demo uses a dev SRS so that it needs no download; `zkinfer srs import` takes a real ceremony's .ptau)\n"
     );
 
+    // The chain first, so that a wrong URL or key fails before any work.
+    let chain = Arc::new(match &a.chain_rpc {
+        Some(url) => RpcChain::connect(url, &a.keys).await.context("[demo] connecting to the chain")?,
+        None => Chain::embedded(),
+    });
+
     // 1. ONNX → fixed-point model.
     st.begin("compile the bundled ONNX model (digits MLP) to a fixed-point model");
     let src = dir.join("source");
@@ -168,11 +174,7 @@ async fn demo(a: &DemoArgs, dir: &Path) -> Result<()> {
     ));
 
     // 4. Chain and contracts.
-    st.begin("start the chain and deploy RewardToken, ModelRegistry, JobMarket");
-    let chain = Arc::new(match &a.chain_rpc {
-        Some(url) => RpcChain::connect(url, &a.keys).await.context("[demo] connecting to the chain")?,
-        None => Chain::embedded(),
-    });
+    st.begin("deploy RewardToken, ModelRegistry, JobMarket");
     let acc = chain.accounts();
     let role = |i: usize| acc[i % acc.len()];
     let (deployer, requester, prover, attacker) = (role(0), role(1), role(2), role(3));

@@ -189,7 +189,7 @@ impl Watcher {
             if !posted.is_empty() {
                 let now = self.access.chain.timestamp().await?;
                 for p in &posted {
-                    self.ingest(p, now)?;
+                    self.ingest(&m, p, now).await?;
                 }
             }
             next = to + 1;
@@ -199,7 +199,7 @@ impl Watcher {
     }
 
     /// Queues one posted job if this node serves its model and it is worth taking.
-    fn ingest(&self, p: &PostedJob, now: u64) -> Result<()> {
+    async fn ingest(&self, m: &Market<'_>, p: &PostedJob, now: u64) -> Result<()> {
         let job_ref = format!("{:#066x}", p.job_id);
         let key = format!("chain:{job_ref}");
         let store = &self.state.store;
@@ -217,6 +217,12 @@ impl Watcher {
         }
         if p.bounty < self.min_bounty {
             tracing::info!(job = %job_ref, bounty = %p.bounty, "chain job bounty below min_bounty: skipped");
+            return Ok(());
+        }
+        // Read from an old block (a first start, a node that was down): it may be gone.
+        let status = m.job(p.job_id).await?.status;
+        if status != JobMarket::Status::Open {
+            tracing::info!(job = %job_ref, ?status, "chain job no longer open: skipped");
             return Ok(());
         }
         let input = chain_input(&model.prover.verifier.model, &p.inputs);
