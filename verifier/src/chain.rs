@@ -427,8 +427,9 @@ fn rpc_error(e: alloy::transports::TransportError) -> VerifierError {
     if let Some(data) = e.as_error_resp().and_then(|p| p.as_revert_data()) {
         return reverted(data.to_vec(), 0);
     }
+    // Reverts without data, and halts (out of gas, invalid opcode) reported as "EVM error ...".
     if let Some(p) = e.as_error_resp()
-        && p.message.contains("revert")
+        && (p.message.contains("revert") || p.message.starts_with("EVM error"))
     {
         return VerifierError::Reverted { reason: p.message.to_string(), data: Vec::new(), gas_used: 0 };
     }
