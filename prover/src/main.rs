@@ -7,7 +7,13 @@ use zkinfer_prover::commands;
 
 /// Verifiable inference: quantize an ONNX model, prove its outputs, verify the proofs.
 #[derive(Parser)]
-#[command(name = "zkinfer", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "zkinfer",
+    version,
+    about = "Verifiable inference: quantize an ONNX model, prove its outputs, verify the proofs natively or on an EVM chain, run a prover node",
+    long_about = None,
+    propagate_version = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -31,13 +37,15 @@ enum Command {
     Prove(commands::prove::ProveArgs),
     /// Check a proof file against DIR: prints `valid`, or `invalid: REASON` and exits 1.
     Verify(commands::verify::VerifyArgs),
-    /// Run a prover node: gRPC job service with a persistent queue and a worker pool.
+    /// Run a prover node: gRPC job service with a persistent queue, a worker pool, optional
+    /// TLS and an optional chain watcher that earns JobMarket bounties.
     Node(commands::node::NodeArgs),
     /// Submit a proof job to a node; with --wait, wait for the proof and save it.
     Submit(commands::client::SubmitArgs),
     /// List a node's jobs and their states.
     Jobs(commands::client::JobsArgs),
-    /// Export a model's EVM verifier (Solidity + bytecode) and run proofs through it in an embedded EVM.
+    /// Export a model's EVM verifier (Solidity + bytecode), deploy it, run proofs through it
+    /// (embedded EVM or a JSON-RPC chain).
     Evm(commands::evm::EvmArgs),
 }
 
