@@ -5,7 +5,7 @@ use std::process::Output;
 
 mod common;
 
-use zkinfer_verifier::anvil::{Anvil, anvil_binary};
+use zkinfer_verifier::anvil;
 use zkinfer_verifier::chain::DEV_KEYS;
 
 use common::{compile_mlp, fixture, text, zkinfer};
@@ -313,13 +313,7 @@ fn evm_export_and_verify() {
     assert!(text(&o).contains("invalid: the EVM verifier reverted"), "{}", text(&o));
 
     // On a real node: evm deploy, then evm verify against the deployed verifier.
-    let bin = anvil_binary(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts"));
-    if !bin.is_file() {
-        assert!(std::env::var_os("ZKINFER_REQUIRE_ANVIL").is_none(), "{} is missing", bin.display());
-        eprintln!("SKIPPED the anvil part: {} is not installed", bin.display());
-        return;
-    }
-    let anvil = Anvil::start(&bin).unwrap();
+    let Some(anvil) = anvil::start_for_tests() else { return };
     let deploy = |key: Option<&str>| {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_zkinfer"));
         c.args(["evm", "deploy", d, "--chain-rpc", &anvil.url]).env_remove("ZKINFER_CHAIN_KEY");

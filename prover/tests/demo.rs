@@ -1,8 +1,6 @@
 //! `zkinfer demo` end to end: on the embedded chain, and on anvil with --chain-rpc.
 
-use std::path::Path;
-
-use zkinfer_verifier::anvil::{Anvil, anvil_binary};
+use zkinfer_verifier::anvil;
 use zkinfer_verifier::chain::DEV_KEYS;
 
 mod common;
@@ -31,13 +29,7 @@ fn demo_on_the_embedded_chain() {
 
 #[test]
 fn demo_on_anvil() {
-    let bin = anvil_binary(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts"));
-    if !bin.is_file() {
-        assert!(std::env::var_os("ZKINFER_REQUIRE_ANVIL").is_none(), "{} is missing", bin.display());
-        eprintln!("SKIPPED: anvil not installed ({}); scripts/test.sh installs it", bin.display());
-        return;
-    }
-    let anvil = Anvil::start(&bin).unwrap();
+    let Some(anvil) = anvil::start_for_tests() else { return };
     let mut args = vec!["demo", "--chain-rpc", &anvil.url];
     for k in &DEV_KEYS[..4] {
         args.extend(["--key", k]);

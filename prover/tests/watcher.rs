@@ -14,7 +14,7 @@ use zkinfer_proto::v1 as pb;
 use zkinfer_proto::v1::prover_service_client::ProverServiceClient;
 use zkinfer_prover::node::watcher::{ChainAccess, ChainConfig};
 use zkinfer_prover::node::{self, NodeConfig};
-use zkinfer_verifier::anvil::{Anvil, anvil_binary};
+use zkinfer_verifier::anvil;
 use zkinfer_verifier::chain::{Chain, DEV_KEYS, RpcChain};
 use zkinfer_verifier::evm::{EvmVerifier, build_verifier};
 use zkinfer_verifier::market::{JobMarket, Market, binding, fr_to_u256};
@@ -229,18 +229,8 @@ async fn watcher_settles_chain_jobs_on_the_embedded_chain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watcher_settles_a_job_on_anvil() {
-    let bin = anvil_binary(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts"));
-    if !bin.is_file() {
-        assert!(
-            std::env::var_os("ZKINFER_REQUIRE_ANVIL").is_none(),
-            "ZKINFER_REQUIRE_ANVIL is set but {} is missing (npm ci in contracts/)",
-            bin.display()
-        );
-        eprintln!("SKIPPED: anvil not installed ({}); scripts/test.sh installs it", bin.display());
-        return;
-    }
+    let Some(anvil) = anvil::start_for_tests() else { return };
     let fx = fx();
-    let anvil = Anvil::start(&bin).unwrap();
     let keys: Vec<String> = DEV_KEYS.iter().map(|k| k.to_string()).collect();
     let chain = RpcChain::connect(&anvil.url, &keys).await.unwrap();
     let acc = chain.accounts();

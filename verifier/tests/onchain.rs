@@ -12,7 +12,7 @@ use zkinfer_circuits::prove::{keygen, model_id, prove, shape_of, verify};
 use zkinfer_circuits::srs::Srs;
 use zkinfer_quantize::{Dataset, ImportOptions, QModel, QuantConfig, calibrate_and_quantize, import_onnx};
 use zkinfer_verifier::VerifierError;
-use zkinfer_verifier::anvil::{Anvil, anvil_binary};
+use zkinfer_verifier::anvil;
 use zkinfer_verifier::chain::{Chain, DEV_KEYS, RpcChain};
 use zkinfer_verifier::evm::{EvmVerifier, MAX_RUNTIME_SIZE, build_verifier, encode_calldata};
 use zkinfer_verifier::market::{JobMarket, Market, binding, fr_to_u256};
@@ -255,17 +255,7 @@ async fn market_flow_on_the_embedded_chain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn market_flow_on_anvil() {
-    let bin = anvil_binary(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts"));
-    if !bin.is_file() {
-        assert!(
-            std::env::var_os("ZKINFER_REQUIRE_ANVIL").is_none(),
-            "ZKINFER_REQUIRE_ANVIL is set but {} is missing (npm ci in contracts/)",
-            bin.display()
-        );
-        eprintln!("SKIPPED: anvil not installed ({}); scripts/test.sh installs it", bin.display());
-        return;
-    }
-    let anvil = Anvil::start(&bin).unwrap();
+    let Some(anvil) = anvil::start_for_tests() else { return };
     let keys: Vec<String> = DEV_KEYS.iter().map(|k| k.to_string()).collect();
     let chain = RpcChain::connect(&anvil.url, &keys).await.unwrap();
     market_flow(&chain).await;

@@ -1,0 +1,138 @@
+"""zkinfer vs EZKL on the same ONNX models and inputs, one run, one machine.
+
+    python compare.py ZKINFER_BIN WORK_DIR MODEL_DIR...
+
+Each MODEL_DIR holds model.onnx, calibration.json, input.json and test.json
+(the fixtures' format). Every step of both pipelines runs in its own process
+under /usr/bin/time (wall time, peak RSS). Prints a table per model and
+writes WORK_DIR/results.json and WORK_DIR/results.md.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROWS = int(os.environ.get("COMPARE_TEST_ROWS", "100"))
+
+
+def timed(cmd, log):
+    """Runs cmd; returns (seconds, peak RSS in MiB). Fails loudly."""
+    tf = log + ".time"
+    with open(log, "w") as out:
+        r = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", tf] + cmd, stdout=out, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        sys.exit(f"failed ({r.returncode}): {' '.join(cmd)}\n--- {log}:\n" + open(log).read()[-3000:])
+    secs, kb = open(tf).read().split()[-2:]
+    return float(secs), int(kb) / 1024.0
+
+
+def float_predictions(model, rows):
+    import numpy as np
+    import onnxruntime as ort
+
+    s = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    inp = s.get_inputs()[0]
+    shape = [d if isinstance(d, int) else 1 for d in inp.shape]
+    return [int(np.argmax(s.run(None, {inp.name: np.array(r, dtype=np.float32).reshape(shape)})[0])) for r in rows]
+
+
+def run_model(zk, work, mdir):
+    name = os.path.basename(os.path.normpath(mdir))
+    w = os.path.join(work, name)
+    os.makedirs(w, exist_ok=True)
+    f = lambda n: os.path.join(mdir, n)
+    test = json.load(open(f("test.json")))
+    rows = test["input_data"][:ROWS]
+    subset = os.path.join(w, "test_subset.json")
+    json.dump({"input_data": rows}, open(subset, "w"))
+    floats = float_predictions(f("model.onnx"), rows)
+    res = {"model": name, "rows": len(rows)}
+
+    # zkinfer: compile, SRS (dev), setup, prove, verify.
+    z = os.path.join(w, "zk")
+    zsteps = {}
+    zsteps["compile"] = timed([zk, "compile", f("model.onnx"), "--calibration", f("calibration.json"), "-o", z], z + "-compile.log")
+    k = json.load(open(os.path.join(z, "report.json")))["k"]
+    zsteps["srs"] = timed([zk, "srs", "dev", "--k", str(k), "-o", z + ".srs"], z + "-srs.log")
+    zsteps["setup"] = timed([zk, "setup", z, "--srs", z + ".srs"], z + "-setup.log")
+    zsteps["prove"] = timed([zk, "prove", z, "--input", f("input.json"), "-o", z + "-proof.json"], z + "-prove.log")
+    zsteps["verify"] = timed([zk, "verify", z, z + "-proof.json"], z + "-verify.log")
+    timed([zk, "eval", z, "--dataset", subset, "--json"], z + "-eval.log")
+    ev = json.loads(open(z + "-eval.log").read()[open(z + "-eval.log").read().index("{"):])
+    proof = json.load(open(z + "-proof.json"))
+    res["zkinfer"] = {
+        "k": k,
+        "steps": zsteps,
+        "prove_internal_s": proof["timings_ms"].get("prove", 0) / 1e3 if isinstance(proof.get("timings_ms"), dict) else None,
+        "proof_bytes": (len(proof["proof"]) - 2) // 2,
+        "argmax_agreement": ev["argmax_agreement"],
+    }
+
+    # EZKL: settings + calibration, compile, SRS, setup, witness, prove, verify.
+    e = os.path.join(w, "ezkl")
+    os.makedirs(e, exist_ok=True)
+    step = lambda s, data: [sys.executable, os.path.join(HERE, "ezkl_step.py"), s, e, f("model.onnx"), data]
+    esteps = {}
+    esteps["settings"] = timed(step("settings", f("calibration.json")), e + "/settings.log")
+    esteps["compile"] = timed(step("compile", ""), e + "/compile.log")
+    esteps["srs"] = timed(step("srs", ""), e + "/srs.log")
+    esteps["setup"] = timed(step("setup", ""), e + "/setup.log")
+    esteps["witness"] = timed(step("witness", f("input.json")), e + "/witness.log")
+    esteps["prove"] = timed(step("prove", ""), e + "/prove.log")
+    esteps["verify"] = timed(step("verify", ""), e + "/verify.log")
+    timed(step("outputs", subset), e + "/outputs.log")
+    preds = json.load(open(os.path.join(e, "predictions.json")))
+    eproof = json.load(open(os.path.join(e, "proof.json")))
+    settings = json.load(open(os.path.join(e, "settings.json")))
+    res["ezkl"] = {
+        "k": settings["run_args"]["logrows"],
+        "steps": esteps,
+        "proof_bytes": (len(eproof["hex_proof"]) - 2) // 2,
+        "argmax_agreement": sum(int(a == b) for a, b in zip(preds, floats)) / len(rows),
+    }
+    return res
+
+
+def table(results):
+    lines = []
+    for r in results:
+        z, e = r["zkinfer"], r["ezkl"]
+        zs, es = z["steps"], e["steps"]
+        zpeak = max(v[1] for v in zs.values())
+        epeak = max(v[1] for v in es.values())
+        ratio = lambda a, b: f"{a / b:.3f}" if b else "-"
+        lines += [
+            f"### {r['model']} ({r['rows']} test rows for agreement)",
+            "",
+            "| | zkinfer | EZKL 23.0.5 | zkinfer / EZKL |",
+            "|---|---|---|---|",
+            f"| k (log2 rows) | {z['k']} | {e['k']} | |",
+            f"| setup (keygen) s | {zs['setup'][0]:.2f} | {es['setup'][0]:.2f} | {ratio(zs['setup'][0], es['setup'][0])} |",
+            f"| proving s (witness incl.) | {zs['prove'][0]:.2f} | {es['prove'][0] + es['witness'][0]:.2f} | {ratio(zs['prove'][0], es['prove'][0] + es['witness'][0])} |",
+            f"| verifying s | {zs['verify'][0]:.2f} | {es['verify'][0]:.2f} | {ratio(zs['verify'][0], es['verify'][0])} |",
+            f"| peak RSS of proving MiB | {zs['prove'][1]:.0f} | {max(es['prove'][1], es['witness'][1]):.0f} | {ratio(zs['prove'][1], max(es['prove'][1], es['witness'][1]))} |",
+            f"| peak RSS of any step MiB | {zpeak:.0f} | {epeak:.0f} | {ratio(zpeak, epeak)} |",
+            f"| proof bytes | {z['proof_bytes']} | {e['proof_bytes']} | {ratio(z['proof_bytes'], e['proof_bytes'])} |",
+            f"| argmax agreement with float | {z['argmax_agreement']:.3f} | {e['argmax_agreement']:.3f} | |",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def main():
+    zk, work, models = sys.argv[1], sys.argv[2], sys.argv[3:]
+    os.makedirs(work, exist_ok=True)
+    results = []
+    for m in models:
+        print(f"== {m}", file=sys.stderr, flush=True)
+        results.append(run_model(zk, work, m))
+        json.dump(results, open(os.path.join(work, "results.json"), "w"), indent=1)
+    md = table(results)
+    open(os.path.join(work, "results.md"), "w").write(md + "\n")
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""One step of EZKL's pipeline, run in its own process so that its time and
+peak memory can be measured alone (by /usr/bin/time in compare.py).
+
+    python ezkl_step.py STEP WORKDIR MODEL.onnx DATA.json
+"""
+
+import json
+import os
+import sys
+
+import ezkl
+
+
+def main(step, work, model, data):
+    p = lambda name: os.path.join(work, name)
+    if step == "settings":
+        # Default run arguments (public inputs and outputs, fixed parameters:
+        # the same visibility as zkinfer), then EZKL's calibration for resources.
+        assert ezkl.gen_settings(model, p("settings.json"), ezkl.PyRunArgs())
+        assert ezkl.calibrate_settings(data, model, p("settings.json"), "resources")
+    elif step == "compile":
+        assert ezkl.compile_circuit(model, p("model.compiled"), p("settings.json"))
+    elif step == "srs":
+        k = json.load(open(p("settings.json")))["run_args"]["logrows"]
+        ezkl.gen_srs(p("kzg.srs"), k)
+    elif step == "setup":
+        assert ezkl.setup(p("model.compiled"), p("vk.key"), p("pk.key"), p("kzg.srs"))
+    elif step == "witness":
+        ezkl.gen_witness(data, p("model.compiled"), p("witness.json"))
+    elif step == "prove":
+        assert ezkl.prove(p("witness.json"), p("model.compiled"), p("pk.key"), p("proof.json"), p("kzg.srs"))
+    elif step == "verify":
+        assert ezkl.verify(p("proof.json"), p("settings.json"), p("vk.key"), p("kzg.srs"))
+    elif step == "outputs":
+        # Argmax of EZKL's (dequantized) outputs for every row of DATA.json, one witness each.
+        rows = json.load(open(data))["input_data"]
+        preds = []
+        for r in rows:
+            json.dump({"input_data": [r]}, open(p("row.json"), "w"))
+            w = ezkl.gen_witness(p("row.json"), p("model.compiled"), p("row_witness.json"))
+            out = w["pretty_elements"]["rescaled_outputs"][0]
+            vals = [float(v) for v in out]
+            preds.append(max(range(len(vals)), key=lambda i: vals[i]))
+        json.dump(preds, open(p("predictions.json"), "w"))
+    else:
+        raise SystemExit(f"unknown step {step}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:5])
