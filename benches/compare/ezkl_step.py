@@ -37,8 +37,8 @@ def main(step, work, model, data):
         preds = []
         for r in rows:
             json.dump({"input_data": [r]}, open(p("row.json"), "w"))
-            w = ezkl.gen_witness(p("row.json"), p("model.compiled"), p("row_witness.json"))
-            out = w["pretty_elements"]["rescaled_outputs"][0]
+            ezkl.gen_witness(p("row.json"), p("model.compiled"), p("row_witness.json"))
+            out = json.load(open(p("row_witness.json")))["pretty_elements"]["rescaled_outputs"][0]
             vals = [float(v) for v in out]
             preds.append(max(range(len(vals)), key=lambda i: vals[i]))
         json.dump(preds, open(p("predictions.json"), "w"))
