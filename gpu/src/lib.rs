@@ -1,16 +1,29 @@
 //! zkinfer-gpu: the [`MsmBackend`] and [`NttBackend`] traits the prover's
-//! heavy kernels go through, and their CPU implementation ([`CpuBackend`]).
+//! heavy kernels go through, and their implementations:
 //!
-//! **Status: partial.** The traits and the CPU backend (our own Pippenger MSM
-//! and radix-2 NTT, parallel with rayon, tested equal to halo2curves' MSM and
-//! halo2-axiom's FFT) exist. The CUDA backend (cudarc + NVRTC, feature `cuda`)
-//! and the hook into halo2-axiom's prover are not written yet; nothing in the
-//! prover uses this crate yet.
+//! - [`CpuBackend`]: our Pippenger MSM and radix-2 NTT (rayon), the reference;
+//! - [`accel::Accel`] on a [`device::Device`]: the CUDA C kernels of
+//!   `src/cuda/kernels.cu` (BN254 Montgomery arithmetic, XYZZ points,
+//!   Pippenger with bucket sorting, radix-2 NTT) on an NVIDIA GPU through
+//!   cudarc + NVRTC ([`cuda::CudaDevice`], feature `cuda`), or on the CPU
+//!   through the kernel emulator ([`device::EmuDevice`], for tests);
+//! - [`halo2`]: the hook that makes halo2-axiom's prover commit through a backend.
+//!
+//! [`selected`] picks the prover's backend once per process: the GPU when the
+//! crate is built with `cuda` and a device is found, else the CPU (halo2's
+//! own MSM), with the reason; `ZKINFER_BACKEND=cpu` forces the CPU.
 
 use halo2curves::bn256::{Fr, G1, G1Affine};
 
+pub mod accel;
+#[cfg(feature = "cuda")]
+pub mod cuda;
+pub mod device;
+pub mod halo2;
 pub mod msm;
 pub mod ntt;
+
+use std::sync::{Arc, OnceLock};
 
 /// Multi-scalar multiplication over BN254 G1: `Σ scalars[i] · bases[i]`.
 pub trait MsmBackend: Send + Sync {
@@ -77,4 +90,55 @@ pub fn root_of_unity(n: usize) -> Fr {
         w = w.square();
     }
     w
+}
+
+/// The prover's backend, chosen once per process by [`selected`].
+pub struct Selection {
+    /// `"cuda"` or `"cpu"`.
+    pub kind: &'static str,
+    /// Why: the device found, or why none is used.
+    pub reason: String,
+    /// The MSM backend to commit with; `None` means halo2's own CPU MSM.
+    pub msm: Option<Arc<dyn MsmBackend>>,
+    /// The NTT backend (the CPU one when no device is used).
+    pub ntt: Arc<dyn NttBackend>,
+}
+
+/// MSMs below this size stay on the CPU even with a GPU (transfer and launch costs dominate).
+pub const GPU_MIN_LEN: usize = 1 << 12;
+
+/// The backend for this process (chosen on first call; see the crate docs).
+pub fn selected() -> &'static Selection {
+    static SEL: OnceLock<Selection> = OnceLock::new();
+    SEL.get_or_init(select)
+}
+
+fn cpu(reason: String) -> Selection {
+    Selection { kind: "cpu", reason, msm: None, ntt: Arc::new(CpuBackend) }
+}
+
+fn select() -> Selection {
+    match std::env::var("ZKINFER_BACKEND").ok().as_deref() {
+        Some("cpu") => return cpu("ZKINFER_BACKEND=cpu".into()),
+        None | Some("") | Some("auto") | Some("cuda") => {}
+        Some(other) => return cpu(format!("ZKINFER_BACKEND={other} is not one of auto, cpu, cuda; using the CPU")),
+    }
+    select_cuda()
+}
+
+#[cfg(feature = "cuda")]
+fn select_cuda() -> Selection {
+    match cuda::CudaDevice::open() {
+        Ok(dev) => {
+            let reason = format!("GPU: {}", device::Device::describe(&dev));
+            let accel = Arc::new(accel::Accel::new(dev, GPU_MIN_LEN));
+            Selection { kind: "cuda", reason, msm: Some(accel.clone()), ntt: accel }
+        }
+        Err(why) => cpu(format!("built with CUDA support, but {why}")),
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn select_cuda() -> Selection {
+    cpu("built without the `cuda` feature (cargo build --features cuda)".into())
 }
