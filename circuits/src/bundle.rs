@@ -90,6 +90,9 @@ pub struct Prover {
     pub verifier: Verifier,
     /// Proving key.
     pub pk: ProvingKey<G1Affine>,
+    /// The SRS wrapped for the process's accelerated backend ([`zkinfer_gpu::selected`]),
+    /// made on the first proof; `None` when the CPU is used.
+    accel: std::sync::OnceLock<Option<zkinfer_gpu::halo2::AccelParams>>,
 }
 
 impl Bundle {
@@ -217,7 +220,7 @@ impl Bundle {
                 self.pk().display()
             )));
         }
-        Ok(Prover { verifier, pk })
+        Ok(Prover { verifier, pk, accel: Default::default() })
     }
 }
 
@@ -242,6 +245,13 @@ impl Prover {
     /// Proves the model on a quantized input.
     pub fn prove(&self, input: &[i64], binding: halo2curves::bn256::Fr) -> Result<crate::prove::Proved> {
         let v = &self.verifier;
-        crate::prove::prove_with_shape(&v.srs.params, &self.pk, v.info.shape, &v.model, input, binding)
+        let accel = self.accel.get_or_init(|| {
+            let msm = zkinfer_gpu::selected().msm.clone()?;
+            Some(zkinfer_gpu::halo2::AccelParams::new(v.srs.params.clone(), msm))
+        });
+        match accel {
+            Some(a) => crate::prove::prove_accel(a, &self.pk, v.info.shape, &v.model, input, binding),
+            None => crate::prove::prove_with_shape(&v.srs.params, &self.pk, v.info.shape, &v.model, input, binding),
+        }
     }
 }

@@ -22,6 +22,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use sha3::{Digest, Keccak256};
 use snark_verifier::system::halo2::transcript::evm::{ChallengeEvm, EvmTranscript};
+use zkinfer_gpu::halo2::{AccelParams, create_proof_accel};
 use zkinfer_quantize::{QModel, Trace};
 
 use crate::circuit::{CircuitShape, ModelCircuit};
@@ -148,6 +149,43 @@ pub fn prove_with_shape(
     input: &[i64],
     binding: Fr,
 ) -> Result<Proved> {
+    prove_seeded(Commit::Cpu(params), pk, shape, model, input, binding, ChaCha20Rng::from_entropy())
+}
+
+/// [`prove_with_shape`] with the commitments' MSMs on the backend of `params`
+/// ([`zkinfer_gpu::halo2`]): the same proof bytes for the same randomness, so the
+/// same verifiers accept it.
+pub fn prove_accel(
+    params: &AccelParams,
+    pk: &ProvingKey<G1Affine>,
+    shape: CircuitShape,
+    model: &QModel,
+    input: &[i64],
+    binding: Fr,
+) -> Result<Proved> {
+    prove_seeded(Commit::Accel(params), pk, shape, model, input, binding, ChaCha20Rng::from_entropy())
+}
+
+/// Where a proof's commitments are computed.
+#[derive(Clone, Copy, Debug)]
+pub enum Commit<'a> {
+    /// halo2-axiom's own CPU MSM.
+    Cpu(&'a ParamsKZG<Bn256>),
+    /// An [`AccelParams`] backend.
+    Accel(&'a AccelParams),
+}
+
+/// The proof of [`prove_with_shape`] with a given blinding randomness (tests
+/// compare the backends' proofs byte for byte with it; provers use fresh entropy).
+pub fn prove_seeded(
+    commit: Commit<'_>,
+    pk: &ProvingKey<G1Affine>,
+    shape: CircuitShape,
+    model: &QModel,
+    input: &[i64],
+    binding: Fr,
+    rng: ChaCha20Rng,
+) -> Result<Proved> {
     let t0 = Instant::now();
     let (circuit, trace) = witness_circuit(model, shape, input, binding)?;
     let k = circuit.plan.min_k();
@@ -158,18 +196,33 @@ pub fn prove_with_shape(
         )));
     }
     let instances = circuit.instances().expect("witness plan");
-    let params = params_for(params, k)?;
     let witness_time = t0.elapsed();
-    let t1 = Instant::now();
     let mut transcript = <EvmTranscript<G1Affine, _, _, _> as TranscriptWriterBuffer<_, G1Affine, _>>::init(Vec::new());
-    create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, ChallengeEvm<G1Affine>, _, _, _>(
-        &params,
-        pk,
-        &[circuit],
-        &[&[&instances]],
-        ChaCha20Rng::from_entropy(),
-        &mut transcript,
-    )
+    let t1;
+    match commit {
+        Commit::Cpu(params) => {
+            let params = params_for(params, k)?;
+            t1 = Instant::now();
+            create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, ChallengeEvm<G1Affine>, _, _, _>(
+                &params,
+                pk,
+                &[circuit],
+                &[&[&instances]],
+                rng,
+                &mut transcript,
+            )
+        }
+        Commit::Accel(params) => {
+            if params.k() != k {
+                return Err(CircuitError::Invalid(format!(
+                    "the accelerated SRS has k = {}, the key needs k = {k}",
+                    params.k()
+                )));
+            }
+            t1 = Instant::now();
+            create_proof_accel::<ChallengeEvm<G1Affine>, _, _, _>(params, pk, &[circuit], &[&[&instances]], rng, &mut transcript)
+        }
+    }
     .map_err(|e| CircuitError::Halo2(format!("create_proof: {e:?}")))?;
     let prove_time = t1.elapsed();
     let outputs = trace.tensors[model.output].iter().copied().collect();

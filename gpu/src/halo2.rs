@@ -8,9 +8,10 @@
 //! the ordinary [`ParamsKZG`] and sends those MSMs to the backend; the
 //! SHPLONK opening ([`AccelShplonk`]) is halo2-axiom's own, run on the same
 //! parameters (its two final commitments stay on the CPU). The verifier
-//! parameters are the unchanged `ParamsKZG`, so proofs are the same bytes as
-//! the CPU prover's for the same randomness, and the same native and EVM
-//! verifiers accept them.
+//! parameters are the unchanged `ParamsKZG`, and the commitments are the same
+//! points the CPU prover computes, so the proof format is unchanged and the same
+//! native and EVM verifiers accept it (tested: `circuits/tests/accel.rs`,
+//! `verifier/tests/`).
 //!
 //! NTTs are not hooked: halo2-axiom's `EvaluationDomain` (inside the proving
 //! key) calls its own FFT, with no parameter or trait to swap it.

@@ -142,3 +142,18 @@ fn select_cuda() -> Selection {
 fn select_cuda() -> Selection {
     cpu("built without the `cuda` feature (cargo build --features cuda)".into())
 }
+
+/// The device backend on the kernel emulator (every MSM of `min_len` points
+/// or more runs the CUDA kernels on the CPU), for tests of the prover hook;
+/// `None` when the emulator was not built (no C++ compiler at build time).
+pub fn emulated_backend(min_len: usize) -> Option<Arc<dyn MsmBackend>> {
+    #[cfg(zkinfer_gpu_emu)]
+    {
+        Some(Arc::new(accel::Accel::new(device::EmuDevice::new(), min_len)))
+    }
+    #[cfg(not(zkinfer_gpu_emu))]
+    {
+        let _ = min_len;
+        None
+    }
+}

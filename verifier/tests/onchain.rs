@@ -139,6 +139,19 @@ async fn evm_verifier_accepts_the_proof_and_rejects_tampering() {
     reject(instances.clone(), flipped, "corrupted proof").await;
     reject(instances.clone(), proof[..proof.len() - 32].to_vec(), "truncated proof").await;
     reject(instances[..instances.len() - 1].to_vec(), proof.clone(), "missing instance").await;
+    // A proof whose commitments ran through the device backend (the CUDA
+    // kernels on the kernel emulator): the same EVM verifier accepts it.
+    if let Some(backend) = zkinfer_gpu::emulated_backend(0) {
+        let accel = zkinfer_gpu::halo2::AccelParams::new(fx.params.clone(), backend);
+        let (empty, _) = shape_of(&fx.a.q).unwrap();
+        let p = zkinfer_circuits::prove::prove_accel(&accel, &fx.a.pk, empty.shape, &fx.a.q, &fx.input, binding(U256::from(2), me))
+            .unwrap();
+        let (out, _) = chain.call(me, addr, encode_calldata(&p.instances, &p.proof)).await.unwrap();
+        assert!(out.is_empty());
+        let mut flipped = p.proof.clone();
+        flipped[100] ^= 1;
+        reject(p.instances.clone(), flipped, "corrupted device-backend proof").await;
+    }
     // Model B's verifier rejects model A's proof.
     let b = fx.b.verifier.deploy(&chain, me).await.unwrap().address;
     let r = chain.call(me, b, encode_calldata(&instances, &proof)).await;
