@@ -143,6 +143,9 @@ mod gpu {
                 eprintln!("CUDA device: {}", d.describe());
                 Some(Accel::new(d, 0))
             }
+            Err(why) if std::env::var_os("ZKINFER_REQUIRE_GPU").is_some() => {
+                panic!("ZKINFER_REQUIRE_GPU is set but no GPU backend: {why}")
+            }
             Err(why) => {
                 eprintln!("skipped: {why}");
                 None

@@ -47,6 +47,8 @@ enum Command {
     /// Export a model's EVM verifier (Solidity + bytecode), deploy it, run proofs through it
     /// (embedded EVM or a JSON-RPC chain).
     Evm(commands::evm::EvmArgs),
+    /// Show this build and machine: version, proving backend (CPU or CUDA GPU) and why.
+    Info(commands::info::InfoArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Node(args) => commands::node::run(args),
         Command::Submit(args) => commands::client::submit(args),
         Command::Jobs(args) => commands::client::jobs(args),
+        Command::Info(args) => commands::info::run(args),
         Command::Evm(args) => match commands::evm::run(args) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,

@@ -5,6 +5,7 @@ pub mod compile;
 pub mod demo;
 pub mod eval;
 pub mod evm;
+pub mod info;
 pub mod node;
 pub mod prove;
 pub mod setup;

@@ -114,6 +114,8 @@ pub fn start(cfg: &NodeConfig) -> Result<NodeHandle> {
     if requeued > 0 {
         tracing::warn!(requeued, "jobs interrupted by the last shutdown are queued again");
     }
+    let backend = zkinfer_gpu::selected();
+    tracing::info!(backend = backend.kind, reason = %backend.reason, "proving backend");
     let models = Arc::new(Models::default());
     let uploaded = cfg.data_dir.join("models");
     for root in cfg.models.iter().chain(std::iter::once(&uploaded)) {
