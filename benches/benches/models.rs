@@ -6,7 +6,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use halo2curves::bn256::Fr;
 use zkinfer_benches::{load, selected_models};
 use zkinfer_circuits::cost::cost_report;
-use zkinfer_circuits::prove::{keygen, prove, shape_of, verify, witness_circuit};
+use zkinfer_circuits::prove::{keygen, prove, prove_accel, shape_of, verify, witness_circuit};
 use zkinfer_circuits::srs::Srs;
 
 fn models(c: &mut Criterion) {
@@ -32,6 +32,16 @@ fn models(c: &mut Criterion) {
         g.bench_function("keygen", |b| b.iter(|| keygen(&params, &q).expect("keygen")));
         let pk = keygen(&params, &q).expect("keygen");
         g.bench_function("prove", |b| b.iter(|| prove(&params, &pk, &q, &x, Fr::from(1)).expect("proves")));
+        // The same proof with the commitments on the GPU, when one is in use
+        // (built with --features cuda and a device found; `zkinfer info` says).
+        if let Some(msm) = zkinfer_gpu::selected().msm.clone() {
+            let accel = zkinfer_gpu::halo2::AccelParams::new(params.clone(), msm);
+            let p = prove_accel(&accel, &pk, empty.shape, &q, &x, Fr::from(1)).expect("proves on the GPU");
+            verify(&params, pk.get_vk(), &p.instances, &p.proof).expect("a GPU proof verifies");
+            g.bench_function("prove-gpu", |b| {
+                b.iter(|| prove_accel(&accel, &pk, empty.shape, &q, &x, Fr::from(1)).expect("proves"))
+            });
+        }
         let p = prove(&params, &pk, &q, &x, Fr::from(1)).expect("proves");
         g.bench_function("verify", |b| {
             b.iter(|| verify(&params, pk.get_vk(), &p.instances, &p.proof).expect("verifies"))

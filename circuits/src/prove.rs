@@ -220,7 +220,14 @@ pub fn prove_seeded(
                 )));
             }
             t1 = Instant::now();
-            create_proof_accel::<ChallengeEvm<G1Affine>, _, _, _>(params, pk, &[circuit], &[&[&instances]], rng, &mut transcript)
+            create_proof_accel::<ChallengeEvm<G1Affine>, _, _, _>(
+                params,
+                pk,
+                &[circuit],
+                &[&[&instances]],
+                rng,
+                &mut transcript,
+            )
         }
     }
     .map_err(|e| CircuitError::Halo2(format!("create_proof: {e:?}")))?;

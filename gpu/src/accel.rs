@@ -23,10 +23,10 @@
 
 use std::sync::{Arc, Mutex};
 
+use halo2curves::CurveAffine;
 use halo2curves::bn256::{Fq, Fr, G1, G1Affine};
 use halo2curves::ff::{Field, PrimeField};
 use halo2curves::group::Group;
-use halo2curves::CurveAffine;
 use rayon::prelude::*;
 
 use crate::device::{Arg, Device, DeviceError, Kernel, u32_bytes, u32_bytes_mut, u64_bytes, u64_bytes_mut};
@@ -91,7 +91,10 @@ impl<D: Device> Accel<D> {
 
     fn note_failure(&self, what: &str, e: &DeviceError) {
         if !self.failed.swap(true, std::sync::atomic::Ordering::Relaxed) {
-            eprintln!("zkinfer-gpu: {what} failed on {} ({e}); using the CPU for this and later failures", self.dev.describe());
+            eprintln!(
+                "zkinfer-gpu: {what} failed on {} ({e}); using the CPU for this and later failures",
+                self.dev.describe()
+            );
         }
     }
 
@@ -119,7 +122,11 @@ impl<D: Device> Accel<D> {
 
         let counts_buf = dev.alloc(4 * keys)?;
         let (n32, c32, w32) = (n as u32, c as u32, windows as u32);
-        dev.launch(Kernel::MsmCount, n32, &[Arg::Buf(&sc), Arg::Buf(&counts_buf), Arg::U32(n32), Arg::U32(c32), Arg::U32(w32)])?;
+        dev.launch(
+            Kernel::MsmCount,
+            n32,
+            &[Arg::Buf(&sc), Arg::Buf(&counts_buf), Arg::U32(n32), Arg::U32(c32), Arg::U32(w32)],
+        )?;
         let mut counts = vec![0u32; keys];
         dev.download(&counts_buf, u32_bytes_mut(&mut counts))?;
         drop(counts_buf);
@@ -163,7 +170,14 @@ impl<D: Device> Accel<D> {
             dev.launch(
                 Kernel::MsmSumAffine,
                 nseg as u32,
-                &[Arg::Buf(&bases_buf), Arg::Buf(&idx), Arg::Buf(&st), Arg::Buf(&ln), Arg::Buf(&partial), Arg::U32(nseg as u32)],
+                &[
+                    Arg::Buf(&bases_buf),
+                    Arg::Buf(&idx),
+                    Arg::Buf(&st),
+                    Arg::Buf(&ln),
+                    Arg::Buf(&partial),
+                    Arg::U32(nseg as u32),
+                ],
             )?;
         }
         drop(idx);
@@ -195,13 +209,21 @@ impl<D: Device> Accel<D> {
                 }
             }
             let count = st.len();
-            let (stb, lnb, dstb) = (dev.upload(u32_bytes(&st))?, dev.upload(u32_bytes(&ln))?, dev.upload(u32_bytes(&dst))?);
+            let (stb, lnb, dstb) =
+                (dev.upload(u32_bytes(&st))?, dev.upload(u32_bytes(&ln))?, dev.upload(u32_bytes(&dst))?);
             let next = if last { None } else { Some(dev.alloc(128 * count)?) };
             let target = next.as_ref().unwrap_or(&buckets);
             dev.launch(
                 Kernel::MsmSumXyzz,
                 count as u32,
-                &[Arg::Buf(&partial), Arg::Buf(&stb), Arg::Buf(&lnb), Arg::Buf(&dstb), Arg::Buf(target), Arg::U32(count as u32)],
+                &[
+                    Arg::Buf(&partial),
+                    Arg::Buf(&stb),
+                    Arg::Buf(&lnb),
+                    Arg::Buf(&dstb),
+                    Arg::Buf(target),
+                    Arg::U32(count as u32),
+                ],
             )?;
             match next {
                 None => break,
@@ -225,7 +247,11 @@ impl<D: Device> Accel<D> {
         )?;
         drop(buckets);
         let out = dev.alloc(128 * windows)?;
-        dev.launch(Kernel::MsmWindowSum, w32, &[Arg::Buf(&segres), Arg::Buf(&out), Arg::U32(w32), Arg::U32(segs as u32)])?;
+        dev.launch(
+            Kernel::MsmWindowSum,
+            w32,
+            &[Arg::Buf(&segres), Arg::Buf(&out), Arg::U32(w32), Arg::U32(segs as u32)],
+        )?;
         let mut sums = vec![0u64; 16 * windows];
         dev.download(&out, u64_bytes_mut(&mut sums))?;
 
@@ -481,7 +507,8 @@ fn xyzz_to_point(w: &[u64]) -> Result<G1, DeviceError> {
         return Ok(G1::identity());
     }
     let ax = x * zz.invert().expect("nonzero");
-    let ay = y * Option::<Fq>::from(zzz.invert()).ok_or_else(|| DeviceError("the device returned ZZZ = 0 with ZZ ≠ 0".into()))?;
+    let ay = y * Option::<Fq>::from(zzz.invert())
+        .ok_or_else(|| DeviceError("the device returned ZZZ = 0 with ZZ ≠ 0".into()))?;
     let p: Option<G1Affine> = G1Affine::from_xy(ax, ay).into();
     p.map(G1::from).ok_or_else(|| DeviceError("the device returned a point off the curve".into()))
 }

@@ -108,7 +108,10 @@ impl Device for CudaDevice {
         if threads == 0 {
             return Ok(());
         }
-        let f = self.functions.get(kernel.name()).ok_or_else(|| DeviceError(format!("kernel {} not loaded", kernel.name())))?;
+        let f = self
+            .functions
+            .get(kernel.name())
+            .ok_or_else(|| DeviceError(format!("kernel {} not loaded", kernel.name())))?;
         let values: Vec<u32> = args.iter().map(|a| if let Arg::U32(v) = a { *v } else { 0 }).collect();
         let mut b = self.stream.launch_builder(f);
         for (a, v) in args.iter().zip(&values) {
@@ -121,7 +124,8 @@ impl Device for CudaDevice {
                 }
             }
         }
-        let cfg = LaunchConfig { grid_dim: (threads.div_ceil(BLOCK), 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
+        let cfg =
+            LaunchConfig { grid_dim: (threads.div_ceil(BLOCK), 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
         // SAFETY: the argument lists match the kernels' signatures (see
         // `Kernel`); `accel` sizes every buffer for the thread count it launches.
         unsafe { b.launch(cfg) }.map(|_| ()).map_err(|e| DeviceError(format!("launch of {}: {e:?}", kernel.name())))

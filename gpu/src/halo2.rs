@@ -22,11 +22,11 @@ use std::sync::Arc;
 
 use halo2_proofs::SerdeFormat;
 use halo2_proofs::plonk::{Circuit, Error as PlonkError, ProvingKey, create_proof};
+use halo2_proofs::poly::ProverQuery;
 use halo2_proofs::poly::commitment::{Blind, CommitmentScheme, Params, ParamsProver, Prover};
 use halo2_proofs::poly::kzg::commitment::{KZGCommitmentScheme, ParamsKZG};
 use halo2_proofs::poly::kzg::msm::MSMKZG;
 use halo2_proofs::poly::kzg::multiopen::ProverSHPLONK;
-use halo2_proofs::poly::ProverQuery;
 use halo2_proofs::poly::{Coeff, LagrangeCoeff, Polynomial};
 use halo2_proofs::transcript::{EncodedChallenge, TranscriptWrite};
 use halo2curves::bn256::{Bn256, Fr, G1, G1Affine};
@@ -166,7 +166,8 @@ pub struct AccelShplonk<'params> {
 }
 
 impl<'params> Prover<'params, AccelKzg> for AccelShplonk<'params> {
-    const QUERY_INSTANCE: bool = <ProverSHPLONK<'params, Bn256> as Prover<'params, KZGCommitmentScheme<Bn256>>>::QUERY_INSTANCE;
+    const QUERY_INSTANCE: bool =
+        <ProverSHPLONK<'params, Bn256> as Prover<'params, KZGCommitmentScheme<Bn256>>>::QUERY_INSTANCE;
 
     fn new(params: &'params AccelParams) -> Self {
         Self { params }
@@ -183,7 +184,8 @@ impl<'params> Prover<'params, AccelKzg> for AccelShplonk<'params> {
         R: RngCore,
     {
         let inner: &ParamsKZG<Bn256> = &self.params.inner;
-        <ProverSHPLONK<'_, Bn256> as Prover<'_, KZGCommitmentScheme<Bn256>>>::new(inner).create_proof(rng, transcript, queries)
+        <ProverSHPLONK<'_, Bn256> as Prover<'_, KZGCommitmentScheme<Bn256>>>::new(inner)
+            .create_proof(rng, transcript, queries)
     }
 }
 

@@ -157,3 +157,18 @@ pub fn emulated_backend(min_len: usize) -> Option<Arc<dyn MsmBackend>> {
         None
     }
 }
+
+/// A fresh GPU backend (device 0; MSMs of `min_len` points or more on the GPU),
+/// or why there is none. [`selected`] is the one the prover uses; this one is
+/// for tests and benchmarks that need their own threshold.
+pub fn gpu_backend(min_len: usize) -> Result<Arc<dyn MsmBackend>, String> {
+    #[cfg(feature = "cuda")]
+    {
+        Ok(Arc::new(accel::Accel::new(cuda::CudaDevice::open()?, min_len)))
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        let _ = min_len;
+        Err("built without the `cuda` feature".into())
+    }
+}

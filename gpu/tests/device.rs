@@ -66,7 +66,8 @@ fn check_msm_edges<D: Device>(acc: &Accel<D>) {
     // bucket, folded over two levels), small values, and −small values.
     let ones = vec![Fr::ONE; n];
     assert_eq!(acc.try_msm(&ones, &bases).unwrap(), best_multiexp(&ones, &bases));
-    let small: Vec<Fr> = (0..n).map(|i| if i % 3 == 0 { -Fr::from(i as u64 % 200) } else { Fr::from(i as u64 % 200) }).collect();
+    let small: Vec<Fr> =
+        (0..n).map(|i| if i % 3 == 0 { -Fr::from(i as u64 % 200) } else { Fr::from(i as u64 % 200) }).collect();
     assert_eq!(acc.try_msm(&small, &bases).unwrap(), best_multiexp(&small, &bases));
     // A changed scalar changes the result.
     let mut other = scalars.clone();
@@ -96,7 +97,8 @@ fn check_ntt<D: Device>(acc: &Accel<D>, max_log: u32) {
         run(&|be, a| be.coset_ntt(a, omega, g));
         run(&|be, a| be.coset_intt(a, omega, g));
         let mut back = fwd.clone();
-        acc.try_transform(&mut back, omega.invert().unwrap(), None, Some(Fr::from(n as u64).invert().unwrap()), None).unwrap();
+        acc.try_transform(&mut back, omega.invert().unwrap(), None, Some(Fr::from(n as u64).invert().unwrap()), None)
+            .unwrap();
         assert_eq!(back, input, "intt(ntt(a)) = a at n = 2^{log_n}");
     }
 }

@@ -144,8 +144,15 @@ async fn evm_verifier_accepts_the_proof_and_rejects_tampering() {
     if let Some(backend) = zkinfer_gpu::emulated_backend(0) {
         let accel = zkinfer_gpu::halo2::AccelParams::new(fx.params.clone(), backend);
         let (empty, _) = shape_of(&fx.a.q).unwrap();
-        let p = zkinfer_circuits::prove::prove_accel(&accel, &fx.a.pk, empty.shape, &fx.a.q, &fx.input, binding(U256::from(2), me))
-            .unwrap();
+        let p = zkinfer_circuits::prove::prove_accel(
+            &accel,
+            &fx.a.pk,
+            empty.shape,
+            &fx.a.q,
+            &fx.input,
+            binding(U256::from(2), me),
+        )
+        .unwrap();
         let (out, _) = chain.call(me, addr, encode_calldata(&p.instances, &p.proof)).await.unwrap();
         assert!(out.is_empty());
         let mut flipped = p.proof.clone();
