@@ -57,9 +57,7 @@ impl CudaDevice {
         let (major, minor) = ctx.compute_capability().map_err(|e| format!("compute capability: {e:?}"))?;
         let mem = ctx.total_mem().unwrap_or(0);
         let arch: &'static str = Box::leak(format!("compute_{major}{minor}").into_boxed_str());
-        let opts = cudarc::nvrtc::CompileOptions { arch: Some(arch), ..Default::default() };
-        let ptx = cudarc::nvrtc::compile_ptx_with_opts(KERNELS_CU, opts)
-            .map_err(|e| format!("NVRTC could not compile the kernels for {arch}: {e:?}"))?;
+        let ptx = compile_kernels(arch)?;
         let module = ctx.load_module(ptx).map_err(|e| format!("loading the kernels: {e:?}"))?;
         let mut functions = HashMap::new();
         for k in Kernel::ALL {
@@ -72,6 +70,18 @@ impl CudaDevice {
         );
         Ok(CudaDevice { stream: ctx.default_stream(), functions, description })
     }
+}
+
+/// The kernels compiled by NVRTC to PTX for `arch` (e.g. `compute_90`). Needs
+/// only the NVRTC library, not a device.
+pub fn compile_kernels(arch: &'static str) -> Result<cudarc::nvrtc::Ptx, String> {
+    // SAFETY: only tries to dlopen the NVRTC library.
+    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        return Err("no NVRTC library (libnvrtc) could be loaded".into());
+    }
+    let opts = cudarc::nvrtc::CompileOptions { arch: Some(arch), ..Default::default() };
+    cudarc::nvrtc::compile_ptx_with_opts(KERNELS_CU, opts)
+        .map_err(|e| format!("NVRTC could not compile the kernels for {arch}: {e:?}"))
 }
 
 impl Device for CudaDevice {

@@ -143,7 +143,7 @@ pub fn u32_bytes_mut(v: &mut [u32]) -> &mut [u8] {
 compile_error!("zkinfer-gpu lays out device data as little-endian words");
 
 /// Threads per block for every launch.
-pub const BLOCK: u32 = 256;
+pub const BLOCK: u32 = 128;
 
 /// The CUDA kernels run on the CPU (compiled by the host C++ compiler at build
 /// time). Slow; for tests of the kernels and of the orchestration.

@@ -162,6 +162,29 @@ mod gpu {
         }
     }
 
+    /// NVRTC alone (no driver, no device needed) compiles the kernels for the
+    /// GPU generations we target; the PTX names every kernel.
+    #[test]
+    fn nvrtc_compiles_the_kernels() {
+        for arch in ["compute_80", "compute_90"] {
+            let ptx = match zkinfer_gpu::cuda::compile_kernels(arch) {
+                Ok(p) => p,
+                Err(why) if why.starts_with("no NVRTC") && std::env::var_os("ZKINFER_REQUIRE_GPU").is_none() => {
+                    eprintln!("skipped: {why}");
+                    return;
+                }
+                Err(why) => panic!("{why}"),
+            };
+            let text = ptx.to_src();
+            for k in zkinfer_gpu::device::Kernel::ALL {
+                assert!(text.contains(&format!(".entry {}(", k.name())), "{arch}: no entry {}", k.name());
+            }
+            if let Some(dir) = std::env::var_os("ZKINFER_PTX_DIR") {
+                std::fs::write(std::path::Path::new(&dir).join(format!("kernels-{arch}.ptx")), text).unwrap();
+            }
+        }
+    }
+
     #[test]
     fn gpu_msm_edge_cases() {
         if let Some(g) = gpu() {

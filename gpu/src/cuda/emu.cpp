@@ -15,6 +15,7 @@ struct Dim3 {
 static thread_local Dim3 blockIdx, blockDim, threadIdx;
 
 #define DEV inline
+#define DEV_CALL inline
 #define KERNEL static void
 #define TID (blockIdx.x * blockDim.x + threadIdx.x)
 

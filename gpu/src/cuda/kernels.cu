@@ -18,6 +18,9 @@
 typedef unsigned long long u64;
 typedef unsigned int u32;
 #define DEV __device__ __forceinline__
+// Point operations are real calls: inlining them everywhere makes the module
+// several MB of PTX and the driver's JIT slow at start.
+#define DEV_CALL __device__ __noinline__
 #define KERNEL extern "C" __global__ void
 #define TID (blockIdx.x * blockDim.x + threadIdx.x)
 DEV u64 mul_hi(u64 a, u64 b) { return __umul64hi(a, b); }
@@ -250,7 +253,7 @@ DEV void xyzz_store(u64 *p, const Xyzz &a) {
 }
 
 // dbl-2008-s-1 (a = 0).
-DEV Xyzz xyzz_double(const Xyzz &p) {
+DEV_CALL Xyzz xyzz_double(const Xyzz &p) {
     if (xyzz_is_identity(p) || fe_is_zero<FqCfg>(p.y)) return xyzz_identity();
     Fq u = fe_double<FqCfg>(p.y);
     Fq v = fe_sqr<FqCfg>(u);
@@ -268,7 +271,7 @@ DEV Xyzz xyzz_double(const Xyzz &p) {
 
 // p + (x2, y2) with the affine point in Montgomery form; (0, 0) is the identity.
 // madd-2008-s.
-DEV Xyzz xyzz_add_affine(const Xyzz &p, const Fq &x2, const Fq &y2) {
+DEV_CALL Xyzz xyzz_add_affine(const Xyzz &p, const Fq &x2, const Fq &y2) {
     if (fe_is_zero<FqCfg>(x2) && fe_is_zero<FqCfg>(y2)) return p;
     if (xyzz_is_identity(p)) {
         Xyzz r;
@@ -298,7 +301,7 @@ DEV Xyzz xyzz_add_affine(const Xyzz &p, const Fq &x2, const Fq &y2) {
 }
 
 // add-2008-s.
-DEV Xyzz xyzz_add(const Xyzz &p, const Xyzz &q) {
+DEV_CALL Xyzz xyzz_add(const Xyzz &p, const Xyzz &q) {
     if (xyzz_is_identity(p)) return q;
     if (xyzz_is_identity(q)) return p;
     Fq u1 = fe_mul<FqCfg>(p.x, q.zz);
@@ -323,7 +326,7 @@ DEV Xyzz xyzz_add(const Xyzz &p, const Xyzz &q) {
 }
 
 // k * p for a small k (double-and-add from the top bit).
-DEV Xyzz xyzz_mul_small(const Xyzz &p, u32 k) {
+DEV_CALL Xyzz xyzz_mul_small(const Xyzz &p, u32 k) {
     Xyzz acc = xyzz_identity();
     int top = 31;
     while (top >= 0 && !((k >> top) & 1u)) top--;
