@@ -341,3 +341,34 @@ fn evm_export_and_verify() {
     let o = on_chain("proof.json", "0x000000000000000000000000000000000000dEaD");
     assert!(!o.status.success() && text(&o).contains("no contract at"), "{}", text(&o));
 }
+
+#[test]
+fn info_names_the_backend_and_why() {
+    let run = |backend: Option<&str>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_zkinfer"));
+        c.args(["info", "--json"]).env_remove("ZKINFER_BACKEND");
+        if let Some(b) = backend {
+            c.env("ZKINFER_BACKEND", b);
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let v = run(None);
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(v["cuda_feature"], cfg!(feature = "cuda"));
+    if !cfg!(feature = "cuda") {
+        assert_eq!(v["backend"], "cpu");
+        assert!(v["reason"].as_str().unwrap().contains("without the `cuda` feature"), "{v}");
+    }
+    let v = run(Some("cpu"));
+    assert_eq!(v["backend"], "cpu");
+    assert_eq!(v["reason"], "ZKINFER_BACKEND=cpu");
+    let v = run(Some("tpu"));
+    assert_eq!(v["backend"], "cpu");
+    assert!(v["reason"].as_str().unwrap().contains("ZKINFER_BACKEND=tpu is not one of"), "{v}");
+    // Text form.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zkinfer")).arg("info").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("proving backend: "), "{text}");
+}
