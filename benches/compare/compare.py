@@ -38,6 +38,39 @@ def float_predictions(model, rows):
     return [int(np.argmax(s.run(None, {inp.name: np.array(r, dtype=np.float32).reshape(shape)})[0])) for r in rows]
 
 
+def evm_gas_of_zkinfer(log):
+    """Gas of `zkinfer evm verify` (embedded revm, transaction total) and the runtime sizes."""
+    import re
+
+    text = open(log).read()
+    m = re.search(r"(\d+) gas \(transaction total, (\d+) B calldata\); deployment (\d+) gas \((\d+) contracts\)", text)
+    if not m:
+        sys.exit(f"no gas figure in {log}:\n{text}")
+    return {"verify_gas": int(m.group(1)), "calldata_bytes": int(m.group(2)), "deploy_gas": int(m.group(3)), "contracts": int(m.group(4))}
+
+
+def evm_gas_of_ezkl(e):
+    """EZKL's Solidity verifier compiled with solc-js (contracts/'s pinned one) and run in the same revm."""
+    tool = os.environ.get("COMPARE_EVM_GAS")
+    if not tool:
+        return None
+    sol = open(os.path.join(e, "verifier.sol")).read()
+    r = subprocess.run(["node", os.path.join(HERE, "compile_sol.cjs"), "Halo2Verifier"], input=sol, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit("solc-js failed on EZKL's verifier:\n" + r.stderr[-3000:])
+    compiled = json.loads(r.stdout)
+    open(os.path.join(e, "verifier.bin"), "w").write(compiled["bytecode"])
+    r = subprocess.run([tool, os.path.join(e, "verifier.bin"), os.path.join(e, "calldata.bin")], capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit("evm-gas failed on EZKL's verifier:\n" + r.stderr[-3000:])
+    g = json.loads(r.stdout)
+    if not (g["accepted"] and g["tampered_rejected"]):
+        sys.exit(f"EZKL's verifier did not behave: {g}")
+    g["contracts"] = 1
+    g["compiler"] = compiled["compiler"]
+    return g
+
+
 def run_model(zk, work, mdir):
     name = os.path.basename(os.path.normpath(mdir))
     w = os.path.join(work, name)
@@ -59,6 +92,9 @@ def run_model(zk, work, mdir):
     zsteps["setup"] = timed([zk, "setup", z, "--srs", z + ".srs"], z + "-setup.log")
     zsteps["prove"] = timed([zk, "prove", z, "--input", f("input.json"), "-o", z + "-proof.json"], z + "-prove.log")
     zsteps["verify"] = timed([zk, "verify", z, z + "-proof.json"], z + "-verify.log")
+    timed([zk, "evm", "export", z], z + "-evm-export.log")
+    timed([zk, "evm", "verify", z, z + "-proof.json"], z + "-evm-verify.log")
+    zgas = evm_gas_of_zkinfer(z + "-evm-verify.log")
     timed([zk, "eval", z, "--dataset", subset, "--json"], z + "-eval.log")
     ev = json.loads(open(z + "-eval.log").read()[open(z + "-eval.log").read().index("{"):])
     proof = json.load(open(z + "-proof.json"))
@@ -68,6 +104,7 @@ def run_model(zk, work, mdir):
         "prove_internal_s": proof["timings_ms"].get("prove", 0) / 1e3 if isinstance(proof.get("timings_ms"), dict) else None,
         "proof_bytes": (len(proof["proof"]) - 2) // 2,
         "argmax_agreement": ev["argmax_agreement"],
+        "evm": zgas,
     }
 
     # EZKL: settings + calibration, compile, SRS, setup, witness, prove, verify.
@@ -82,6 +119,8 @@ def run_model(zk, work, mdir):
     esteps["witness"] = timed(step("witness", f("input.json")), e + "/witness.log")
     esteps["prove"] = timed(step("prove", ""), e + "/prove.log")
     esteps["verify"] = timed(step("verify", ""), e + "/verify.log")
+    timed(step("evm", ""), e + "/evm.log")
+    egas = evm_gas_of_ezkl(e)
     timed(step("outputs", subset), e + "/outputs.log")
     preds = json.load(open(os.path.join(e, "predictions.json")))
     eproof = json.load(open(os.path.join(e, "proof.json")))
@@ -91,6 +130,7 @@ def run_model(zk, work, mdir):
         "steps": esteps,
         "proof_bytes": (len(eproof["hex_proof"]) - 2) // 2,
         "argmax_agreement": sum(int(a == b) for a, b in zip(preds, floats)) / len(rows),
+        "evm": egas,
     }
     return res
 
@@ -115,6 +155,9 @@ def table(results):
             f"| peak RSS of proving MiB | {zs['prove'][1]:.0f} | {max(es['prove'][1], es['witness'][1]):.0f} | {ratio(zs['prove'][1], max(es['prove'][1], es['witness'][1]))} |",
             f"| peak RSS of any step MiB | {zpeak:.0f} | {epeak:.0f} | {ratio(zpeak, epeak)} |",
             f"| proof bytes | {z['proof_bytes']} | {e['proof_bytes']} | {ratio(z['proof_bytes'], e['proof_bytes'])} |",
+            f"| EVM verification gas (revm, tx total) | {z['evm']['verify_gas']} | {e['evm']['verify_gas'] if e.get('evm') else '-'} | {ratio(z['evm']['verify_gas'], e['evm']['verify_gas']) if e.get('evm') else '-'} |",
+            f"| calldata bytes | {z['evm']['calldata_bytes']} | {e['evm']['calldata_bytes'] if e.get('evm') else '-'} | |",
+            f"| verifier deployment gas (contracts) | {z['evm']['deploy_gas']} ({z['evm']['contracts']}) | {str(e['evm']['deploy_gas']) + ' (1)' if e.get('evm') else '-'} | |",
             f"| argmax agreement with float | {z['argmax_agreement']:.3f} | {e['argmax_agreement']:.3f} | |",
             "",
         ]

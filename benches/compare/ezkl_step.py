@@ -31,6 +31,20 @@ def main(step, work, model, data):
         assert ezkl.prove(p("witness.json"), p("model.compiled"), p("pk.key"), p("proof.json"), p("kzg.srs"))
     elif step == "verify":
         assert ezkl.verify(p("proof.json"), p("settings.json"), p("vk.key"), p("kzg.srs"))
+    elif step == "evm":
+        # EZKL writes its Solidity verifier, then fetches a native solc from the
+        # internet to make the ABI, which fails offline. The Solidity is all we
+        # need: compare.py compiles it with solc-js and runs it in revm.
+        import asyncio
+
+        sol = p("verifier.sol")
+        try:
+            asyncio.run(ezkl.create_evm_verifier(p("vk.key"), p("settings.json"), sol, p("verifier.abi"), p("kzg.srs")))
+        except Exception as e:  # noqa: BLE001 - reported, and the .sol is checked below
+            print(f"create_evm_verifier: {e}")
+        if not (os.path.exists(sol) and os.path.getsize(sol) > 0):
+            raise SystemExit("EZKL wrote no Solidity verifier")
+        ezkl.encode_evm_calldata(p("proof.json"), p("calldata.bin"))
     elif step == "outputs":
         # Argmax of EZKL's (dequantized) outputs for every row of DATA.json, one witness each.
         rows = json.load(open(data))["input_data"]

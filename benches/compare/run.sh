@@ -18,8 +18,9 @@ fi
 "$out/venv/bin/pip" install -q --disable-pip-version-check \
     ezkl==23.0.5 numpy==2.4.6 onnx==1.23.2 onnxruntime==1.32.0 scikit-learn==1.9.1
 
-echo "== building zkinfer (release)" >&2
-cargo build --release -q -p zkinfer-prover
+echo "== building zkinfer and evm-gas (release); solc-js for the verifiers" >&2
+cargo build --release -q -p zkinfer-prover -p zkinfer-benches --bin zkinfer --bin evm-gas
+(cd contracts && npm ci --no-audit --no-fund --loglevel=error)
 
 echo "== lenet_digits (LeNet-5-sized CNN on digits upsampled to 28x28)" >&2
 if [ ! -s "$out/models/lenet_digits/model.onnx" ]; then
@@ -31,5 +32,6 @@ dirs=()
 for m in $models; do
     if [ -d "fixtures/models/$m" ]; then dirs+=("fixtures/models/$m"); else dirs+=("$out/models/$m"); fi
 done
-"$out/venv/bin/python" benches/compare/compare.py "$root/target/release/zkinfer" "$out/run" "${dirs[@]}"
+COMPARE_EVM_GAS="$root/target/release/evm-gas" \
+    "$out/venv/bin/python" benches/compare/compare.py "$root/target/release/zkinfer" "$out/run" "${dirs[@]}"
 echo "(also in $out/run/results.md and results.json)" >&2
