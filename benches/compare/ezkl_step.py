@@ -38,8 +38,12 @@ def main(step, work, model, data):
         import asyncio
 
         sol = p("verifier.sol")
+        async def create():
+            # Called inside a running event loop (EZKL makes its future on call).
+            await ezkl.create_evm_verifier(p("vk.key"), p("settings.json"), sol, p("verifier.abi"), p("kzg.srs"))
+
         try:
-            asyncio.run(ezkl.create_evm_verifier(p("vk.key"), p("settings.json"), sol, p("verifier.abi"), p("kzg.srs")))
+            asyncio.run(create())
         except Exception as e:  # noqa: BLE001 - reported, and the .sol is checked below
             print(f"create_evm_verifier: {e}")
         if not (os.path.exists(sol) and os.path.getsize(sol) > 0):
