@@ -5,13 +5,16 @@
 
 use std::path::Path;
 
-use halo2curves::bn256::Fr;
+use halo2_proofs::plonk::ProvingKey;
+use halo2_proofs::poly::kzg::commitment::ParamsKZG;
+use halo2curves::bn256::{Bn256, Fr, G1Affine};
+use zkinfer_circuits::circuit::CircuitShape;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use zkinfer_circuits::prove::{Commit, keygen, prove_seeded, shape_of, verify};
 use zkinfer_circuits::srs::Srs;
 use zkinfer_gpu::halo2::AccelParams;
-use zkinfer_quantize::{Dataset, ImportOptions, QuantConfig, calibrate_and_quantize, import_onnx};
+use zkinfer_quantize::{Dataset, ImportOptions, QModel, QuantConfig, calibrate_and_quantize, import_onnx};
 
 /// `$ZKINFER_FIXTURES` (for the test binary run on another machine) or the repository's fixtures/models.
 fn fixture(model: &str, file: &str) -> std::path::PathBuf {
@@ -21,12 +24,16 @@ fn fixture(model: &str, file: &str) -> std::path::PathBuf {
     root.join(model).join(file)
 }
 
-#[test]
-fn device_backend_proof_commits_alike_and_verifies() {
-    let Some(backend) = zkinfer_gpu::emulated_backend(0) else {
-        eprintln!("skipped: the kernel emulator was not built (no C++ compiler at build time)");
-        return;
-    };
+struct Mlp {
+    q: QModel,
+    shape: CircuitShape,
+    params: ParamsKZG<Bn256>,
+    pk: ProvingKey<G1Affine>,
+    x: Vec<i64>,
+}
+
+/// The mlp fixture compiled, with dev-SRS keys and its first input.
+fn mlp() -> Mlp {
     let m = import_onnx(&fixture("mlp_digits", "model.onnx"), &ImportOptions::default()).unwrap();
     let calib = Dataset::read(&fixture("mlp_digits", "calibration.json")).unwrap();
     let q = calibrate_and_quantize(&m, &calib, &QuantConfig::default(), || {}).unwrap().0;
@@ -35,11 +42,21 @@ fn device_backend_proof_commits_alike_and_verifies() {
     let pk = keygen(&params, &q).unwrap();
     let input = Dataset::read(&fixture("mlp_digits", "input.json")).unwrap();
     let x = q.quantize_input(&input.input_data[0]).unwrap().values;
+    Mlp { q, shape: empty.shape, params, pk, x }
+}
+
+#[test]
+fn device_backend_proof_commits_alike_and_verifies() {
+    let Some(backend) = zkinfer_gpu::emulated_backend(0) else {
+        eprintln!("skipped: the kernel emulator was not built (no C++ compiler at build time)");
+        return;
+    };
+    let Mlp { q, shape, params, pk, x } = mlp();
 
     let accel = AccelParams::new(params.clone(), backend);
     let seed = || ChaCha20Rng::seed_from_u64(42);
-    let on_device = prove_seeded(Commit::Accel(&accel), &pk, empty.shape, &q, &x, Fr::from(5), seed()).unwrap();
-    let on_cpu = prove_seeded(Commit::Cpu(&params), &pk, empty.shape, &q, &x, Fr::from(5), seed()).unwrap();
+    let on_device = prove_seeded(Commit::Accel(&accel), &pk, shape, &q, &x, Fr::from(5), seed()).unwrap();
+    let on_cpu = prove_seeded(Commit::Cpu(&params), &pk, shape, &q, &x, Fr::from(5), seed()).unwrap();
     assert_eq!(on_device.instances, on_cpu.instances);
     // The proof opens with the advice commitments (64-byte points, in column
     // order), drawn from the seeded rng: they must be the same bytes. Later
@@ -62,7 +79,7 @@ fn device_backend_proof_commits_alike_and_verifies() {
     assert!(verify(&params, pk.get_vk(), &on_device.instances, &flipped).is_err(), "corrupted proof accepted");
     // Another seed gives another (valid) proof: the comparison above is not vacuous.
     let other =
-        prove_seeded(Commit::Accel(&accel), &pk, empty.shape, &q, &x, Fr::from(5), ChaCha20Rng::seed_from_u64(43))
+        prove_seeded(Commit::Accel(&accel), &pk, shape, &q, &x, Fr::from(5), ChaCha20Rng::seed_from_u64(43))
             .unwrap();
     assert_ne!(other.proof, on_device.proof);
     verify(&params, pk.get_vk(), &other.instances, &other.proof).unwrap();
@@ -81,18 +98,11 @@ fn gpu_backend_proof_verifies() {
             return;
         }
     };
-    let m = import_onnx(&fixture("mlp_digits", "model.onnx"), &ImportOptions::default()).unwrap();
-    let calib = Dataset::read(&fixture("mlp_digits", "calibration.json")).unwrap();
-    let q = calibrate_and_quantize(&m, &calib, &QuantConfig::default(), || {}).unwrap().0;
-    let (empty, k) = shape_of(&q).unwrap();
-    let params = Srs::dev(k).unwrap().params;
-    let pk = keygen(&params, &q).unwrap();
-    let input = Dataset::read(&fixture("mlp_digits", "input.json")).unwrap();
-    let x = q.quantize_input(&input.input_data[0]).unwrap().values;
+    let Mlp { q, shape, params, pk, x } = mlp();
     let accel = AccelParams::new(params.clone(), backend);
     let seed = || ChaCha20Rng::seed_from_u64(42);
-    let on_gpu = prove_seeded(Commit::Accel(&accel), &pk, empty.shape, &q, &x, Fr::from(5), seed()).unwrap();
-    let on_cpu = prove_seeded(Commit::Cpu(&params), &pk, empty.shape, &q, &x, Fr::from(5), seed()).unwrap();
+    let on_gpu = prove_seeded(Commit::Accel(&accel), &pk, shape, &q, &x, Fr::from(5), seed()).unwrap();
+    let on_cpu = prove_seeded(Commit::Cpu(&params), &pk, shape, &q, &x, Fr::from(5), seed()).unwrap();
     let advice = 64 * pk.get_vk().cs().num_advice_columns();
     assert!(on_gpu.proof[..advice] == on_cpu.proof[..advice], "the GPU's commitments differ from the CPU prover's");
     verify(&params, pk.get_vk(), &on_gpu.instances, &on_gpu.proof).unwrap();

@@ -381,7 +381,7 @@ impl<D: Device> Accel<D> {
         dev.download(&data, u64_bytes_mut(&mut words))?;
         let mut bad = None;
         for (i, (x, w)) in a.iter_mut().zip(words.chunks(4)).enumerate() {
-            match fr_from_words(w) {
+            match from_words::<Fr>(w) {
                 Some(v) => *x = v,
                 None => {
                     bad = Some(i);
@@ -459,39 +459,31 @@ impl<D: Device> NttBackend for Accel<D> {
     }
 }
 
-/// A scalar's canonical little-endian limbs.
-fn fr_words(s: &Fr) -> [u64; 4] {
-    let r = s.to_repr();
-    std::array::from_fn(|i| u64::from_le_bytes(r[8 * i..8 * i + 8].try_into().expect("8 bytes")))
-}
-
-fn fr_from_words(w: &[u64]) -> Option<Fr> {
-    let mut r = [0u8; 32];
-    for (i, l) in w.iter().enumerate() {
-        r[8 * i..8 * i + 8].copy_from_slice(&l.to_le_bytes());
-    }
-    Fr::from_repr(r).into()
-}
-
-fn fq_words(x: &Fq) -> [u64; 4] {
+/// A field element's canonical little-endian limbs.
+fn words<F: PrimeField<Repr = [u8; 32]>>(x: &F) -> [u64; 4] {
     let r = x.to_repr();
     std::array::from_fn(|i| u64::from_le_bytes(r[8 * i..8 * i + 8].try_into().expect("8 bytes")))
 }
 
-fn fq_from_words(w: &[u64]) -> Option<Fq> {
+/// The field element of canonical limbs, if they are below the modulus.
+fn from_words<F: PrimeField<Repr = [u8; 32]>>(w: &[u64]) -> Option<F> {
     let mut r = [0u8; 32];
     for (i, l) in w.iter().enumerate() {
         r[8 * i..8 * i + 8].copy_from_slice(&l.to_le_bytes());
     }
-    Fq::from_repr(r).into()
+    F::from_repr(r).into()
+}
+
+fn fr_words(s: &Fr) -> [u64; 4] {
+    words(s)
 }
 
 /// x and y, canonical; the identity is all zero.
 fn affine_words(p: &G1Affine) -> [u64; 8] {
     let mut out = [0u64; 8];
     if let Some(c) = Option::<halo2curves::Coordinates<G1Affine>>::from(p.coordinates()) {
-        out[..4].copy_from_slice(&fq_words(c.x()));
-        out[4..].copy_from_slice(&fq_words(c.y()));
+        out[..4].copy_from_slice(&words::<Fq>(c.x()));
+        out[4..].copy_from_slice(&words::<Fq>(c.y()));
     }
     out
 }
@@ -499,10 +491,10 @@ fn affine_words(p: &G1Affine) -> [u64; 8] {
 /// An XYZZ point from the device (canonical coordinates), checked to be on the curve.
 fn xyzz_to_point(w: &[u64]) -> Result<G1, DeviceError> {
     let bad = || DeviceError("the device returned a non-canonical coordinate".into());
-    let x = fq_from_words(&w[0..4]).ok_or_else(bad)?;
-    let y = fq_from_words(&w[4..8]).ok_or_else(bad)?;
-    let zz = fq_from_words(&w[8..12]).ok_or_else(bad)?;
-    let zzz = fq_from_words(&w[12..16]).ok_or_else(bad)?;
+    let x = from_words::<Fq>(&w[0..4]).ok_or_else(bad)?;
+    let y = from_words::<Fq>(&w[4..8]).ok_or_else(bad)?;
+    let zz = from_words::<Fq>(&w[8..12]).ok_or_else(bad)?;
+    let zzz = from_words::<Fq>(&w[12..16]).ok_or_else(bad)?;
     if bool::from(zz.is_zero()) {
         return Ok(G1::identity());
     }

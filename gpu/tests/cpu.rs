@@ -1,30 +1,16 @@
 //! The CPU backend against halo2curves' MSM and halo2-axiom's FFT.
 
+
+mod common;
 use halo2_proofs::arithmetic::best_multiexp;
 use halo2_proofs::fft::recursive::FFTData;
 use halo2curves::bn256::{Fr, G1, G1Affine};
 use halo2curves::ff::Field;
 use halo2curves::group::prime::PrimeCurveAffine;
 use halo2curves::group::{Curve, Group};
-use rand::SeedableRng;
-use rand_chacha::ChaCha20Rng;
+use common::{random_points, rng};
 use zkinfer_gpu::{CpuBackend, MsmBackend, NttBackend, root_of_unity};
 
-fn rng(seed: u64) -> ChaCha20Rng {
-    ChaCha20Rng::seed_from_u64(seed)
-}
-
-fn random_points(n: usize, r: &mut ChaCha20Rng) -> Vec<G1Affine> {
-    let g = G1::random(&mut *r);
-    // Cheap distinct points: multiples of one random point.
-    let mut p = g;
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        out.push(p.to_affine());
-        p += g;
-    }
-    out
-}
 
 #[test]
 fn msm_equals_halo2curves_on_random_inputs() {

@@ -2,31 +2,18 @@
 //! reference: on the kernel emulator everywhere, and on a CUDA GPU where one is
 //! found (feature `cuda`; the GPU tests say "skipped" and pass otherwise).
 
+mod common;
+
 use halo2_proofs::arithmetic::best_multiexp;
 use halo2curves::bn256::{Fr, G1, G1Affine};
 use halo2curves::ff::Field;
 use halo2curves::group::prime::PrimeCurveAffine;
 use halo2curves::group::{Curve, Group};
-use rand::SeedableRng;
-use rand_chacha::ChaCha20Rng;
+use common::{random_points, rng};
 use zkinfer_gpu::accel::Accel;
 use zkinfer_gpu::device::Device;
 use zkinfer_gpu::{CpuBackend, NttBackend, root_of_unity};
 
-fn rng(seed: u64) -> ChaCha20Rng {
-    ChaCha20Rng::seed_from_u64(seed)
-}
-
-fn random_points(n: usize, r: &mut ChaCha20Rng) -> Vec<G1Affine> {
-    let g = G1::random(&mut *r);
-    let mut p = g;
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        out.push(p.to_affine());
-        p += g;
-    }
-    out
-}
 
 fn check_msm_random<D: Device>(acc: &Accel<D>, sizes: &[usize]) {
     let mut r = rng(11);
