@@ -8,9 +8,9 @@ use std::path::Path;
 use halo2_proofs::plonk::ProvingKey;
 use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use halo2curves::bn256::{Bn256, Fr, G1Affine};
-use zkinfer_circuits::circuit::CircuitShape;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
+use zkinfer_circuits::circuit::CircuitShape;
 use zkinfer_circuits::prove::{Commit, keygen, prove_seeded, shape_of, verify};
 use zkinfer_circuits::srs::Srs;
 use zkinfer_gpu::halo2::AccelParams;
@@ -79,8 +79,7 @@ fn device_backend_proof_commits_alike_and_verifies() {
     assert!(verify(&params, pk.get_vk(), &on_device.instances, &flipped).is_err(), "corrupted proof accepted");
     // Another seed gives another (valid) proof: the comparison above is not vacuous.
     let other =
-        prove_seeded(Commit::Accel(&accel), &pk, shape, &q, &x, Fr::from(5), ChaCha20Rng::seed_from_u64(43))
-            .unwrap();
+        prove_seeded(Commit::Accel(&accel), &pk, shape, &q, &x, Fr::from(5), ChaCha20Rng::seed_from_u64(43)).unwrap();
     assert_ne!(other.proof, on_device.proof);
     verify(&params, pk.get_vk(), &other.instances, &other.proof).unwrap();
 }

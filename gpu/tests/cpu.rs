@@ -1,16 +1,14 @@
 //! The CPU backend against halo2curves' MSM and halo2-axiom's FFT.
 
-
 mod common;
+use common::{random_points, rng};
 use halo2_proofs::arithmetic::best_multiexp;
 use halo2_proofs::fft::recursive::FFTData;
 use halo2curves::bn256::{Fr, G1, G1Affine};
 use halo2curves::ff::Field;
+use halo2curves::group::Group;
 use halo2curves::group::prime::PrimeCurveAffine;
-use halo2curves::group::{Curve, Group};
-use common::{random_points, rng};
 use zkinfer_gpu::{CpuBackend, MsmBackend, NttBackend, root_of_unity};
-
 
 #[test]
 fn msm_equals_halo2curves_on_random_inputs() {

@@ -4,16 +4,15 @@
 
 mod common;
 
+use common::{random_points, rng};
 use halo2_proofs::arithmetic::best_multiexp;
 use halo2curves::bn256::{Fr, G1, G1Affine};
 use halo2curves::ff::Field;
+use halo2curves::group::Group;
 use halo2curves::group::prime::PrimeCurveAffine;
-use halo2curves::group::{Curve, Group};
-use common::{random_points, rng};
 use zkinfer_gpu::accel::Accel;
 use zkinfer_gpu::device::Device;
 use zkinfer_gpu::{CpuBackend, NttBackend, root_of_unity};
-
 
 fn check_msm_random<D: Device>(acc: &Accel<D>, sizes: &[usize]) {
     let mut r = rng(11);
