@@ -10,10 +10,8 @@ root=$(pwd)
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
-echo "== cargo clippy (all targets, warnings are errors)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== cargo clippy with the CUDA backend compiled in (feature cuda; no CUDA needed to build)"
-cargo clippy -p zkinfer-gpu -p zkinfer-benches --features zkinfer-gpu/cuda,zkinfer-benches/cuda --all-targets --locked -- -D warnings
+echo "== cargo clippy (all targets, warnings are errors; with the CUDA backend compiled in, which needs no CUDA)"
+cargo clippy --workspace --all-targets --locked --features zkinfer-gpu/cuda,zkinfer-benches/cuda -- -D warnings
 
 echo "== contracts: pinned solc-js, OpenZeppelin and anvil (npm), artifacts match the sources"
 (cd contracts && npm ci --no-audit --no-fund --loglevel=error && node compile.cjs --check)
