@@ -140,7 +140,7 @@ fn select_cuda() -> Selection {
 
 #[cfg(not(feature = "cuda"))]
 fn select_cuda() -> Selection {
-    cpu("built without the `cuda` feature; rebuild with --features cuda".into())
+    cpu("built without the `cuda` feature; build with: cargo build --release -p zkinfer-prover --features cuda".into())
 }
 
 /// The device backend on the kernel emulator (every MSM of `min_len` points
