@@ -23,7 +23,6 @@ for l in sys.stdin:
         print(m["executable"])' "$2" | tail -1)
         cp "$exe" "$dest/$1-$2"
     }
-    cargo test --release -p zkinfer-gpu --features cuda --test device --no-run
     copy_test zkinfer-gpu device
     copy_test zkinfer-circuits accel
     cargo bench -p zkinfer-benches --features cuda --bench msm_ntt --no-run

@@ -153,8 +153,8 @@ pub fn prove_with_shape(
 }
 
 /// [`prove_with_shape`] with the commitments' MSMs on the backend of `params`
-/// ([`zkinfer_gpu::halo2`]): the same proof bytes for the same randomness, so the
-/// same verifiers accept it.
+/// ([`zkinfer_gpu::halo2`]): the same commitments and proof format, so the same
+/// verifiers accept it.
 pub fn prove_accel(
     params: &AccelParams,
     pk: &ProvingKey<G1Affine>,
@@ -176,7 +176,7 @@ pub enum Commit<'a> {
 }
 
 /// The proof of [`prove_with_shape`] with a given blinding randomness (tests
-/// compare the backends' proofs byte for byte with it; provers use fresh entropy).
+/// compare the backends' advice commitments with it; provers use fresh entropy).
 pub fn prove_seeded(
     commit: Commit<'_>,
     pk: &ProvingKey<G1Affine>,

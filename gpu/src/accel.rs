@@ -23,6 +23,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use halo2_proofs::arithmetic::best_multiexp;
 use halo2curves::CurveAffine;
 use halo2curves::bn256::{Fq, Fr, G1, G1Affine};
 use halo2curves::ff::{Field, PrimeField};
@@ -58,8 +59,9 @@ struct CachedTwiddles<B> {
     buf: Arc<B>,
 }
 
-/// MSM and NTT on a device; falls back to the CPU backend (and says so on
-/// stderr, once) if the device fails, so a proof is never lost to a device error.
+/// MSM and NTT on a device. Small inputs and everything after a device failure
+/// (reported on stderr, once) run on the CPU: halo2curves' MSM (the CPU prover's,
+/// faster than ours) and our NTT, so a proof is never lost to a device error.
 pub struct Accel<D: Device> {
     dev: D,
     /// MSMs and NTTs shorter than this run on the CPU (the device's fixed costs dominate).
@@ -116,7 +118,7 @@ impl<D: Device> Accel<D> {
         let bases_buf = self.bases_on_device(bases)?;
 
         let mut words = vec![0u64; 4 * n];
-        words.par_chunks_mut(4).zip(scalars.par_iter()).for_each(|(w, s)| w.copy_from_slice(&fr_words(s)));
+        words.par_chunks_mut(4).zip(scalars.par_iter()).for_each(|(w, s)| w.copy_from_slice(&limbs::<Fr>(s)));
         let sc = dev.upload(u64_bytes(&words))?;
         drop(words);
 
@@ -150,19 +152,8 @@ impl<D: Device> Accel<D> {
         drop((sc, cursor));
 
         // Level 1: chunks of at most CHUNK points of one bucket each.
-        let mut seg_key = Vec::new();
-        let mut seg_start = Vec::new();
-        let mut seg_len = Vec::new();
-        for (key, (&cnt, &off)) in counts.iter().zip(&offsets).enumerate() {
-            let mut done = 0;
-            while done < cnt {
-                let len = (cnt - done).min(CHUNK as u32);
-                seg_key.push(key as u32);
-                seg_start.push(off + done);
-                seg_len.push(len);
-                done += len;
-            }
-        }
+        let buckets_used = counts.iter().zip(&offsets).enumerate().map(|(key, (&cnt, &off))| (key as u32, off, cnt));
+        let Chunks { key: seg_key, start: seg_start, len: seg_len } = chunks(buckets_used);
         let nseg = seg_key.len();
         let mut partial = dev.alloc(128 * nseg)?;
         {
@@ -194,21 +185,11 @@ impl<D: Device> Accel<D> {
                     _ => runs.push((k, i as u32, 1)),
                 }
             }
-            let longest = runs.iter().map(|r| r.2).max().unwrap_or(0) as usize;
-            let last = longest <= CHUNK;
-            let (mut keys_next, mut st, mut ln, mut dst) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for &(k, s, l) in &runs {
-                let mut done = 0;
-                while done < l {
-                    let len = (l - done).min(CHUNK as u32);
-                    dst.push(if last { k } else { keys_next.len() as u32 });
-                    keys_next.push(k);
-                    st.push(s + done);
-                    ln.push(len);
-                    done += len;
-                }
-            }
+            let last = runs.iter().all(|r| r.2 as usize <= CHUNK);
+            let Chunks { key: keys_next, start: st, len: ln } = chunks(runs.into_iter());
             let count = st.len();
+            // The last pass writes each bucket's sum into its slot; earlier ones into a new array.
+            let dst: Vec<u32> = if last { keys_next.clone() } else { (0..count as u32).collect() };
             let (stb, lnb, dstb) =
                 (dev.upload(u32_bytes(&st))?, dev.upload(u32_bytes(&ln))?, dev.upload(u32_bytes(&dst))?);
             let next = if last { None } else { Some(dev.alloc(128 * count)?) };
@@ -304,7 +285,7 @@ impl<D: Device> Accel<D> {
         words.par_chunks_mut(4 * chunk).enumerate().for_each(|(ci, part)| {
             let mut p = omega.pow_vartime([(ci * chunk) as u64]);
             for w in part.chunks_mut(4) {
-                w.copy_from_slice(&fr_words(&p));
+                w.copy_from_slice(&limbs::<Fr>(&p));
                 p *= omega;
             }
         });
@@ -319,7 +300,8 @@ impl<D: Device> Accel<D> {
     }
 
     /// The NTT family on the device: optional `pre` powers, the transform with
-    /// `omega`, optional scaling by `scale`, optional `post` powers.
+    /// `omega`, optional scaling by `scale`, optional `post` powers. On an error
+    /// `a` is unchanged.
     pub fn try_transform(
         &self,
         a: &mut [Fr],
@@ -337,11 +319,11 @@ impl<D: Device> Accel<D> {
         let dev = &self.dev;
         let n32 = n as u32;
         let mut words = vec![0u64; 4 * n];
-        words.par_chunks_mut(4).zip(a.par_iter()).for_each(|(w, s)| w.copy_from_slice(&fr_words(s)));
+        words.par_chunks_mut(4).zip(a.par_iter()).for_each(|(w, s)| w.copy_from_slice(&limbs::<Fr>(s)));
         let src = dev.upload(u64_bytes(&words))?;
         dev.launch(Kernel::FrToMont, n32, &[Arg::Buf(&src), Arg::U32(n32)])?;
         let constant = |v: Fr| -> Result<D::Buf, DeviceError> {
-            let b = dev.upload(u64_bytes(&fr_words(&v)))?;
+            let b = dev.upload(u64_bytes(&limbs::<Fr>(&v)))?;
             dev.launch(Kernel::FrToMont, 1, &[Arg::Buf(&b), Arg::U32(1)])?;
             Ok(b)
         };
@@ -379,20 +361,11 @@ impl<D: Device> Accel<D> {
         }
         dev.launch(Kernel::FrFromMont, n32, &[Arg::Buf(&data), Arg::U32(n32)])?;
         dev.download(&data, u64_bytes_mut(&mut words))?;
-        let mut bad = None;
-        for (i, (x, w)) in a.iter_mut().zip(words.chunks(4)).enumerate() {
-            match from_words::<Fr>(w) {
-                Some(v) => *x = v,
-                None => {
-                    bad = Some(i);
-                    break;
-                }
-            }
-        }
-        match bad {
-            Some(i) => Err(DeviceError(format!("the device returned a non-canonical field element at {i}"))),
-            None => Ok(()),
-        }
+        // Checked in full before `a` is touched, so a failure leaves the input intact.
+        let values: Option<Vec<Fr>> = words.par_chunks(4).map(from_limbs::<Fr>).collect();
+        let values = values.ok_or_else(|| DeviceError("the device returned a non-canonical field element".into()))?;
+        a.copy_from_slice(&values);
+        Ok(())
     }
 }
 
@@ -402,11 +375,11 @@ impl<D: Device> MsmBackend for Accel<D> {
     }
     fn msm(&self, scalars: &[Fr], bases: &[G1Affine]) -> G1 {
         if scalars.len() < self.min_len || self.failed.load(std::sync::atomic::Ordering::Relaxed) {
-            return crate::msm::pippenger(scalars, bases);
+            return best_multiexp(scalars, bases);
         }
         self.try_msm(scalars, bases).unwrap_or_else(|e| {
             self.note_failure("MSM", &e);
-            crate::msm::pippenger(scalars, bases)
+            best_multiexp(scalars, bases)
         })
     }
 }
@@ -414,13 +387,9 @@ impl<D: Device> MsmBackend for Accel<D> {
 impl<D: Device> Accel<D> {
     fn transform_or_cpu(&self, a: &mut [Fr], omega: Fr, pre: Option<Fr>, scale: Option<Fr>, post: Option<Fr>) {
         if a.len() >= self.min_len && !self.failed.load(std::sync::atomic::Ordering::Relaxed) {
-            let backup = a.to_vec();
             match self.try_transform(a, omega, pre, scale, post) {
                 Ok(()) => return,
-                Err(e) => {
-                    self.note_failure("NTT", &e);
-                    a.copy_from_slice(&backup);
-                }
+                Err(e) => self.note_failure("NTT", &e),
             }
         }
         if let Some(g) = pre {
@@ -459,14 +428,37 @@ impl<D: Device> NttBackend for Accel<D> {
     }
 }
 
+/// Segments of at most [`CHUNK`] consecutive entries, none crossing a run.
+struct Chunks {
+    key: Vec<u32>,
+    start: Vec<u32>,
+    len: Vec<u32>,
+}
+
+/// Splits runs `(key, start, len)` (empty ones skipped) into [`Chunks`], in order.
+fn chunks(runs: impl Iterator<Item = (u32, u32, u32)>) -> Chunks {
+    let mut c = Chunks { key: Vec::new(), start: Vec::new(), len: Vec::new() };
+    for (key, start, len) in runs {
+        let mut done = 0;
+        while done < len {
+            let l = (len - done).min(CHUNK as u32);
+            c.key.push(key);
+            c.start.push(start + done);
+            c.len.push(l);
+            done += l;
+        }
+    }
+    c
+}
+
 /// A field element's canonical little-endian limbs.
-fn words<F: PrimeField<Repr = [u8; 32]>>(x: &F) -> [u64; 4] {
+fn limbs<F: PrimeField<Repr = [u8; 32]>>(x: &F) -> [u64; 4] {
     let r = x.to_repr();
     std::array::from_fn(|i| u64::from_le_bytes(r[8 * i..8 * i + 8].try_into().expect("8 bytes")))
 }
 
 /// The field element of canonical limbs, if they are below the modulus.
-fn from_words<F: PrimeField<Repr = [u8; 32]>>(w: &[u64]) -> Option<F> {
+fn from_limbs<F: PrimeField<Repr = [u8; 32]>>(w: &[u64]) -> Option<F> {
     let mut r = [0u8; 32];
     for (i, l) in w.iter().enumerate() {
         r[8 * i..8 * i + 8].copy_from_slice(&l.to_le_bytes());
@@ -474,16 +466,12 @@ fn from_words<F: PrimeField<Repr = [u8; 32]>>(w: &[u64]) -> Option<F> {
     F::from_repr(r).into()
 }
 
-fn fr_words(s: &Fr) -> [u64; 4] {
-    words(s)
-}
-
 /// x and y, canonical; the identity is all zero.
 fn affine_words(p: &G1Affine) -> [u64; 8] {
     let mut out = [0u64; 8];
     if let Some(c) = Option::<halo2curves::Coordinates<G1Affine>>::from(p.coordinates()) {
-        out[..4].copy_from_slice(&words::<Fq>(c.x()));
-        out[4..].copy_from_slice(&words::<Fq>(c.y()));
+        out[..4].copy_from_slice(&limbs::<Fq>(c.x()));
+        out[4..].copy_from_slice(&limbs::<Fq>(c.y()));
     }
     out
 }
@@ -491,10 +479,10 @@ fn affine_words(p: &G1Affine) -> [u64; 8] {
 /// An XYZZ point from the device (canonical coordinates), checked to be on the curve.
 fn xyzz_to_point(w: &[u64]) -> Result<G1, DeviceError> {
     let bad = || DeviceError("the device returned a non-canonical coordinate".into());
-    let x = from_words::<Fq>(&w[0..4]).ok_or_else(bad)?;
-    let y = from_words::<Fq>(&w[4..8]).ok_or_else(bad)?;
-    let zz = from_words::<Fq>(&w[8..12]).ok_or_else(bad)?;
-    let zzz = from_words::<Fq>(&w[12..16]).ok_or_else(bad)?;
+    let x = from_limbs::<Fq>(&w[0..4]).ok_or_else(bad)?;
+    let y = from_limbs::<Fq>(&w[4..8]).ok_or_else(bad)?;
+    let zz = from_limbs::<Fq>(&w[8..12]).ok_or_else(bad)?;
+    let zzz = from_limbs::<Fq>(&w[12..16]).ok_or_else(bad)?;
     if bool::from(zz.is_zero()) {
         return Ok(G1::identity());
     }
