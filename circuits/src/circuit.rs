@@ -10,6 +10,7 @@ use halo2curves::bn256::Fr;
 use halo2curves::ff::Field;
 use serde::{Deserialize, Serialize};
 
+use crate::forge::{self, Forgery};
 use crate::plan::{LIMB_BITS, Plan, Row};
 
 /// The circuit's shape: what `configure` needs to know, saved beside the keys.
@@ -153,15 +154,51 @@ pub struct ModelCircuit {
     pub binding: Option<Fr>,
     /// Column shape.
     pub shape: CircuitShape,
+    /// An attacker's assignment to use instead of the plan's values (soundness tests only).
+    pub forgery: Option<Arc<Forgery>>,
 }
 
 impl ModelCircuit {
+    /// The circuit of `plan` in `shape`, bound to `binding` when proving.
+    pub fn new(plan: Arc<Plan>, binding: Option<Fr>, shape: CircuitShape) -> ModelCircuit {
+        ModelCircuit { plan, binding, shape, forgery: None }
+    }
+
+    /// This circuit with the attacker's assignment `forgery` (see [`crate::forge`]).
+    pub fn forged(&self, forgery: Forgery) -> ModelCircuit {
+        ModelCircuit { forgery: Some(Arc::new(forgery)), ..self.clone() }
+    }
+
     /// The public instances: inputs, outputs, then the binding. `None` without a witness.
+    /// A forged circuit claims its forged inputs and outputs.
     pub fn instances(&self) -> Option<Vec<Fr>> {
-        let vals = self.plan.values.as_ref()?;
-        let mut out: Vec<Fr> = self.plan.inputs.iter().chain(&self.plan.outputs).map(|&w| fe(vals[w])).collect();
+        let io = self.plan.inputs.iter().chain(&self.plan.outputs);
+        let mut out: Vec<Fr> = match &self.forgery {
+            Some(f) => io.map(|&w| f.wires[w]).collect(),
+            None => {
+                let vals = self.plan.values.as_ref()?;
+                io.map(|&w| fe(vals[w])).collect()
+            }
+        };
         out.push(self.binding?);
         Some(out)
+    }
+
+    /// The value every cell of wire `w` holds.
+    fn wire_value(&self, w: usize) -> Value<Fr> {
+        match (&self.forgery, &self.plan.values) {
+            (Some(f), _) => Value::known(f.wires[w]),
+            (None, Some(v)) => Value::known(fe(v[w])),
+            (None, None) => Value::unknown(),
+        }
+    }
+
+    /// The value of the advice cell of plan row `row`, column `col`, that would hold `default`.
+    fn cell_value(&self, row: usize, col: usize, default: Value<Fr>) -> Value<Fr> {
+        match self.forgery.as_ref().and_then(|f| f.cells.get(&(row, col))) {
+            Some(&v) => Value::known(v),
+            None => default,
+        }
     }
 }
 
@@ -173,7 +210,7 @@ impl Circuit<Fr> for ModelCircuit {
     fn without_witnesses(&self) -> Self {
         let mut plan = (*self.plan).clone();
         plan.values = None;
-        ModelCircuit { plan: Arc::new(plan), binding: None, shape: self.shape }
+        ModelCircuit::new(Arc::new(plan), None, self.shape)
     }
 
     fn params(&self) -> CircuitShape {
@@ -230,66 +267,83 @@ impl Circuit<Fr> for ModelCircuit {
             || "model",
             |mut region| {
                 let mut first: Vec<Option<Cell>> = vec![None; plan.num_wires];
-                let val = |w: usize| match &plan.values {
-                    Some(v) => Value::known(fe(v[w])),
-                    None => Value::unknown(),
-                };
-                let mut put = |region: &mut halo2_proofs::circuit::Region<'_, Fr>, w: usize, col: usize, row: usize| {
-                    let cell = region.assign_advice(cfg.advice[col], row, val(w)).cell();
+                // Assigns wire `w` to column `col` of plan row `r`; returns the value the cell holds.
+                let mut put = |region: &mut halo2_proofs::circuit::Region<'_, Fr>,
+                               w: usize,
+                               col: usize,
+                               r: usize,
+                               used: &mut [bool]| {
+                    used[col] = true;
+                    let v = self.cell_value(r, col, self.wire_value(w));
+                    let cell = region.assign_advice(cfg.advice[col], r + 1, v).cell();
                     match first[w] {
                         Some(c) => region.constrain_equal(c, cell),
                         None => first[w] = Some(cell),
                     }
+                    v
                 };
+                // Advice columns the current row assigns.
+                let mut used = vec![false; cfg.advice.len()];
                 // Row 0 is left empty so that `acc_prev` of the first Mac row is a real (zero-weighted) cell.
-                for (r, row) in plan.rows.iter().enumerate() {
-                    let r = r + 1;
+                for (pr, row) in plan.rows.iter().enumerate() {
+                    let r = pr + 1;
+                    used.fill(false);
                     match row {
                         Row::Mac { x, w, chain, acc } => {
                             region.assign_fixed(cfg.q_mac, r, Fr::ONE);
                             region.assign_fixed(cfg.q_chain, r, if *chain { Fr::ONE } else { Fr::ZERO });
                             for (i, (&xi, &wi)) in x.iter().zip(w).enumerate() {
-                                put(&mut region, xi, i, r);
+                                put(&mut region, xi, i, pr, &mut used[..]);
                                 region.assign_fixed(cfg.fixed[i], r, fe(wi));
                             }
-                            put(&mut region, *acc, cfg.shape.width, r);
+                            put(&mut region, *acc, cfg.shape.width, pr, &mut used[..]);
                         }
                         Row::Lin { a, c, cm, cc, bits } => {
                             region.assign_fixed(cfg.q_lin, r, Fr::ONE);
-                            let mut sum = 0i128;
+                            let mut ops = [Value::known(Fr::ZERO); 3];
                             for i in 0..3 {
                                 if let Some(w) = a[i] {
-                                    put(&mut region, w, i, r);
-                                    sum += c[i] * plan.value(w).unwrap_or(0);
+                                    ops[i] = put(&mut region, w, i, pr, &mut used[..]);
                                 }
                                 region.assign_fixed(cfg.fixed[i], r, fe(c[i]));
                             }
                             region.assign_fixed(cfg.fixed[3], r, fe(*cm));
                             region.assign_fixed(cfg.fixed[4], r, fe(*cc));
-                            let a0 = a[0].and_then(|w| plan.value(w)).unwrap_or(0);
-                            let a1 = a[1].and_then(|w| plan.value(w)).unwrap_or(0);
-                            sum += cm * a0 * a1 + cc;
+                            // The limbs are the left-hand side's low bits, as the field element it is.
+                            let lhs = ops[0] * Value::known(fe(c[0]))
+                                + ops[1] * Value::known(fe(c[1]))
+                                + ops[2] * Value::known(fe(c[2]))
+                                + ops[0] * ops[1] * Value::known(fe(*cm))
+                                + Value::known(fe(*cc));
                             let mut left = *bits;
                             for j in 0..cfg.shape.limbs {
                                 let t = left.min(LIMB_BITS);
                                 left -= t;
                                 region.assign_fixed(cfg.tags[j], r, Fr::from(t as u64));
-                                let limb = (sum >> (LIMB_BITS as usize * j)) & ((1 << LIMB_BITS) - 1);
-                                let v = if plan.values.is_some() { Value::known(fe(limb)) } else { Value::unknown() };
-                                region.assign_advice(cfg.advice[3 + j], r, v);
+                                let limb = lhs.map(|v| forge::limb_of(v, j, LIMB_BITS));
+                                region.assign_advice(cfg.advice[3 + j], r, self.cell_value(pr, 3 + j, limb));
+                                used[3 + j] = true;
                             }
                         }
                         Row::Sel { base, d, b, y } => {
                             region.assign_fixed(cfg.q_sel, r, Fr::ONE);
                             for (i, &w) in [*base, *d, *b, *y].iter().enumerate() {
-                                put(&mut region, w, i, r);
+                                put(&mut region, w, i, pr, &mut used[..]);
                             }
                         }
                         Row::Func { tag, i, y } => {
                             region.assign_fixed(cfg.q_func, r, Fr::ONE);
                             region.assign_fixed(cfg.func_tag, r, Fr::from(*tag));
-                            put(&mut region, *i, 0, r);
-                            put(&mut region, *y, 1, r);
+                            put(&mut region, *i, 0, pr, &mut used[..]);
+                            put(&mut region, *y, 1, pr, &mut used[..]);
+                        }
+                    }
+                    // A forgery may also fill cells the row leaves empty (unused slots).
+                    if let Some(f) = &self.forgery {
+                        for (&(_, col), &v) in f.cells.range((pr, 0)..(pr + 1, 0)) {
+                            if col < cfg.advice.len() && !used[col] {
+                                region.assign_advice(cfg.advice[col], r, Value::known(v));
+                            }
                         }
                     }
                 }

@@ -10,6 +10,9 @@ pub enum CircuitError {
     /// A witness value breaks a circuit equation: the executor and the circuit disagree.
     #[error("witness: {0}")]
     Witness(String),
+    /// The soundness lint found a wire that no row pins down: a prover could choose its value.
+    #[error("unsound circuit: {0}")]
+    Unsound(String),
     /// The model needs more rows than the largest supported circuit.
     #[error("the circuit needs 2^{k} rows, more than the supported maximum 2^{max}")]
     TooLarge {

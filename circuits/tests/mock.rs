@@ -30,7 +30,7 @@ fn circuit(q: &QModel, name: &str) -> (ModelCircuit, u32) {
     assert_eq!(outs, want);
     let k = plan.min_k();
     let shape = CircuitShape { width: 8, limbs: plan.limbs() };
-    (ModelCircuit { plan: Arc::new(plan), binding: Some(Fr::from(12345)), shape }, k)
+    (ModelCircuit::new(Arc::new(plan), Some(Fr::from(12345)), shape), k)
 }
 
 #[test]

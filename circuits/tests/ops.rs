@@ -26,7 +26,7 @@ fn check(g: &Graph, input_len: usize, config: QuantConfig) -> Vec<&'static str> 
     let plan = build_plan(&q, Some(&trace), 6).unwrap();
     let k = plan.min_k();
     let shape = CircuitShape { width: 6, limbs: plan.limbs() };
-    let c = ModelCircuit { plan: Arc::new(plan), binding: Some(Fr::from(3)), shape };
+    let c = ModelCircuit::new(Arc::new(plan), Some(Fr::from(3)), shape);
     MockProver::run(k, &c, vec![c.instances().unwrap()]).unwrap().assert_satisfied();
     for o in 0..c.plan.outputs.len().min(4) {
         let mut plan = (*c.plan).clone();
