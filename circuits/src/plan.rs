@@ -16,7 +16,9 @@
 //! `Lin` rows carry every range check (activations, rescale remainders,
 //! signs), so each op is a few rows of these. Building the plan with a trace
 //! re-checks every equation on integers: a plan that builds is a witness
-//! that satisfies the circuit.
+//! that satisfies the circuit. And every plan, with or without a trace, is
+//! checked by the soundness lint ([`crate::soundness`]): a plan that builds
+//! pins every wire down, so the honest witness is the only one.
 
 use zkinfer_quantize::Trace;
 use zkinfer_quantize::qmodel::{QModel, QOpKind, Window};
@@ -355,7 +357,7 @@ pub fn build_plan(model: &QModel, trace: Option<&Trace>, width: usize) -> Result
         op_names: model.ops.iter().map(|o| format!("`{}` ({})", o.node, o.op_type)).collect(),
     };
     // A plan that builds pins every wire down (see [`crate::soundness`]).
-    // LINT-OFF crate::soundness::check(&plan)?;
+    crate::soundness::check(&plan)?;
     Ok(plan)
 }
 
@@ -575,15 +577,20 @@ impl Builder {
         Ok(y)
     }
 
-    /// `y = div_round(acc, n)`: `2·acc + n - 2n·y ∈ [0, 2n)`.
+    /// `y = div_round(acc, n)`: `2·acc + n − 2n·y − r = 0` with the remainder `r ∈ [0, 2n)`
+    /// and `y` range-checked as an activation. The range check on `y` is what pins it:
+    /// without it, `y′ = (2·acc + n − r′)/(2n) mod p` satisfies the division for any `r′`.
     fn div_round(&mut self, acc: Wire, n: i128, node: &str) -> Result<Wire> {
         let y = self.derived(|s| zkinfer_quantize::fixed::div_round(s.val(Some(acc)), n));
+        let r = self.derived(|s| 2 * s.val(Some(acc)) + n - 2 * n * s.val(Some(y)));
+        self.lin([Some(acc), Some(y), Some(r)], [2, -2 * n, -1], 0, n, 0, node)?;
         let bits = (128 - (2 * n - 1).leading_zeros()).max(1);
-        self.lin([Some(acc), Some(y), None], [2, -2 * n, 0], 0, n, bits, node)?;
+        // r ∈ [0, 2^bits), and when 2^bits > 2n also (2n − 1) − r ∈ [0, 2^bits).
+        self.lin([Some(r), None, None], [1, 0, 0], 0, 0, bits, node)?;
         if (2 * n).count_ones() != 1 {
-            // 2^bits > 2n: also check (2n - 1) - (2·acc + n - 2n·y) ≥ 0.
-            self.lin([Some(acc), Some(y), None], [-2, 2 * n, 0], 0, n - 1, bits, node)?;
+            self.lin([Some(r), None, None], [-1, 0, 0], 0, 2 * n - 1, bits, node)?;
         }
+        self.range_act(y)?;
         Ok(y)
     }
 

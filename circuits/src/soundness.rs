@@ -223,7 +223,10 @@ fn constraints(plan: &Plan) -> Result<Vec<Constraint>> {
             Row::Lin { a, c, cm, cc, bits } => {
                 for i in 0..3 {
                     if a[i].is_none() && (c[i] != 0 || (i < 2 && *cm != 0)) {
-                        return Err(bad(r, format!("operand slot {i} is empty but has a coefficient: its cell is free")));
+                        return Err(bad(
+                            r,
+                            format!("operand slot {i} is empty but has a coefficient: its cell is free"),
+                        ));
                     }
                 }
                 if *bits > 120 || bits.div_ceil(LIMB_BITS) as usize > plan.limbs() {
@@ -309,7 +312,10 @@ impl Lint<'_> {
         if new.0 > new.1 {
             return Err(unsound(
                 self.plan,
-                format!("{}: its constraints contradict each other (no value satisfies them)", self.plan.describe_wire(w)),
+                format!(
+                    "{}: its constraints contradict each other (no value satisfies them)",
+                    self.plan.describe_wire(w)
+                ),
             ));
         }
         if self.bound[w] != Some(new) && (self.bound[w].is_none() || self.tightenings[w] < MAX_TIGHTENINGS) {

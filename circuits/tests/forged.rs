@@ -36,8 +36,9 @@ impl Case {
         let mut rng = Lcg(11);
         let rows: Vec<Vec<f64>> =
             (0..16).map(|_| rng.vec(input_len, 2.0).into_iter().map(f64::from).collect()).collect();
-        let (q, _) = calibrate_and_quantize(&model, &Dataset { input_data: rows.clone(), labels: None }, &config, || {})
-            .unwrap();
+        let (q, _) =
+            calibrate_and_quantize(&model, &Dataset { input_data: rows.clone(), labels: None }, &config, || {})
+                .unwrap();
         let input = input.unwrap_or_else(|| rows[5].iter().map(|v| v * 0.9).collect());
         let x = q.quantize_input(&input).unwrap();
         let trace = q.execute(&x.values).unwrap();
@@ -63,7 +64,8 @@ impl Case {
     }
 
     /// Runs MockProver on the forged witness, with the instances it claims.
-    /// `Err` lists each failure as `kind@plan-row` (kind: a gate or lookup name, or `copy`).
+    /// `Err` lists each failure as `kind@plan-row` (kind: a gate or lookup name, or `copy`;
+    /// the region starts at circuit row 1, so its offsets are plan rows).
     fn check(&self, f: Forgery) -> Result<(), Vec<String>> {
         let c = self.c.forged(f);
         let inst = c.instances().unwrap();
@@ -72,7 +74,9 @@ impl Case {
                 .iter()
                 .map(|e| {
                     let s = e.to_string();
-                    let kind = if s.contains("('mac')") {
+                    let kind = if s.starts_with("Equality constraint") {
+                        "copy"
+                    } else if s.contains("('mac')") {
                         "mac"
                     } else if s.contains("('lin')") {
                         "lin"
@@ -82,8 +86,6 @@ impl Case {
                         "limb range"
                     } else if s.contains("function") {
                         "function"
-                    } else if s.contains("ermutation") || s.contains("equality") {
-                        "copy"
                     } else {
                         "other"
                     };
@@ -92,38 +94,11 @@ impl Case {
                         .nth(1)
                         .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
                         .and_then(|t| t.parse::<usize>().ok())
-                        .map_or("?".to_string(), |r| (r as isize - 1).to_string());
+                        .map_or("?".to_string(), |r| r.to_string());
                     format!("{kind}@{row}")
                 })
                 .collect()
         })
-    }
-
-    /// Asserts that `f` is rejected, with a failure of `kind` on one of `rows`.
-    fn assert_rejected(&self, what: &str, f: Forgery, kind: &str, rows: &[usize]) {
-        let fails = match self.check(f) {
-            Ok(()) => panic!("{what}: the forgery was ACCEPTED"),
-            Err(fails) => fails,
-        };
-        let want: Vec<String> = rows.iter().map(|r| format!("{kind}@{r}")).collect();
-        assert!(
-            fails.iter().any(|f| want.contains(f)),
-            "{what}: rejected, but not by {kind} on rows {rows:?}: {fails:?}"
-        );
-    }
-
-    /// Plan rows that read or define wire `w`.
-    fn rows_of(&self, w: Wire) -> Vec<usize> {
-        self.plan().rows.iter().enumerate().filter(|(_, r)| row_wires(r).contains(&w)).map(|(i, _)| i).collect()
-    }
-}
-
-fn row_wires(r: &Row) -> Vec<Wire> {
-    match r {
-        Row::Mac { x, acc, .. } => x.iter().copied().chain([*acc]).collect(),
-        Row::Lin { a, .. } => a.iter().flatten().copied().collect(),
-        Row::Sel { base, d, b, y } => vec![*base, *d, *b, *y],
-        Row::Func { i, y, .. } => vec![*i, *y],
     }
 }
 
@@ -131,39 +106,514 @@ fn fr(v: i128) -> Fr {
     zkinfer_circuits::circuit::fe(v)
 }
 
+/// Which constraints can reject a wrong range-checked sum: the row's gate (the limbs
+/// cannot add up to a huge field element) or the limb table (a limb out of range).
+const RANGE: &[&str] = &["lin", "limb range"];
+
+impl Case {
+    fn lin(&self, r: usize) -> (&[Option<Wire>; 3], &[i128; 3], i128, i128, u32) {
+        match &self.plan().rows[r] {
+            Row::Lin { a, c, cm, cc, bits } => (a, c, *cm, *cc, *bits),
+            other => panic!("row {r} is not a Lin row: {other:?}"),
+        }
+    }
+
+    fn find(&self, what: &str, pred: impl Fn(&Row) -> bool) -> usize {
+        self.plan().rows.iter().position(pred).unwrap_or_else(|| panic!("no {what} row"))
+    }
+
+    /// The row that range-checks `w` as an activation: `w + 2^(B-1) ∈ [0, 2^B)`.
+    /// (`usize::MAX` when there is none, so that a forgery it should stop is reported ACCEPTED.)
+    fn range_row(&self, w: Wire) -> usize {
+        let bits = self.q.config.act_bits;
+        self.plan()
+            .rows
+            .iter()
+            .position(|r| {
+                matches!(r, Row::Lin { a, c, cc, bits: b, .. }
+                if *a == [Some(w), None, None] && *c == [1, 0, 0] && *cc == 1 << (bits - 1) && *b == bits)
+            })
+            .unwrap_or(usize::MAX)
+    }
+
+    /// The rescale row `c0·a0 + c1·a1 + cm·a0·a1 + cc − 2^s·y ∈ [0, 2^s)` that defines `y`
+    /// (or the exact row `… − y = 0` when the op shifts left).
+    fn rescale_row(&self, y: Wire) -> usize {
+        self.find("rescale", |r| matches!(r, Row::Lin { a, c, .. } if a[2] == Some(y) && c[2] < 0))
+    }
+
+    /// The value of a Lin row's left-hand side without its `a2` term.
+    fn lhs_without_a2(&self, r: usize) -> i128 {
+        let (a, c, cm, cc, _) = self.lin(r);
+        let v = |i: usize| a[i].map_or(0, |w| self.value(w));
+        c[0] * v(0) + c[1] * v(1) + cm * v(0) * v(1) + cc
+    }
+
+    /// The Sel row that defines `y`: (row, base, d, b).
+    fn select_row(&self, y: Wire) -> (usize, Wire, Wire, Wire) {
+        let r = self.find("select", |r| matches!(r, Row::Sel { y: yy, .. } if *yy == y));
+        match &self.plan().rows[r] {
+            Row::Sel { base, d, b, .. } => (r, *base, *d, *b),
+            _ => unreachable!(),
+        }
+    }
+
+    /// The sign row `x + (1 − b)·2^(t) ∈ [0, 2^t)` of bit `b`.
+    fn sign_row(&self, b: Wire) -> usize {
+        self.find("sign", |r| matches!(r, Row::Lin { a, c, .. } if a[1] == Some(b) && c[1] < 0))
+    }
+
+    /// The output wires' honest values.
+    fn outputs(&self) -> Vec<(Wire, i128)> {
+        self.plan().outputs.iter().map(|&w| (w, self.value(w))).collect()
+    }
+
+    fn assert_rejected_by(&self, what: &str, f: Forgery, kinds: &[&str], row: usize) {
+        let fails = match self.check(f) {
+            Ok(()) => panic!("{what}: the forgery was ACCEPTED"),
+            Err(fails) => fails,
+        };
+        let want: Vec<String> = kinds.iter().map(|k| format!("{k}@{row}")).collect();
+        assert!(
+            fails.iter().any(|f| want.contains(f)),
+            "{what}: rejected, but not by {kinds:?} on row {row}: {fails:?}"
+        );
+    }
+
+    fn failures(&self, f: Forgery) -> Vec<String> {
+        self.check(f).err().unwrap_or_default()
+    }
+}
+
+/// The attacks on a rescaled output `y` (any op that ends in `combine`/`rescale`).
+fn attack_rescale(c: &Case, y: Wire, op: &str) {
+    let rr = c.rescale_row(y);
+    let yr = c.range_row(y);
+    let (_, co, _, _, bits) = c.lin(rr);
+    let yv = c.value(y);
+    // Another quotient: y ± 1 (the output off by the rescale's granularity), limbs from the row.
+    for delta in [1, -1] {
+        let mut f = c.honest();
+        f.set(y, fr(yv + delta));
+        c.assert_rejected_by(&format!("{op}: y{delta:+}"), f, RANGE, rr);
+    }
+    // Aliased: the field element p − y (i.e. −y).
+    if yv != 0 {
+        let mut f = c.honest();
+        f.set(y, -fr(yv));
+        c.assert_rejected_by(&format!("{op}: p − y"), f, RANGE, rr);
+    }
+    if bits == 0 {
+        // An exact row (the op shifts left): its one solution is the honest y.
+        assert_eq!(co[2], -1);
+        return;
+    }
+    let two_s = 1i128 << bits;
+    let rest = c.lhs_without_a2(rr);
+    let r = rest - two_s * yv;
+    assert!((0..two_s).contains(&r));
+    // A huge field quotient that satisfies the rescale row with any remainder r′:
+    // only the range check on y rejects it.
+    for r2 in [0, two_s - 1, (r + 1) % two_s] {
+        if r2 == r {
+            continue;
+        }
+        let y2 = fr(rest - r2) * fr(two_s).invert().unwrap();
+        let mut f = c.honest();
+        f.set(y, y2);
+        let fails = c.failures(f.clone());
+        assert!(
+            !fails.iter().any(|e| e.ends_with(&format!("@{rr}"))),
+            "{op}: the rescale row alone should accept y′ for r′ = {r2}: {fails:?}"
+        );
+        c.assert_rejected_by(&format!("{op}: field quotient for r′ = {r2}"), f, RANGE, yr);
+    }
+    // y − 1 with the remainder r + 2^s written in limbs that add up but leave their range:
+    // all in limb 0, or limb 1 = p − 1 with limb 0 compensating.
+    let lhs = r + two_s;
+    let mut f = c.honest();
+    f.set(y, fr(yv - 1)).set_cell(rr, 3, fr(lhs));
+    for j in 1..c.c.shape.limbs {
+        f.set_cell(rr, 3 + j, Fr::ZERO);
+    }
+    c.assert_rejected_by(&format!("{op}: remainder in one limb"), f, &["limb range"], rr);
+    let mut f = c.honest();
+    f.set(y, fr(yv - 1)).set_cell(rr, 3, fr((lhs & 0xff) + 256)).set_cell(rr, 4, fr((lhs >> 8) - 1));
+    for j in 2..c.c.shape.limbs {
+        f.set_cell(rr, 3 + j, fr((lhs >> (8 * j)) & 0xff));
+    }
+    c.assert_rejected_by(&format!("{op}: limb 1 = p − 1"), f, &["limb range"], rr);
+}
+
+/// The attacks on a select `y = base + b·d` whose bit `b` comes from a sign row.
+fn attack_select(c: &Case, y: Wire, op: &str) {
+    let (sr, base, d, b) = c.select_row(y);
+    let sign = c.sign_row(b);
+    let (bv, dv, basev) = (c.value(b), c.value(d), c.value(base));
+    // The other branch (a wrong select bit): stopped by the sign row.
+    if dv != 0 {
+        let mut f = c.honest();
+        f.set(b, fr(1 - bv)).set(y, fr(basev + (1 - bv) * dv));
+        c.assert_rejected_by(&format!("{op}: select bit flipped"), f, RANGE, sign);
+    }
+    // Non-boolean bits: 2, p − 1, and the field element that satisfies the sign row
+    // with another remainder.
+    let (_, sc, _, scc, sbits) = c.lin(sign);
+    let x = c.lin(sign).0[0].unwrap();
+    let t = 1i128 << sbits;
+    let r_honest = sc[0] * c.value(x) + sc[1] * bv + scc;
+    let b_field = (fr(sc[0] * c.value(x) + scc - (r_honest + 1) % t)) * (-fr(sc[1])).invert().unwrap();
+    for (name, b2) in [("2", fr(2)), ("p − 1", -Fr::ONE), ("a field solution of the sign row", b_field)] {
+        let mut f = c.honest();
+        f.set(b, b2).set(y, fr(basev) + b2 * fr(dv));
+        if dv == 0 && name == "2" {
+            // y is unchanged, but the bit is still not boolean.
+        }
+        c.assert_rejected_by(&format!("{op}: select bit {name}"), f, &["select"], sr);
+    }
+    // y aliased as p − y, and y off by one, with the bit honest.
+    let yv = c.value(y);
+    for (name, y2) in [("p − y", -fr(yv)), ("y + 1", fr(yv + 1))] {
+        if y2 == fr(yv) {
+            continue;
+        }
+        let mut f = c.honest();
+        f.set(y, y2);
+        c.assert_rejected_by(&format!("{op}: {name}"), f, &["select"], sr);
+    }
+}
+
+fn cfg() -> QuantConfig {
+    QuantConfig::default()
+}
+
 fn gap_case() -> Case {
     let mut g = Graph::new(&[1, 1, 4, 4], 21);
     g.node("GlobalAveragePool", "gap", &["input"], vec![]);
-    Case::new(&g, 16, QuantConfig::default(), None)
+    Case::new(&g, 16, cfg(), None)
 }
 
-/// The review's forgery: `y′ = (2·acc + n − r′)/(2n) mod p` satisfies the
-/// division row for any remainder `r′`; only a range check on `y` stops it.
+/// The division rows of an average: (exact row, remainder rows, acc, r, n).
+fn division_rows(c: &Case, y: Wire) -> (usize, Vec<usize>, Wire, Wire, i128) {
+    let dr = c.find("division", |r| matches!(r, Row::Lin { a, c: co, .. } if a[1] == Some(y) && co[0] == 2));
+    let (a, co, _, _, _) = c.lin(dr);
+    let (acc, r) = (a[0].unwrap(), a[2].unwrap());
+    let n = -co[1] / 2;
+    let rem: Vec<usize> = c
+        .plan()
+        .rows
+        .iter()
+        .enumerate()
+        .filter(|(_, row)| matches!(row, Row::Lin { a, .. } if *a == [Some(r), None, None]))
+        .map(|(i, _)| i)
+        .collect();
+    (dr, rem, acc, r, n)
+}
+
+/// The attacks on an average `y = div_round(acc, n)`.
+fn attack_average(c: &Case, y: Wire, op: &str) {
+    let (dr, rem, acc, r, n) = division_rows(c, y);
+    let yr = c.range_row(y);
+    let (accv, yv, rv) = (c.value(acc), c.value(y), c.value(r));
+    assert_eq!(2 * accv + n - 2 * n * yv, rv);
+    // The review's forgery: y′ = (2·acc + n − r′)/(2n) mod p with an in-range remainder r′.
+    for r2 in [0, 2 * n - 1, (rv + 1) % (2 * n)] {
+        if r2 == rv {
+            continue;
+        }
+        let y2 = fr(2 * accv + n - r2) * fr(2 * n).invert().unwrap();
+        assert_ne!(y2, fr(yv));
+        let mut f = c.honest();
+        f.set(y, y2).set(r, fr(r2));
+        let fails = c.failures(f.clone());
+        assert!(
+            !fails.iter().any(|e| e.ends_with(&format!("@{dr}")) || rem.iter().any(|q| e.ends_with(&format!("@{q}")))),
+            "{op}: the division rows alone should accept y′ for r′ = {r2}: {fails:?}"
+        );
+        c.assert_rejected_by(&format!("{op}: field quotient for r′ = {r2}"), f, RANGE, yr);
+    }
+    // Another quotient with the matching remainder: r + 2n (too large) or r − 2n (negative).
+    let mut f = c.honest();
+    f.set(y, fr(yv - 1)).set(r, fr(rv + 2 * n));
+    let upper = *rem.last().unwrap();
+    c.assert_rejected_by(&format!("{op}: y − 1 with remainder r + 2n"), f, RANGE, upper);
+    let mut f = c.honest();
+    f.set(y, fr(yv + 1)).set(r, fr(rv - 2 * n));
+    c.assert_rejected_by(&format!("{op}: y + 1 with remainder r − 2n"), f, RANGE, rem[0]);
+    // Another quotient with the honest remainder: the exact division row.
+    let mut f = c.honest();
+    f.set(y, fr(yv + 1));
+    c.assert_rejected_by(&format!("{op}: y + 1"), f, RANGE, dr);
+    // A sum that makes y + 1 exact: the Mac row.
+    let mac = c.find("sum", |row| matches!(row, Row::Mac { acc: a, .. } if *a == acc));
+    let mut f = c.honest();
+    f.set(acc, fr(accv + n)).set(y, fr(yv + 1));
+    c.assert_rejected_by(&format!("{op}: sum + n"), f, &["mac"], mac);
+}
+
+/// The review's forgery, on the tiny model it names: [1,1,4,4] → GlobalAveragePool.
+/// Seen ACCEPTED before div_round range-checked its output (commit c0f4b04).
 #[test]
-fn forged_global_average_pool_field_quotient() {
+fn forged_global_average_pool() {
     let c = gap_case();
     let y = c.plan().outputs[0];
-    let n = 16i128;
-    // The Mac row that sums the window defines acc; the division row reads acc and y.
-    let div_rows: Vec<usize> = c
-        .rows_of(y)
-        .into_iter()
-        .filter(|&r| matches!(&c.plan().rows[r], Row::Lin { c: co, .. } if co.contains(&(-2 * n))))
-        .collect();
-    assert!(!div_rows.is_empty(), "no division row for the output");
-    let acc = match &c.plan().rows[div_rows[0]] {
-        Row::Lin { a, .. } => a[0].unwrap(),
+    attack_average(&c, y, "GlobalAveragePool");
+}
+
+#[test]
+fn forged_average_pool_with_padding() {
+    // 3×3 windows with padding: divisors 4, 6 and 9 (2n = 12 and 18 need the upper bound row).
+    let mut g = Graph::new(&[1, 1, 4, 4], 9);
+    g.node(
+        "AveragePool",
+        "avg",
+        &["input"],
+        vec![("kernel_shape", Attr::Ints(vec![3, 3])), ("pads", Attr::Ints(vec![1, 1, 1, 1]))],
+    );
+    let c = Case::new(&g, 16, cfg(), None);
+    let mut divisors = vec![];
+    for (y, _) in c.outputs() {
+        let (_, rem, _, _, n) = division_rows(&c, y);
+        if !divisors.contains(&n) {
+            assert_eq!(rem.len(), if (2 * n).count_ones() == 1 { 1 } else { 2 }, "n = {n}");
+            divisors.push(n);
+            attack_average(&c, y, &format!("AveragePool (n = {n})"));
+        }
+    }
+    divisors.sort();
+    assert_eq!(divisors, [4, 6, 9]);
+}
+
+fn dense_case() -> Case {
+    let mut g = Graph::new(&[1, 13], 1);
+    let w = g.rand_init("w", &[4, 13], 0.5);
+    let b = g.rand_init("b", &[4], 0.5);
+    g.node("Gemm", "fc", &["input", &w, &b], vec![("transB", Attr::I(1))]);
+    Case::new(&g, 13, cfg(), None)
+}
+
+/// Dense: every rescale attack, a shifted accumulator (Mac gate), and one copy of an
+/// input changed in a Mac row (copy constraint).
+#[test]
+fn forged_dense() {
+    let c = dense_case();
+    for (y, _) in c.outputs().into_iter().take(2) {
+        attack_rescale(&c, y, "Gemm");
+    }
+    let y = c.plan().outputs[0];
+    let rr = c.rescale_row(y);
+    let (a, co, _, _, bits) = c.lin(rr);
+    let acc = a[0].unwrap();
+    assert_eq!(co[0], 1);
+    let mac = c.find("mac", |row| matches!(row, Row::Mac { acc: a, .. } if *a == acc));
+    let mut f = c.honest();
+    f.set(acc, fr(c.value(acc) + (1 << bits))).set(y, fr(c.value(y) + 1));
+    c.assert_rejected_by("Gemm: accumulator + 2^s", f, &["mac"], mac);
+    // One copy of x_0 in the first Mac row made larger by 2^s / w_0-ish: the copy constraint.
+    let first_mac = c.find("mac", |row| matches!(row, Row::Mac { .. }));
+    let x0 = match &c.plan().rows[first_mac] {
+        Row::Mac { x, .. } => x[0],
         _ => unreachable!(),
     };
-    let acc_v = c.value(acc);
-    for r_forged in [0i128, 7, 31] {
-        let y_forged = (fr(2 * acc_v + n - r_forged)) * fr(2 * n).invert().unwrap();
-        assert_ne!(y_forged, fr(c.value(y)));
+    let mut f = c.honest();
+    f.set_cell(first_mac, 0, fr(c.value(x0) + 1000));
+    let fails = c.failures(f);
+    assert!(fails.iter().any(|e| e.starts_with("copy")), "Gemm: a changed copy of an input: {fails:?}");
+}
+
+#[test]
+fn forged_conv() {
+    let mut g = Graph::new(&[1, 2, 5, 5], 2);
+    let w = g.rand_init("w", &[2, 2, 3, 3], 0.5);
+    let b = g.rand_init("b", &[2], 0.2);
+    g.node(
+        "Conv",
+        "conv",
+        &["input", &w, &b],
+        vec![("strides", Attr::Ints(vec![2, 2])), ("pads", Attr::Ints(vec![1, 1, 1, 1]))],
+    );
+    let c = Case::new(&g, 50, cfg(), None);
+    let outs = c.outputs();
+    attack_rescale(&c, outs[0].0, "Conv");
+    attack_rescale(&c, outs[outs.len() - 1].0, "Conv");
+}
+
+#[test]
+fn forged_add_sub_mul() {
+    for op in ["Add", "Sub", "Mul"] {
+        let mut g = Graph::new(&[1, 6], 3);
+        let w = g.rand_init("w", &[6, 6], 0.9);
+        let d = g.node("MatMul", "mm", &["input", &w], vec![]);
+        g.node(op, "op", &["input", &d], vec![]);
+        let c = Case::new(&g, 6, cfg(), None);
+        for (y, _) in c.outputs().into_iter().take(2) {
+            attack_rescale(&c, y, op);
+        }
+        // The product/sum read through a changed copy of the MatMul output: copy constraint.
+        let y = c.plan().outputs[0];
+        let rr = c.rescale_row(y);
+        let (a, ..) = c.lin(rr);
         let mut f = c.honest();
-        f.set(y, y_forged);
-        let fails = c.check(f);
-        eprintln!("r' = {r_forged}: y' = {y_forged:?}: {fails:?}");
-        assert!(fails.is_err(), "GlobalAveragePool: forged output y' = {y_forged:?} (remainder {r_forged}) was ACCEPTED");
+        f.set_cell(rr, 1, fr(c.value(a[1].unwrap()) + 1));
+        let fails = c.failures(f);
+        assert!(fails.iter().any(|e| e.starts_with("copy")), "{op}: changed operand copy: {fails:?}");
     }
-    let _ = &c.q;
+}
+
+#[test]
+fn forged_affine() {
+    let mut g = Graph::new(&[1, 2, 3], 4);
+    let k = g.init("c", &[2, 1], vec![0.75, -1.25]);
+    let m = g.node("Mul", "mul", &["input", &k], vec![]);
+    let d = g.init("d", &[3], vec![0.5, -0.5, 0.25]);
+    g.node("Sub", "sub", &[&m, &d], vec![]);
+    let c = Case::new(&g, 6, cfg(), None);
+    for (y, _) in c.outputs().into_iter().take(3) {
+        attack_rescale(&c, y, "Mul+Sub (affine)");
+    }
+}
+
+#[test]
+fn forged_relu() {
+    let mut g = Graph::new(&[1, 8], 5);
+    g.node("Relu", "relu", &["input"], vec![]);
+    let c = Case::new(&g, 8, cfg(), None);
+    let outs = c.outputs();
+    let neg = outs.iter().position(|&(y, _)| c.value(c.select_row(y).2) < 0).expect("a negative input");
+    let pos = outs.iter().position(|&(y, _)| c.value(c.select_row(y).2) > 0).expect("a positive input");
+    for i in [neg, pos] {
+        attack_select(&c, outs[i].0, "Relu");
+    }
+    // The shared zero wire set to the negative input: y = x for x < 0 with b = 0.
+    let (_, base, d, _) = c.select_row(outs[neg].0);
+    let zr = c.find("zero", |r| matches!(r, Row::Lin { a, bits: 0, .. } if *a == [Some(base), None, None]));
+    let mut f = c.honest();
+    f.set(base, fr(c.value(d)));
+    for &(y, _) in &outs {
+        let (_, _, dd, bb) = c.select_row(y);
+        f.set(y, fr(c.value(d)) + fr(c.value(bb) * c.value(dd)));
+    }
+    c.assert_rejected_by("Relu: zero wire forged", f, RANGE, zr);
+}
+
+#[test]
+fn forged_leaky_relu() {
+    let mut g = Graph::new(&[1, 8], 6);
+    g.node("LeakyRelu", "lrelu", &["input"], vec![("alpha", Attr::F(0.2))]);
+    let c = Case::new(&g, 8, cfg(), None);
+    let outs = c.outputs();
+    for &(y, _) in outs.iter().take(4) {
+        attack_select(&c, y, "LeakyRelu");
+    }
+    // The negative branch's rescale α·x, forged where it is the output (x < 0, b = 0).
+    let (_, base, d, b) =
+        c.select_row(outs.iter().find(|&&(y, _)| c.value(c.select_row(y).3) == 0).expect("a negative input").0);
+    assert_eq!(c.value(b), 0);
+    let _ = d;
+    attack_rescale(&c, base, "LeakyRelu α·x");
+}
+
+#[test]
+fn forged_lookup() {
+    let small = QuantConfig { act_bits: 12, table_bits: 8, ..QuantConfig::default() };
+    for op in ["Sigmoid", "Tanh"] {
+        let mut g = Graph::new(&[1, 8], 7);
+        g.node(op, "f", &["input"], vec![]);
+        let c = Case::new(&g, 8, small, None);
+        let table = &c.plan().tables[0];
+        let entry = |i: i128| table.entries.iter().find(|e| e.0 == i).map(|e| e.1);
+        for &(y, yv) in c.outputs().iter().take(3) {
+            let fr_row = c.find("function", |r| matches!(r, Row::Func { y: yy, .. } if *yy == y));
+            let i = match &c.plan().rows[fr_row] {
+                Row::Func { i, .. } => *i,
+                _ => unreachable!(),
+            };
+            let ir = c.find("index", |r| matches!(r, Row::Lin { a, .. } if a[1] == Some(i)));
+            let (a, co, _, _, bits) = c.lin(ir);
+            let x = a[0].unwrap();
+            let iv = c.value(i);
+            // A neighbouring table entry: the index decomposition rejects it.
+            for delta in [1, -1] {
+                if let Some(y2) = entry(iv + delta) {
+                    let mut f = c.honest();
+                    f.set(i, fr(iv + delta)).set(y, fr(y2));
+                    c.assert_rejected_by(&format!("{op}: index {delta:+}"), f, RANGE, ir);
+                }
+            }
+            // A field index satisfying the decomposition with another remainder: not in the table.
+            let two_d = -co[1];
+            assert_eq!(two_d, 1 << bits);
+            let r = c.value(x) - two_d * iv;
+            let i2 = fr(c.value(x) - (r + 1) % two_d) * fr(two_d).invert().unwrap();
+            let mut f = c.honest();
+            f.set(i, i2);
+            c.assert_rejected_by(&format!("{op}: field index"), f, &["function"], fr_row);
+            // Another output for the honest index, and its negation.
+            for y2 in [fr(yv + 1), -fr(yv)] {
+                if y2 == fr(yv) {
+                    continue;
+                }
+                let mut f = c.honest();
+                f.set(y, y2);
+                c.assert_rejected_by(&format!("{op}: output not in the table"), f, &["function"], fr_row);
+            }
+        }
+    }
+}
+
+#[test]
+fn forged_max_pool() {
+    let mut g = Graph::new(&[1, 1, 4, 4], 8);
+    g.node(
+        "MaxPool",
+        "max",
+        &["input"],
+        vec![("kernel_shape", Attr::Ints(vec![2, 2])), ("strides", Attr::Ints(vec![2, 2]))],
+    );
+    let c = Case::new(&g, 16, cfg(), None);
+    // Each output is the last select of its window's chain.
+    for (y, _) in c.outputs() {
+        attack_select(&c, y, "MaxPool");
+        // The difference d = v − m made one larger (so y = v + 1): its exact row.
+        let (_, _, d, b) = c.select_row(y);
+        if c.value(b) == 1 {
+            let dr = c.find("difference", |r| matches!(r, Row::Lin { a, .. } if a[2] == Some(d)));
+            let mut f = c.honest();
+            f.set(d, fr(c.value(d) + 1)).set(y, fr(c.value(y) + 1));
+            c.assert_rejected_by("MaxPool: d + 1", f, RANGE, dr);
+        }
+    }
+}
+
+/// Reshape is wiring: claiming two outputs swapped breaks the rows that define them.
+#[test]
+fn forged_reshape() {
+    let mut g = Graph::new(&[1, 6], 12);
+    let w = g.rand_init("w", &[6, 4], 0.9);
+    let d = g.node("MatMul", "mm", &["input", &w], vec![]);
+    let s = g.init_i64("shape", &[2], vec![2, 2]);
+    g.node("Reshape", "reshape", &[&d, &s], vec![]);
+    let c = Case::new(&g, 6, cfg(), None);
+    let outs = c.outputs();
+    let (i, j) = (0..outs.len())
+        .flat_map(|i| (0..outs.len()).map(move |j| (i, j)))
+        .find(|&(i, j)| outs[i].1 != outs[j].1)
+        .expect("two different outputs");
+    let mut f = c.honest();
+    f.set(outs[i].0, fr(outs[j].1)).set(outs[j].0, fr(outs[i].1));
+    c.assert_rejected_by("Reshape: swapped outputs", f, RANGE, c.rescale_row(outs[i].0));
+}
+
+/// Public inputs outside the activation range (a wrapped value, p − 2^40) are rejected
+/// by the input's range check, whatever the prover does with the rest.
+#[test]
+fn forged_input_out_of_range() {
+    let c = dense_case();
+    let x = c.plan().inputs[0];
+    let xr = c.range_row(x);
+    for v in [fr(1 << 40), -fr(1 << 40), fr(1 << 15)] {
+        let mut f = c.honest();
+        f.set(x, v);
+        c.assert_rejected_by("input out of range", f, RANGE, xr);
+    }
 }

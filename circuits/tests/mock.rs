@@ -68,3 +68,30 @@ fn fixtures_satisfy_and_tampering_fails() {
         );
     }
 }
+
+/// The soundness lint passes on every fixture at every MAC width the planner considers
+/// (build_plan runs it; here it is also timed against planning itself).
+#[test]
+fn soundness_lint_passes_on_every_fixture() {
+    for name in ["mlp_digits", "cnn_digits", "cnn_medium"] {
+        let q = compile(name);
+        for &width in zkinfer_circuits::cost::WIDTH_CANDIDATES {
+            let t = std::time::Instant::now();
+            let plan = build_plan(&q, None, width).unwrap();
+            let total = t.elapsed();
+            let t = std::time::Instant::now();
+            let report = zkinfer_circuits::soundness::check(&plan).unwrap();
+            let lint = t.elapsed();
+            assert_eq!(report.wires, plan.num_wires);
+            eprintln!(
+                "{name} width {width}: {} rows, {} wires, {} constraints, {} visits; plan+lint {:.1} ms, lint {:.1} ms",
+                plan.rows.len(),
+                report.wires,
+                report.constraints,
+                report.visits,
+                total.as_secs_f64() * 1e3,
+                lint.as_secs_f64() * 1e3
+            );
+        }
+    }
+}
