@@ -617,3 +617,50 @@ fn forged_input_out_of_range() {
         c.assert_rejected_by("input out of range", f, RANGE, xr);
     }
 }
+
+/// The same forgery through the real prover: halo2's `create_proof` does not check
+/// constraints, so it writes a proof for the forged witness; the verifier rejects it
+/// (and accepts the honest one made the same way).
+#[test]
+fn forged_global_average_pool_real_proof_is_rejected() {
+    use halo2_proofs::plonk::Circuit;
+    use halo2_proofs::plonk::{create_proof, keygen_pk, keygen_vk};
+    use halo2_proofs::poly::kzg::commitment::KZGCommitmentScheme;
+    use halo2_proofs::poly::kzg::multiopen::ProverSHPLONK;
+    use halo2_proofs::transcript::TranscriptWriterBuffer;
+    use halo2curves::bn256::{Bn256, G1Affine};
+    use rand::SeedableRng;
+    use snark_verifier::system::halo2::transcript::evm::{ChallengeEvm, EvmTranscript};
+
+    let c = gap_case();
+    let params = zkinfer_circuits::srs::Srs::dev(c.k).unwrap().params;
+    let empty = c.c.without_witnesses();
+    let vk = keygen_vk(&params, &empty).unwrap();
+    let pk = keygen_pk(&params, vk, &empty).unwrap();
+    let prove = |circuit: ModelCircuit| {
+        let inst = circuit.instances().unwrap();
+        let mut tr = <EvmTranscript<G1Affine, _, _, _> as TranscriptWriterBuffer<_, G1Affine, _>>::init(Vec::new());
+        create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, ChallengeEvm<G1Affine>, _, _, _>(
+            &params,
+            &pk,
+            &[circuit],
+            &[&[&inst]],
+            rand_chacha::ChaCha20Rng::seed_from_u64(5),
+            &mut tr,
+        )
+        .unwrap();
+        (inst, tr.finalize())
+    };
+    let (inst, proof) = prove(c.c.forged(c.honest()));
+    zkinfer_circuits::prove::verify(&params, pk.get_vk(), &inst, &proof).expect("the honest proof verifies");
+
+    let y = c.plan().outputs[0];
+    let (_, _, acc, r, n) = division_rows(&c, y);
+    let y2 = fr(2 * c.value(acc) + n) * fr(2 * n).invert().unwrap();
+    let mut f = c.honest();
+    f.set(y, y2).set(r, Fr::ZERO);
+    let (inst, proof) = prove(c.c.forged(f));
+    assert_eq!(inst[c.plan().inputs.len()], y2, "the forged proof claims y′");
+    let e = zkinfer_circuits::prove::verify(&params, pk.get_vk(), &inst, &proof).unwrap_err();
+    assert!(e.to_string().contains("proof rejected"), "{e}");
+}
