@@ -3,10 +3,11 @@
 //!
 //! * [`plan`] lowers the model (and its execution trace) to rows of four gate
 //!   kinds, with no halo2 types; building it with a trace re-checks every
-//!   equation on integers.
+//!   equation on integers. Each op family's lowering lives in `layers/<family>.rs`
+//!   (named like `quantize/src/ops/<family>.rs`), written in the row gadgets of
+//!   `gadgets.rs`.
 //! * [`soundness`] lints a plan: every wire must be pinned down by its rows.
 //! * [`circuit`] declares columns, gates and lookups and replays a plan.
-//!
 //! * [`forge`] lets soundness tests assign a malicious prover's witness.
 //! * [`cost`] reports the circuit's size and estimated proving memory.
 //! * [`srs`] reads, generates (INSECURE dev), imports (.ptau) and downsizes SRSs.
@@ -18,7 +19,9 @@ pub mod circuit;
 pub mod cost;
 pub mod error;
 pub mod forge;
+pub(crate) mod gadgets;
 pub mod keys;
+pub(crate) mod layers;
 pub mod plan;
 pub mod proof_file;
 pub mod prove;

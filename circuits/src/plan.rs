@@ -21,7 +21,10 @@
 //! pins every wire down, so the honest witness is the only one.
 
 use zkinfer_quantize::Trace;
-use zkinfer_quantize::qmodel::{QModel, QOpKind, Window};
+use zkinfer_quantize::qmodel::QModel;
+
+use crate::gadgets::Builder;
+use crate::layers::LayerCx;
 
 use crate::error::{CircuitError, Result};
 
@@ -163,6 +166,9 @@ impl Plan {
 
 /// Lowers `model` to rows; with `trace`, also computes and checks every wire value.
 pub fn build_plan(model: &QModel, trace: Option<&Trace>, width: usize) -> Result<Plan> {
+    // A model the executor would refuse must not compile either (an in-memory model may
+    // not have passed through `QModel::read`).
+    model.validate().map_err(|e| CircuitError::Invalid(format!("model `{}`: {e}", model.name)))?;
     let mut b = Builder {
         width,
         rows: vec![],
@@ -189,141 +195,16 @@ pub fn build_plan(model: &QModel, trace: Option<&Trace>, width: usize) -> Result
     let mut row_ops = vec![u32::MAX; b.rows.len()];
 
     for (op_index, op) in model.ops.iter().enumerate() {
-        let xin = tensor_wires[op.inputs[0]].clone().expect("validated: inputs written first");
-        let in_shape = &model.tensors[op.inputs[0]].shape;
-        let out_t = &model.tensors[op.output];
-        let out: Vec<Wire> = match &op.kind {
-            QOpKind::Dense { k, n, weight, bias, shift, .. } => {
-                let rows = xin.len() / k;
-                let mut out = vec![];
-                for m in 0..rows {
-                    for j in 0..*n {
-                        let terms: Vec<(Wire, i128)> =
-                            (0..*k).map(|kk| (xin[m * k + kk], weight[kk * n + j] as i128)).collect();
-                        let acc = b.mac(&terms);
-                        let bias = bias.as_ref().map_or(0, |bb| bb[j] as i128);
-                        let y = b.rescale(acc, bias, *shift, &op.node)?;
-                        out.push(y);
-                    }
-                }
-                out
-            }
-            QOpKind::Conv { weight_shape, weight, bias, strides, pads, shift, .. } => {
-                let [co, ci, kh, kw] = *weight_shape;
-                let (batch, h, w) = (in_shape[0], in_shape[2], in_shape[3]);
-                let (oh, ow) = (out_t.shape[2], out_t.shape[3]);
-                let mut out = vec![];
-                for bt in 0..batch {
-                    for c in 0..co {
-                        for i in 0..oh {
-                            for j in 0..ow {
-                                let mut terms = vec![];
-                                for cc in 0..ci {
-                                    for di in 0..kh {
-                                        let y = (i * strides[0] + di) as isize - pads[0] as isize;
-                                        for dj in 0..kw {
-                                            let x = (j * strides[1] + dj) as isize - pads[1] as isize;
-                                            if y < 0 || y >= h as isize || x < 0 || x >= w as isize {
-                                                continue;
-                                            }
-                                            let xi = ((bt * ci + cc) * h + y as usize) * w + x as usize;
-                                            let wv = weight[((c * ci + cc) * kh + di) * kw + dj] as i128;
-                                            terms.push((xin[xi], wv));
-                                        }
-                                    }
-                                }
-                                let acc = b.mac(&terms);
-                                let bias = bias.as_ref().map_or(0, |bb| bb[c] as i128);
-                                let y = b.rescale(acc, bias, *shift, &op.node)?;
-                                out.push(y);
-                            }
-                        }
-                    }
-                }
-                out
-            }
-            QOpKind::Add { sub, a_shift, b_shift, shift } => {
-                let yin = tensor_wires[op.inputs[1]].clone().expect("validated");
-                let b_shape = &model.tensors[op.inputs[1]].shape;
-                let (ia, ib) = (broadcast_index(in_shape, &out_t.shape), broadcast_index(b_shape, &out_t.shape));
-                let sign = if *sub { -1 } else { 1 };
-                (0..out_t.numel())
-                    .map(|i| {
-                        let (ca, cb) = (1i128 << a_shift, sign << b_shift);
-                        b.combine([Some(xin[ia[i]]), Some(yin[ib[i]])], [ca, cb], 0, 0, *shift, &op.node)
-                    })
-                    .collect::<Result<_>>()?
-            }
-            QOpKind::Mul { shift } => {
-                let yin = tensor_wires[op.inputs[1]].clone().expect("validated");
-                let b_shape = &model.tensors[op.inputs[1]].shape;
-                let (ia, ib) = (broadcast_index(in_shape, &out_t.shape), broadcast_index(b_shape, &out_t.shape));
-                (0..out_t.numel())
-                    .map(|i| b.combine([Some(xin[ia[i]]), Some(yin[ib[i]])], [0, 0], 1, 0, *shift, &op.node))
-                    .collect::<Result<_>>()?
-            }
-            QOpKind::Affine { mul, add, shift, .. } => {
-                let mi = mul.as_ref().map(|c| broadcast_index(&c.shape, &out_t.shape));
-                let ai = add.as_ref().map(|c| broadcast_index(&c.shape, &out_t.shape));
-                (0..out_t.numel())
-                    .map(|i| {
-                        let m = match (&mul, &mi) {
-                            (Some(c), Some(idx)) => c.values[idx[i]] as i128,
-                            _ => 1,
-                        };
-                        let a = match (&add, &ai) {
-                            (Some(c), Some(idx)) => c.values[idx[i]] as i128,
-                            _ => 0,
-                        };
-                        b.combine([Some(xin[i]), None], [m, 0], 0, a, *shift, &op.node)
-                    })
-                    .collect::<Result<_>>()?
-            }
-            QOpKind::Relu => xin.iter().map(|&x| b.relu(x)).collect::<Result<_>>()?,
-            QOpKind::LeakyRelu { alpha, alpha_scale_bits } => xin
-                .iter()
-                .map(|&x| b.leaky_relu(x, *alpha as i128, *alpha_scale_bits, &op.node))
-                .collect::<Result<_>>()?,
-            QOpKind::Lookup { in_shift, table, .. } => {
-                let half = 1i128 << (model.config.table_bits - 1);
-                let tag = b.tables.len() as u64 + 1;
-                b.tables.push(FuncTable {
-                    tag,
-                    entries: table.iter().enumerate().map(|(i, &v)| (i as i128 - half, v as i128)).collect(),
-                });
-                xin.iter().map(|&x| b.lookup(x, *in_shift, tag, table, half, &op.node)).collect::<Result<_>>()?
-            }
-            QOpKind::AvgPool { window, count_include_pad } => pool_windows(in_shape, &out_t.shape, window)
-                .into_iter()
-                .map(|idx| {
-                    let terms: Vec<(Wire, i128)> = idx.iter().map(|&i| (xin[i], 1)).collect();
-                    let count = if *count_include_pad { window.kernel[0] * window.kernel[1] } else { idx.len() };
-                    let acc = b.mac(&terms);
-                    b.div_round(acc, count as i128, &op.node)
-                })
-                .collect::<Result<_>>()?,
-            QOpKind::GlobalAvgPool => {
-                let hw = in_shape[2] * in_shape[3];
-                xin.chunks(hw)
-                    .map(|ch| {
-                        let terms: Vec<(Wire, i128)> = ch.iter().map(|&w| (w, 1)).collect();
-                        let acc = b.mac(&terms);
-                        b.div_round(acc, hw as i128, &op.node)
-                    })
-                    .collect::<Result<_>>()?
-            }
-            QOpKind::MaxPool { window } => pool_windows(in_shape, &out_t.shape, window)
-                .into_iter()
-                .map(|idx| {
-                    let mut m = xin[idx[0]];
-                    for &i in &idx[1..] {
-                        m = b.max(m, xin[i])?;
-                    }
-                    Ok(m)
-                })
-                .collect::<Result<_>>()?,
-            QOpKind::Reshape => xin,
+        let inputs: Vec<&[Wire]> =
+            op.inputs.iter().map(|&t| tensor_wires[t].as_deref().expect("validated: inputs written first")).collect();
+        let cx = LayerCx {
+            model,
+            op,
+            inputs,
+            in_shapes: op.inputs.iter().map(|&t| model.tensors[t].shape.as_slice()).collect(),
+            out_shape: &model.tensors[op.output].shape,
         };
+        let out = crate::layers::lower(&mut b, &cx)?;
         if let Some(tr) = trace {
             // The plan recomputes every value: it must agree with the executor, bit for bit.
             for (i, &w) in out.iter().enumerate() {
@@ -366,240 +247,6 @@ fn elem(a: &ndarray::ArrayD<i64>, i: usize) -> i128 {
     match a.as_slice() {
         Some(s) => s[i] as i128,
         None => a.iter().nth(i).copied().unwrap_or(0) as i128,
-    }
-}
-
-/// For each element of `out` (row-major), the row-major index into a tensor of `shape` broadcast to it.
-fn broadcast_index(shape: &[usize], out: &[usize]) -> Vec<usize> {
-    let n: usize = out.iter().product();
-    let rank = out.len();
-    let shape: Vec<usize> = std::iter::repeat_n(1, rank - shape.len()).chain(shape.iter().copied()).collect();
-    (0..n)
-        .map(|mut flat| {
-            let mut idx = 0;
-            let mut stride = 1;
-            for d in (0..rank).rev() {
-                let coord = flat % out[d];
-                flat /= out[d];
-                if shape[d] != 1 {
-                    idx += coord * stride;
-                }
-                stride *= shape[d];
-            }
-            idx
-        })
-        .collect()
-}
-
-/// In-bounds input indices (row-major NCHW) of each pooling window, in output order.
-fn pool_windows(in_shape: &[usize], out_shape: &[usize], win: &Window) -> Vec<Vec<usize>> {
-    let (h, w) = (in_shape[2] as isize, in_shape[3] as isize);
-    let mut all = vec![];
-    for b in 0..in_shape[0] {
-        for c in 0..in_shape[1] {
-            for i in 0..out_shape[2] {
-                for j in 0..out_shape[3] {
-                    let mut idx = vec![];
-                    for di in 0..win.kernel[0] {
-                        let y = (i * win.strides[0] + di) as isize - win.pads[0] as isize;
-                        for dj in 0..win.kernel[1] {
-                            let x = (j * win.strides[1] + dj) as isize - win.pads[1] as isize;
-                            if y >= 0 && y < h && x >= 0 && x < w {
-                                idx.push(((b * in_shape[1] + c) * in_shape[2] + y as usize) * in_shape[3] + x as usize);
-                            }
-                        }
-                    }
-                    all.push(idx);
-                }
-            }
-        }
-    }
-    all
-}
-
-struct Builder {
-    width: usize,
-    rows: Vec<Row>,
-    values: Option<Vec<i128>>,
-    num_wires: usize,
-    tables: Vec<FuncTable>,
-    max_bits: u32,
-    act_bits: u32,
-    zero: Option<Wire>,
-}
-
-impl Builder {
-    fn wire(&mut self, v: Option<i128>) -> Wire {
-        if let Some(vals) = &mut self.values {
-            vals.push(v.unwrap_or(0));
-        }
-        self.num_wires += 1;
-        self.num_wires - 1
-    }
-
-    fn val(&self, w: Option<Wire>) -> i128 {
-        match (w, &self.values) {
-            (Some(w), Some(v)) => v[w],
-            _ => 0,
-        }
-    }
-
-    fn witness(&self) -> bool {
-        self.values.is_some()
-    }
-
-    /// New wire whose value is computed by `f` in witness mode.
-    fn derived(&mut self, f: impl FnOnce(&Self) -> i128) -> Wire {
-        let v = if self.witness() { Some(f(self)) } else { None };
-        self.wire(v)
-    }
-
-    /// `Σ x_i·w_i` over as many `Mac` rows as needed; returns the accumulator wire.
-    fn mac(&mut self, terms: &[(Wire, i128)]) -> Wire {
-        let mut acc: Option<Wire> = None;
-        let chunks: Vec<&[(Wire, i128)]> =
-            if terms.is_empty() { vec![&[]] } else { terms.chunks(self.width).collect() };
-        for chunk in chunks {
-            let prev = acc.map_or(0, |a| self.val(Some(a)));
-            let new = self.derived(|s| prev + chunk.iter().map(|(x, w)| s.val(Some(*x)) * w).sum::<i128>());
-            self.rows.push(Row::Mac {
-                x: chunk.iter().map(|t| t.0).collect(),
-                w: chunk.iter().map(|t| t.1).collect(),
-                chain: acc.is_some(),
-                acc: new,
-            });
-            acc = Some(new);
-        }
-        acc.expect("at least one row")
-    }
-
-    /// Adds a `Lin` row after checking (in witness mode) that its sum lies in `[0, 2^bits)`.
-    fn lin(&mut self, a: [Option<Wire>; 3], c: [i128; 3], cm: i128, cc: i128, bits: u32, what: &str) -> Result<()> {
-        if self.witness() {
-            let v = c[0] * self.val(a[0])
-                + c[1] * self.val(a[1])
-                + c[2] * self.val(a[2])
-                + cm * self.val(a[0]) * self.val(a[1])
-                + cc;
-            if v < 0 || (bits < 127 && v >= 1i128 << bits) {
-                return Err(CircuitError::Witness(format!("{what}: {v} is outside [0, 2^{bits})")));
-            }
-        }
-        self.max_bits = self.max_bits.max(bits);
-        self.rows.push(Row::Lin { a, c, cm, cc, bits });
-        Ok(())
-    }
-
-    /// Range-checks an activation: `x + 2^(B-1) ∈ [0, 2^B)`.
-    fn range_act(&mut self, x: Wire) -> Result<()> {
-        let half = 1i128 << (self.act_bits - 1);
-        self.lin([Some(x), None, None], [1, 0, 0], 0, half, self.act_bits, "activation range")
-    }
-
-    /// `y = rescale(c0·a0 + c1·a1 + cm·a0·a1 + add, shift)`, range-checked as an activation.
-    fn combine(
-        &mut self,
-        a: [Option<Wire>; 2],
-        c: [i128; 2],
-        cm: i128,
-        add: i128,
-        shift: i32,
-        node: &str,
-    ) -> Result<Wire> {
-        let z = |s: &Self| c[0] * s.val(a[0]) + c[1] * s.val(a[1]) + cm * s.val(a[0]) * s.val(a[1]) + add;
-        let y = self.derived(|s| zkinfer_quantize::fixed::rescale(z(s), shift));
-        if shift > 0 {
-            // z + 2^(s-1) - 2^s·y ∈ [0, 2^s)
-            let half = 1i128 << (shift - 1);
-            self.lin([a[0], a[1], Some(y)], [c[0], c[1], -(1i128 << shift)], cm, add + half, shift as u32, node)?;
-        } else {
-            // z · 2^-s - y = 0 exactly
-            let m = 1i128 << (-shift);
-            self.lin([a[0], a[1], Some(y)], [c[0] * m, c[1] * m, -1], cm * m, add * m, 0, node)?;
-        }
-        self.range_act(y)?;
-        Ok(y)
-    }
-
-    /// `y = rescale(acc + bias, shift)` for linear layers.
-    fn rescale(&mut self, acc: Wire, bias: i128, shift: i32, node: &str) -> Result<Wire> {
-        self.combine([Some(acc), None], [1, 0], 0, bias, shift, node)
-    }
-
-    /// Boolean `b` with `b = 1 ⇔ x ≥ 0`, for `x ∈ [-2^(bits-1), 2^(bits-1))`.
-    fn sign(&mut self, x: Wire, bits: u32) -> Result<Wire> {
-        let b = self.derived(|s| i128::from(s.val(Some(x)) >= 0));
-        // x + (1 - b)·2^(bits-1) ∈ [0, 2^(bits-1))
-        let half = 1i128 << (bits - 1);
-        self.lin([Some(x), Some(b), None], [1, -half, 0], 0, half, bits - 1, "sign")?;
-        Ok(b)
-    }
-
-    /// The shared wire constrained to 0.
-    fn zero(&mut self) -> Result<Wire> {
-        if let Some(z) = self.zero {
-            return Ok(z);
-        }
-        let z = self.wire(Some(0));
-        self.lin([Some(z), None, None], [1, 0, 0], 0, 0, 0, "zero")?;
-        self.zero = Some(z);
-        Ok(z)
-    }
-
-    /// `y = base + b·d` with boolean `b`.
-    fn select(&mut self, base: Wire, d: Wire, b: Wire) -> Wire {
-        let y = self.derived(|s| s.val(Some(base)) + s.val(Some(b)) * s.val(Some(d)));
-        self.rows.push(Row::Sel { base, d, b, y });
-        y
-    }
-
-    fn relu(&mut self, x: Wire) -> Result<Wire> {
-        let b = self.sign(x, self.act_bits)?;
-        let z = self.zero()?;
-        Ok(self.select(z, x, b))
-    }
-
-    fn leaky_relu(&mut self, x: Wire, alpha: i128, s: u32, node: &str) -> Result<Wire> {
-        let neg = self.combine([Some(x), None], [alpha, 0], 0, 0, s as i32, node)?;
-        let b = self.sign(x, self.act_bits)?;
-        // d = x - neg
-        let d = self.derived(|st| st.val(Some(x)) - st.val(Some(neg)));
-        self.lin([Some(x), Some(neg), Some(d)], [1, -1, -1], 0, 0, 0, node)?;
-        Ok(self.select(neg, d, b))
-    }
-
-    fn lookup(&mut self, x: Wire, in_shift: u32, tag: u64, table: &[i64], half: i128, node: &str) -> Result<Wire> {
-        let i = self.derived(|s| s.val(Some(x)) >> in_shift);
-        // x - 2^d·i ∈ [0, 2^d)
-        self.lin([Some(x), Some(i), None], [1, -(1i128 << in_shift), 0], 0, 0, in_shift, node)?;
-        let y = self.derived(|s| table.get((s.val(Some(i)) + half) as usize).copied().unwrap_or(0) as i128);
-        self.rows.push(Row::Func { tag, i, y });
-        Ok(y)
-    }
-
-    /// `y = div_round(acc, n)`: `2·acc + n − 2n·y − r = 0` with the remainder `r ∈ [0, 2n)`
-    /// and `y` range-checked as an activation. The range check on `y` is what pins it:
-    /// without it, `y′ = (2·acc + n − r′)/(2n) mod p` satisfies the division for any `r′`.
-    fn div_round(&mut self, acc: Wire, n: i128, node: &str) -> Result<Wire> {
-        let y = self.derived(|s| zkinfer_quantize::fixed::div_round(s.val(Some(acc)), n));
-        let r = self.derived(|s| 2 * s.val(Some(acc)) + n - 2 * n * s.val(Some(y)));
-        self.lin([Some(acc), Some(y), Some(r)], [2, -2 * n, -1], 0, n, 0, node)?;
-        let bits = (128 - (2 * n - 1).leading_zeros()).max(1);
-        // r ∈ [0, 2^bits), and when 2^bits > 2n also (2n − 1) − r ∈ [0, 2^bits).
-        self.lin([Some(r), None, None], [1, 0, 0], 0, 0, bits, node)?;
-        if (2 * n).count_ones() != 1 {
-            self.lin([Some(r), None, None], [-1, 0, 0], 0, 2 * n - 1, bits, node)?;
-        }
-        self.range_act(y)?;
-        Ok(y)
-    }
-
-    /// `max(m, v)` via `d = v - m`, its sign, and a select.
-    fn max(&mut self, m: Wire, v: Wire) -> Result<Wire> {
-        let d = self.derived(|s| s.val(Some(v)) - s.val(Some(m)));
-        self.lin([Some(v), Some(m), Some(d)], [1, -1, -1], 0, 0, 0, "max")?;
-        let b = self.sign(d, self.act_bits + 1)?;
-        Ok(self.select(m, d, b))
     }
 }
 

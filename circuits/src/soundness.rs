@@ -217,8 +217,11 @@ fn constraints(plan: &Plan) -> Result<Vec<Constraint>> {
                         _ => return Err(bad(r, "a chained multiply-accumulate row must follow another".into())),
                     }
                 }
-                lin.extend(x.iter().zip(w).map(|(&xi, &wi)| (xi, -wi)));
-                cons.push(Constraint::Eq { lin: merge(lin), prod: vec![], cc: 0, bits: 0 });
+                for (&xi, &wi) in x.iter().zip(w) {
+                    lin.push((xi, wi.checked_neg().ok_or_else(|| bad(r, format!("weight {wi}")))?));
+                }
+                let lin = merge(lin).ok_or_else(|| bad(r, "coefficients overflow".into()))?;
+                cons.push(Constraint::Eq { lin, prod: vec![], cc: 0, bits: 0 });
             }
             Row::Lin { a, c, cm, cc, bits } => {
                 for i in 0..3 {
@@ -232,7 +235,11 @@ fn constraints(plan: &Plan) -> Result<Vec<Constraint>> {
                 if *bits > 120 || bits.div_ceil(LIMB_BITS) as usize > plan.limbs() {
                     return Err(bad(r, format!("a {bits}-bit range check does not fit the limbs")));
                 }
-                let lin = merge((0..3).filter_map(|i| a[i].map(|w| (w, c[i]))).collect());
+                let lin = merge((0..3).filter_map(|i| a[i].map(|w| (w, c[i]))).collect())
+                    .ok_or_else(|| bad(r, "coefficients overflow".into()))?;
+                if cm.unsigned_abs() > MAX_COEFFICIENT as u128 || cc.unsigned_abs() > MAX_COEFFICIENT as u128 {
+                    return Err(bad(r, format!("coefficient {cm} or constant {cc} too large")));
+                }
                 let prod = match (a[0], a[1]) {
                     (Some(p), Some(q)) if *cm != 0 => vec![(p, q, *cm)],
                     _ => vec![],
@@ -241,7 +248,7 @@ fn constraints(plan: &Plan) -> Result<Vec<Constraint>> {
             }
             Row::Sel { base, d, b, y } => {
                 cons.push(Constraint::Bool(*b));
-                let lin = merge(vec![(*y, 1), (*base, -1)]);
+                let lin = merge(vec![(*y, 1), (*base, -1)]).expect("small coefficients");
                 cons.push(Constraint::Eq { lin, prod: vec![(*b, *d, -1)], cc: 0, bits: 0 });
             }
             Row::Func { tag, i, y } => match plan.tables.iter().position(|t| t.tag == *tag) {
@@ -253,18 +260,27 @@ fn constraints(plan: &Plan) -> Result<Vec<Constraint>> {
     Ok(cons)
 }
 
-/// Sums the coefficients of repeated wires and drops zero ones.
-fn merge(mut lin: Vec<(Wire, i128)>) -> Vec<(Wire, i128)> {
+/// The largest coefficient magnitude the lint reasons about. The lint's integers must equal
+/// the field's: sums of a row's coefficients stay far below `p` (≈ 2^253.6) and never wrap
+/// an `i128`; a plan with a larger coefficient is refused.
+pub const MAX_COEFFICIENT: i128 = 1 << 120;
+
+/// Sums the coefficients of repeated wires and drops zero ones; `None` if a coefficient
+/// exceeds [`MAX_COEFFICIENT`] in magnitude.
+fn merge(mut lin: Vec<(Wire, i128)>) -> Option<Vec<(Wire, i128)>> {
     lin.sort_by_key(|t| t.0);
     let mut out: Vec<(Wire, i128)> = Vec::with_capacity(lin.len());
     for (w, c) in lin {
+        if c.unsigned_abs() > MAX_COEFFICIENT as u128 {
+            return None;
+        }
         match out.last_mut() {
             Some(last) if last.0 == w => last.1 += c,
             _ => out.push((w, c)),
         }
     }
     out.retain(|t| t.1 != 0);
-    out
+    Some(out)
 }
 
 impl Lint<'_> {

@@ -1,6 +1,7 @@
 //! The integer reference executor: the exact semantics the circuit proves.
 //!
-//! Each op follows the doc comment of its [`QOpKind`] variant, with the
+//! Each op follows the doc comment of its [`crate::QOpKind`] variant's struct
+//! (in [`crate::ops`]), with the
 //! rounding rules of [`crate::fixed`]. Accumulators are `i128`; every output
 //! value must fit the activation range ([`QuantConfig::act_bits`]) or
 //! execution fails with [`QuantizeError::ActivationOverflow`] (the circuit
@@ -11,8 +12,9 @@
 use ndarray::{ArrayD, IxDyn};
 
 use crate::error::{QuantizeError, Result};
-use crate::fixed::{div_round, floor_shift, quantize_value, rescale, signed_range};
-use crate::qmodel::{QConst, QModel, QOp, QOpKind, Window};
+use crate::fixed::{quantize_value, signed_range};
+use crate::ops::ExecCx;
+use crate::qmodel::{QModel, QOp};
 
 /// Every tensor's value after one execution, indexed by tensor id.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,184 +114,11 @@ impl QModel {
 
     /// Computes one op's output values (row-major, before the range check).
     fn run_op(&self, op: &QOp, tensors: &[ArrayD<i64>]) -> Result<Vec<i128>> {
-        let x = &tensors[op.inputs[0]];
-        let out_shape = &self.tensors[op.output].shape;
-        let numel: usize = out_shape.iter().product();
-        let bad = |m: String| QuantizeError::InvalidModel(format!("op `{}`: {m}", op.node));
-        Ok(match &op.kind {
-            QOpKind::Dense { k, n, weight, bias, shift, .. } => {
-                let xs: Vec<i64> = x.iter().copied().collect();
-                let rows = xs.len() / k;
-                let mut out = Vec::with_capacity(rows * n);
-                for m in 0..rows {
-                    let row = &xs[m * k..(m + 1) * k];
-                    for j in 0..*n {
-                        let mut acc: i128 = bias.as_ref().map_or(0, |b| b[j] as i128);
-                        for (kk, &xv) in row.iter().enumerate() {
-                            acc += xv as i128 * weight[kk * n + j] as i128;
-                        }
-                        out.push(rescale(acc, *shift));
-                    }
-                }
-                out
-            }
-            QOpKind::Conv { weight_shape, weight, bias, strides, pads, shift, .. } => {
-                let [co, ci, kh, kw] = *weight_shape;
-                let xs = x.shape();
-                if xs.len() != 4 || xs[1] != ci || out_shape.len() != 4 {
-                    return Err(bad(format!("input shape {xs:?} for weight {weight_shape:?}")));
-                }
-                let (batch, h, w) = (xs[0], xs[2] as isize, xs[3] as isize);
-                let (oh, ow) = (out_shape[2], out_shape[3]);
-                let mut out = Vec::with_capacity(numel);
-                for b in 0..batch {
-                    for c in 0..co {
-                        for i in 0..oh {
-                            for j in 0..ow {
-                                let mut acc: i128 = bias.as_ref().map_or(0, |bb| bb[c] as i128);
-                                for cc in 0..ci {
-                                    for di in 0..kh {
-                                        let y = (i * strides[0] + di) as isize - pads[0] as isize;
-                                        if y < 0 || y >= h {
-                                            continue;
-                                        }
-                                        for dj in 0..kw {
-                                            let xx = (j * strides[1] + dj) as isize - pads[1] as isize;
-                                            if xx < 0 || xx >= w {
-                                                continue;
-                                            }
-                                            let wv = weight[((c * ci + cc) * kh + di) * kw + dj];
-                                            acc += x[[b, cc, y as usize, xx as usize]] as i128 * wv as i128;
-                                        }
-                                    }
-                                }
-                                out.push(rescale(acc, *shift));
-                            }
-                        }
-                    }
-                }
-                out
-            }
-            QOpKind::Add { sub, a_shift, b_shift, shift } => {
-                let b = &tensors[op.inputs[1]];
-                broadcast2(x, b, out_shape, |a, b| {
-                    let a = (a as i128) << a_shift;
-                    let b = (b as i128) << b_shift;
-                    rescale(if *sub { a - b } else { a + b }, *shift)
-                })
-                .map_err(bad)?
-            }
-            QOpKind::Mul { shift } => {
-                let b = &tensors[op.inputs[1]];
-                broadcast2(x, b, out_shape, |a, b| rescale(a as i128 * b as i128, *shift)).map_err(bad)?
-            }
-            QOpKind::Affine { mul, add, shift, .. } => {
-                let m = mul.as_ref().map(|c| const_array(c, out_shape)).transpose().map_err(bad)?;
-                let a = add.as_ref().map(|c| const_array(c, out_shape)).transpose().map_err(bad)?;
-                x.indexed_iter()
-                    .map(|(idx, &v)| {
-                        let mv = m.as_ref().map_or(1, |m| m[idx.clone()] as i128);
-                        let av = a.as_ref().map_or(0, |a| a[idx.clone()] as i128);
-                        rescale(v as i128 * mv + av, *shift)
-                    })
-                    .collect()
-            }
-            QOpKind::Relu => x.iter().map(|&v| (v as i128).max(0)).collect(),
-            QOpKind::LeakyRelu { alpha, alpha_scale_bits } => x
-                .iter()
-                .map(
-                    |&v| if v >= 0 { v as i128 } else { rescale(v as i128 * *alpha as i128, *alpha_scale_bits as i32) },
-                )
-                .collect(),
-            QOpKind::Lookup { in_shift, table, .. } => {
-                let offset = 1i128 << (self.config.table_bits - 1);
-                x.iter()
-                    .map(|&v| {
-                        let idx = floor_shift(v as i128, *in_shift) + offset;
-                        table.get(idx as usize).map(|&t| t as i128).ok_or_else(|| bad(format!("table index {idx}")))
-                    })
-                    .collect::<Result<_>>()?
-            }
-            QOpKind::AvgPool { window, count_include_pad } => pool(x, out_shape, window, |vals, size| {
-                let count = if *count_include_pad { size } else { vals.len() };
-                div_round(vals.iter().map(|&v| v as i128).sum(), count.max(1) as i128)
-            })
-            .map_err(bad)?,
-            QOpKind::MaxPool { window } => {
-                pool(x, out_shape, window, |vals, _| vals.iter().copied().max().unwrap_or(0) as i128).map_err(bad)?
-            }
-            QOpKind::GlobalAvgPool => {
-                let xs = x.shape();
-                if xs.len() != 4 {
-                    return Err(bad(format!("input shape {xs:?}")));
-                }
-                let hw = xs[2] * xs[3];
-                let flat: Vec<i64> = x.iter().copied().collect();
-                flat.chunks(hw.max(1)).map(|c| div_round(c.iter().map(|&v| v as i128).sum(), hw as i128)).collect()
-            }
-            QOpKind::Reshape => {
-                if x.len() != numel {
-                    return Err(bad(format!("reshape of {} values into {out_shape:?}", x.len())));
-                }
-                x.iter().map(|&v| v as i128).collect()
-            }
-        })
+        let cx = ExecCx {
+            inputs: op.inputs.iter().map(|&i| &tensors[i]).collect(),
+            out_shape: &self.tensors[op.output].shape,
+            config: &self.config,
+        };
+        op.kind.exec(&cx).map_err(|m| QuantizeError::InvalidModel(format!("op `{}`: {m}", op.node)))
     }
-}
-
-/// A constant broadcast to `shape`.
-fn const_array(c: &QConst, shape: &[usize]) -> Result<ArrayD<i64>, String> {
-    let a = ArrayD::from_shape_vec(IxDyn(&c.shape), c.values.clone()).map_err(|e| e.to_string())?;
-    a.broadcast(IxDyn(shape))
-        .map(|v| v.to_owned())
-        .ok_or_else(|| format!("constant of shape {:?} does not broadcast to {shape:?}", c.shape))
-}
-
-/// Applies `f` elementwise to `a` and `b` broadcast to `shape`.
-fn broadcast2(
-    a: &ArrayD<i64>,
-    b: &ArrayD<i64>,
-    shape: &[usize],
-    f: impl Fn(i64, i64) -> i128,
-) -> Result<Vec<i128>, String> {
-    let av = a.broadcast(IxDyn(shape)).ok_or_else(|| format!("{:?} does not broadcast to {shape:?}", a.shape()))?;
-    let bv = b.broadcast(IxDyn(shape)).ok_or_else(|| format!("{:?} does not broadcast to {shape:?}", b.shape()))?;
-    Ok(av.iter().zip(bv.iter()).map(|(&x, &y)| f(x, y)).collect())
-}
-
-/// Window reduction over NCHW: `f(in-bounds values, full window size)`.
-fn pool(
-    x: &ArrayD<i64>,
-    out_shape: &[usize],
-    window: &Window,
-    f: impl Fn(&[i64], usize) -> i128,
-) -> Result<Vec<i128>, String> {
-    let Window { kernel, strides, pads } = *window;
-    let xs = x.shape();
-    if xs.len() != 4 || out_shape.len() != 4 {
-        return Err(format!("pooling needs NCHW, got {xs:?}"));
-    }
-    let (h, w) = (xs[2] as isize, xs[3] as isize);
-    let mut out = Vec::with_capacity(out_shape.iter().product());
-    let mut vals = Vec::with_capacity(kernel[0] * kernel[1]);
-    for b in 0..xs[0] {
-        for c in 0..xs[1] {
-            for i in 0..out_shape[2] {
-                for j in 0..out_shape[3] {
-                    vals.clear();
-                    for di in 0..kernel[0] {
-                        let y = (i * strides[0] + di) as isize - pads[0] as isize;
-                        for dj in 0..kernel[1] {
-                            let xx = (j * strides[1] + dj) as isize - pads[1] as isize;
-                            if y >= 0 && y < h && xx >= 0 && xx < w {
-                                vals.push(x[[b, c, y as usize, xx as usize]]);
-                            }
-                        }
-                    }
-                    out.push(f(&vals, kernel[0] * kernel[1]));
-                }
-            }
-        }
-    }
-    Ok(out)
 }

@@ -2,6 +2,8 @@
 //!
 //! * [`onnx`] imports an ONNX file (tract-onnx: parsing, shape inference,
 //!   constant folding) into a [`FloatModel`] of provable ops.
+//! * [`ops`] is the op registry: one file per op family with its import,
+//!   quantization rule and integer semantics.
 //! * [`calibrate`] runs the float model on a calibration set and picks a
 //!   power-of-two scale per tensor, producing a [`QModel`].
 //! * [`exec`] is the integer reference executor: exactly the semantics the
@@ -16,6 +18,7 @@ pub mod error;
 pub mod exec;
 pub mod fixed;
 pub mod onnx;
+pub mod ops;
 pub mod qmodel;
 pub mod report;
 
@@ -23,6 +26,7 @@ pub use calibrate::{Calibration, FloatRunner, TensorCalibration, calibrate_and_q
 pub use dataset::Dataset;
 pub use error::{QuantizeError, Result};
 pub use exec::{QuantizedInput, Trace};
-pub use onnx::{FloatModel, ImportOptions, TensorSpec, import_onnx};
+pub use onnx::{FloatModel, FloatOp, ImportOptions, TensorSpec, import_onnx};
+pub use ops::{FloatOpKind, supported_op_types};
 pub use qmodel::{QModel, QOp, QOpKind, QTensor, QuantConfig, TensorId, Window};
 pub use report::{AccuracyReport, evaluate};

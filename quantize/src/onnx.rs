@@ -4,22 +4,23 @@
 //! tract-onnx parses the protobuf and runs shape inference and constant
 //! folding over the whole graph; every node whose outputs tract can compute
 //! without the input (shape arithmetic, `Constant`, casts of initializers)
-//! is folded away. Each remaining node must map to a [`FloatOpKind`]; any
-//! other op fails with [`QuantizeError::UnsupportedOp`] naming the op type and
-//! the node. Affine ops that follow a linear op (BatchNormalization, a bias
+//! is folded away. Each remaining node goes to its op family's importer
+//! ([`crate::ops::IMPORTERS`]); an op type without one fails with
+//! [`QuantizeError::UnsupportedOp`] naming the op type and the node. Affine ops that follow a linear op (BatchNormalization, a bias
 //! `Add` after `MatMul`) are folded into its weights.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use ndarray::{ArrayD, IxDyn};
+use ndarray::ArrayD;
 use tract_onnx::pb;
 use tract_onnx::prelude::{Datum, InferenceFact, InferenceModel, InferenceModelExt, OutletId, Tensor};
 use tract_onnx::tract_hir::infer::Factoid;
 
 use crate::error::{QuantizeError, Result};
-use crate::qmodel::Window;
+use crate::ops::linear::ConvWindow;
+use crate::ops::{FloatOpKind, Imported, importer};
 
 /// Name and static shape of a tensor.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -52,71 +53,6 @@ pub struct FloatOp {
     pub kind: FloatOpKind,
 }
 
-/// The op set zkinfer quantizes and proves, with float parameters.
-#[derive(Clone, Debug)]
-pub enum FloatOpKind {
-    /// `y[.., n] = Σ_k x[.., k] · weight[k, n] + bias[n]` (Gemm, MatMul with a constant right operand).
-    Dense {
-        /// `[K, N]`.
-        weight: ArrayD<f32>,
-        /// `[N]`.
-        bias: Option<Vec<f32>>,
-    },
-    /// 2-D convolution, NCHW, group 1, dilation 1.
-    Conv {
-        /// `[C_out, C_in, kh, kw]`.
-        weight: ArrayD<f32>,
-        /// `[C_out]`.
-        bias: Option<Vec<f32>>,
-        /// `[sh, sw]`.
-        strides: [usize; 2],
-        /// `[top, left, bottom, right]`.
-        pads: [usize; 4],
-    },
-    /// `y = a + b` or `y = a - b`, both activations (numpy broadcasting).
-    Add {
-        /// Subtract instead of add.
-        sub: bool,
-    },
-    /// `y = a · b`, both activations (numpy broadcasting).
-    Mul,
-    /// `y = x · mul + add` with constants broadcast to `x`'s shape (Mul/Add/Sub/Div
-    /// by a constant, BatchNormalization not fused into a linear op).
-    Affine {
-        /// Multiplier, rank-aligned with the output (leading 1s).
-        mul: Option<ArrayD<f32>>,
-        /// Addend, rank-aligned with the output.
-        add: Option<ArrayD<f32>>,
-    },
-    /// `max(x, 0)`.
-    Relu,
-    /// `x` if `x ≥ 0` else `alpha · x`.
-    LeakyRelu {
-        /// Negative slope.
-        alpha: f32,
-    },
-    /// `1 / (1 + e^-x)`.
-    Sigmoid,
-    /// `tanh(x)`.
-    Tanh,
-    /// Average over `kernel` windows, NCHW.
-    AvgPool {
-        /// Kernel, strides and padding.
-        window: Window,
-        /// Divide by the full window size even where it overlaps padding.
-        count_include_pad: bool,
-    },
-    /// Maximum over `kernel` windows, NCHW (padding never wins).
-    MaxPool {
-        /// Kernel, strides and padding.
-        window: Window,
-    },
-    /// Mean over H and W, NCHW → `[N, C, 1, 1]`.
-    GlobalAvgPool,
-    /// Same values, new shape (Flatten, Reshape, Squeeze, Unsqueeze).
-    Reshape,
-}
-
 /// A float model reduced to provable ops, plus the tract graph that runs it.
 #[derive(Clone, Debug)]
 pub struct FloatModel {
@@ -141,32 +77,6 @@ pub struct ImportOptions {
     /// in more than the batch dimension).
     pub input_shape: Option<Vec<usize>>,
 }
-
-/// ONNX ops that may appear as runtime ops.
-pub const SUPPORTED_OPS: &[&str] = &[
-    "Gemm",
-    "MatMul",
-    "Add",
-    "Sub",
-    "Mul",
-    "Div",
-    "Conv",
-    "Relu",
-    "LeakyRelu",
-    "Sigmoid",
-    "Tanh",
-    "AveragePool",
-    "MaxPool",
-    "GlobalAveragePool",
-    "Flatten",
-    "Reshape",
-    "Squeeze",
-    "Unsqueeze",
-    "BatchNormalization",
-    "Softmax",
-    "Identity",
-    "Dropout",
-];
 
 /// ONNX ops accepted only when tract folds them into constants (shape arithmetic).
 const FOLDABLE_OPS: &[&str] = &[
@@ -221,7 +131,7 @@ pub fn import_onnx_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Res
                 format!("custom domain `{}`", node.domain),
             ));
         }
-        if !SUPPORTED_OPS.contains(&op) && !FOLDABLE_OPS.contains(&op) {
+        if importer(op).is_none() && !FOLDABLE_OPS.contains(&op) {
             return Err(QuantizeError::unsupported(op, &node_name(node, i), ""));
         }
     }
@@ -250,7 +160,7 @@ pub fn import_onnx_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Res
     };
 
     let dir = path.parent().and_then(|p| p.to_str()).filter(|s| !s.is_empty());
-    let parsed = tract_onnx::onnx().parse(&proto, dir).map_err(|e| tract_err("parsing the graph", e))?;
+    let parsed = guarded("parsing the graph", || tract_onnx::onnx().parse(&proto, dir))?;
     if !parsed.unresolved_inputs.is_empty() {
         return Err(QuantizeError::InvalidModel(format!(
             "tensors used but never defined: {:?}",
@@ -262,7 +172,7 @@ pub fn import_onnx_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Res
     tract
         .set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), input_shape.clone()))
         .map_err(|e| tract_err("setting the input shape", e))?;
-    tract.analyse(false).map_err(|e| tract_err("shape inference", e))?;
+    guarded("shape inference", || tract.analyse(false))?;
 
     let name = if graph.name.is_empty() {
         path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into())
@@ -307,6 +217,22 @@ pub fn import_onnx_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Res
         tract,
         outlets,
     })
+}
+
+/// Runs a tract stage, turning its errors and its panics (tract indexes attributes
+/// without checking them on some malformed nodes) into [`QuantizeError::Tract`].
+pub(crate) fn guarded<T, E: std::fmt::Debug>(stage: &str, f: impl FnOnce() -> Result<T, E>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r.map_err(|e| tract_err(stage, e)),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(QuantizeError::Tract(format!("{stage}: tract failed on a malformed node ({msg})")))
+        }
+    }
 }
 
 fn tract_err(stage: &str, e: impl std::fmt::Debug) -> QuantizeError {
@@ -355,20 +281,6 @@ struct Builder<'a> {
     notes: Vec<String>,
 }
 
-/// Reads an int attribute.
-fn attr_i(node: &pb::NodeProto, name: &str) -> Option<i64> {
-    node.attribute.iter().find(|a| a.name == name).map(|a| a.i)
-}
-fn attr_f(node: &pb::NodeProto, name: &str) -> Option<f32> {
-    node.attribute.iter().find(|a| a.name == name).map(|a| a.f)
-}
-fn attr_ints(node: &pb::NodeProto, name: &str) -> Option<Vec<i64>> {
-    node.attribute.iter().find(|a| a.name == name).map(|a| a.ints.clone())
-}
-fn attr_s(node: &pb::NodeProto, name: &str) -> Option<String> {
-    node.attribute.iter().find(|a| a.name == name).map(|a| String::from_utf8_lossy(&a.s).into_owned())
-}
-
 impl Builder<'_> {
     fn resolve(&self, name: &str) -> String {
         let mut n = name.to_string();
@@ -392,13 +304,6 @@ impl Builder<'_> {
         )
     }
 
-    fn const_array(&self, tensor: &str, node: &pb::NodeProto, name: &str) -> Result<ArrayD<f32>> {
-        let t = self.konst(tensor).ok_or_else(|| {
-            QuantizeError::unsupported(&node.op_type, name, format!("input `{tensor}` must be a constant"))
-        })?;
-        tensor_to_array(&t).map_err(|e| QuantizeError::InvalidModel(format!("constant `{tensor}`: {e}")))
-    }
-
     fn node(&mut self, node: &pb::NodeProto, name: &str, graph_output: &str) -> Result<()> {
         let outputs: Vec<&String> = node.output.iter().filter(|o| !o.is_empty()).collect();
         let Some(out) = outputs.first().map(|s| s.to_string()) else {
@@ -420,265 +325,156 @@ impl Builder<'_> {
         if FOLDABLE_OPS.contains(&op) {
             return Err(QuantizeError::unsupported(op, name, "supported only on constants (shape arithmetic)"));
         }
-        // Extra outputs of a runtime op (Dropout mask, MaxPool indices, BatchNorm stats) must be unused.
-        let out_shape = self.shape(&out, name)?;
-        let unsup = |detail: String| QuantizeError::unsupported(op, name, detail);
-        let kind = match op {
-            "Identity" | "Dropout" => {
-                self.alias.insert(out.clone(), acts[0].clone());
-                self.activations.insert(out);
-                return Ok(());
-            }
-            "Softmax" => {
-                if node.output[0] != graph_output {
-                    return Err(unsup(
-                        "Softmax is supported only as the final op (it is dropped: argmax is preserved)".into(),
-                    ));
-                }
-                self.notes.push(format!(
-                    "final Softmax `{name}` dropped: the proof covers its input `{}` (argmax is preserved)",
-                    acts[0]
-                ));
-                self.alias.insert(out.clone(), acts[0].clone());
-                self.activations.insert(out);
-                return Ok(());
-            }
-            "Gemm" => {
-                if attr_i(node, "transA").unwrap_or(0) != 0 {
-                    return Err(unsup("transA=1 is not supported".into()));
-                }
-                if ins.first() != Some(&acts[0]) || acts.len() != 1 {
-                    return Err(unsup("operand A must be the only non-constant input".into()));
-                }
-                let alpha = attr_f(node, "alpha").unwrap_or(1.0);
-                let beta = attr_f(node, "beta").unwrap_or(1.0);
-                let b = self.const_array(&ins[1], node, name)?;
-                if b.ndim() != 2 {
-                    return Err(unsup(format!("B has rank {}, expected 2", b.ndim())));
-                }
-                let mut w = if attr_i(node, "transB").unwrap_or(0) != 0 { b.t().to_owned() } else { b };
-                w.mapv_inplace(|v| v * alpha);
-                let n = w.shape()[1];
-                let bias = match ins.get(2).filter(|s| !s.is_empty()) {
-                    None => None,
-                    Some(c) => {
-                        let c = self.const_array(c, node, name)?;
-                        let per_column = c.len() == n && c.shape().last() == Some(&n);
-                        let scalar = c.len() == 1;
-                        if !(per_column || scalar) {
-                            return Err(unsup(format!("bias C of shape {:?} (only [N] or [1, N])", c.shape())));
-                        }
-                        Some(
-                            (0..n)
-                                .map(|j| {
-                                    beta * if scalar {
-                                        c.iter().next().copied().unwrap_or(0.0)
-                                    } else {
-                                        c.iter().nth(j).copied().unwrap_or(0.0)
-                                    }
-                                })
-                                .collect(),
-                        )
-                    }
-                };
-                FloatOpKind::Dense { weight: w.into_dyn(), bias }
-            }
-            "MatMul" => {
-                if acts.len() == 2 {
-                    return Err(unsup("both operands are non-constant (only activation × constant weights)".into()));
-                }
-                if ins[0] != acts[0] {
-                    return Err(unsup("the constant is the left operand (only activation × constant weights)".into()));
-                }
-                let w = self.const_array(&ins[1], node, name)?;
-                if w.ndim() != 2 {
-                    return Err(unsup(format!("constant operand has rank {}, expected 2", w.ndim())));
-                }
-                FloatOpKind::Dense { weight: w, bias: None }
-            }
-            "Add" | "Sub" | "Mul" | "Div" => {
-                if acts.len() == 2 {
-                    match op {
-                        "Add" => FloatOpKind::Add { sub: false },
-                        "Sub" => FloatOpKind::Add { sub: true },
-                        "Mul" => FloatOpKind::Mul,
-                        _ => return Err(unsup("division by a non-constant tensor".into())),
-                    }
-                } else {
-                    let x_first = ins[0] == acts[0];
-                    let c_name = if x_first { &ins[1] } else { &ins[0] };
-                    let x_shape = self.shape(&acts[0], name)?;
-                    if x_shape != out_shape {
-                        return Err(unsup(format!(
-                            "the constant broadcasts the activation from {x_shape:?} to {out_shape:?}"
-                        )));
-                    }
-                    let c = align_rank(self.const_array(c_name, node, name)?, out_shape.len());
-                    match (op, x_first) {
-                        ("Add", _) => FloatOpKind::Affine { mul: None, add: Some(c) },
-                        ("Sub", true) => FloatOpKind::Affine { mul: None, add: Some(c.mapv(|v| -v)) },
-                        ("Sub", false) => FloatOpKind::Affine {
-                            mul: Some(ArrayD::from_elem(IxDyn(&vec![1; out_shape.len()]), -1.0)),
-                            add: Some(c),
-                        },
-                        ("Mul", _) => FloatOpKind::Affine { mul: Some(c), add: None },
-                        ("Div", true) => {
-                            if c.iter().any(|v| *v == 0.0) {
-                                return Err(unsup("division by a constant that contains 0".into()));
-                            }
-                            FloatOpKind::Affine { mul: Some(c.mapv(|v| 1.0 / v)), add: None }
-                        }
-                        _ => return Err(unsup("a constant divided by an activation".into())),
-                    }
-                }
-            }
-            "Conv" => {
-                let x_shape = self.shape(&acts[0], name)?;
-                if x_shape.len() != 4 {
-                    return Err(unsup(format!("only 2-D convolutions (input rank {})", x_shape.len())));
-                }
-                if attr_i(node, "group").unwrap_or(1) != 1 {
-                    return Err(unsup("group != 1".into()));
-                }
-                if attr_ints(node, "dilations").is_some_and(|d| d.iter().any(|v| *v != 1)) {
-                    return Err(unsup("dilations != 1".into()));
-                }
-                let weight = self.const_array(&ins[1], node, name)?;
-                if weight.ndim() != 4 || weight.shape()[1] != x_shape[1] {
-                    return Err(unsup(format!("weight shape {:?} for input {x_shape:?}", weight.shape())));
-                }
-                let kernel = [weight.shape()[2], weight.shape()[3]];
-                let bias = match ins.get(2).filter(|s| !s.is_empty()) {
-                    Some(b) => Some(self.const_array(b, node, name)?.iter().copied().collect()),
-                    None => None,
-                };
-                let (strides, pads) = window_attrs(node, kernel, &x_shape).map_err(unsup)?;
-                FloatOpKind::Conv { weight, bias, strides, pads }
-            }
-            "Relu" => FloatOpKind::Relu,
-            "LeakyRelu" => FloatOpKind::LeakyRelu { alpha: attr_f(node, "alpha").unwrap_or(0.01) },
-            "Sigmoid" => FloatOpKind::Sigmoid,
-            "Tanh" => FloatOpKind::Tanh,
-            "AveragePool" | "MaxPool" => {
-                let x_shape = self.shape(&acts[0], name)?;
-                if x_shape.len() != 4 {
-                    return Err(unsup(format!("only 2-D pooling (input rank {})", x_shape.len())));
-                }
-                if attr_i(node, "ceil_mode").unwrap_or(0) != 0 {
-                    return Err(unsup("ceil_mode=1".into()));
-                }
-                if attr_ints(node, "dilations").is_some_and(|d| d.iter().any(|v| *v != 1)) {
-                    return Err(unsup("dilations != 1".into()));
-                }
-                if outputs.len() > 1 {
-                    return Err(unsup("the indices output".into()));
-                }
-                let k = attr_ints(node, "kernel_shape").unwrap_or_default();
-                if k.len() != 2 || k.iter().any(|v| *v <= 0) {
-                    return Err(unsup(format!("kernel_shape {k:?}")));
-                }
-                let kernel = [k[0] as usize, k[1] as usize];
-                let (strides, pads) = window_attrs(node, kernel, &x_shape).map_err(unsup)?;
-                let window = Window { kernel, strides, pads };
-                if op == "MaxPool" {
-                    FloatOpKind::MaxPool { window }
-                } else {
-                    let count_include_pad = attr_i(node, "count_include_pad").unwrap_or(0) != 0;
-                    FloatOpKind::AvgPool { window, count_include_pad }
-                }
-            }
-            "GlobalAveragePool" => {
-                if self.shape(&acts[0], name)?.len() != 4 {
-                    return Err(unsup("only NCHW inputs".into()));
-                }
-                FloatOpKind::GlobalAvgPool
-            }
-            "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" => FloatOpKind::Reshape,
-            "BatchNormalization" => {
-                if outputs.len() > 1 {
-                    return Err(unsup("training-mode outputs".into()));
-                }
-                let eps = attr_f(node, "epsilon").unwrap_or(1e-5);
-                let get = |i: usize| -> Result<Vec<f32>> {
-                    Ok(self
-                        .const_array(ins.get(i).map(String::as_str).unwrap_or(""), node, name)?
-                        .iter()
-                        .copied()
-                        .collect())
-                };
-                let (scale, bias, mean, var) = (get(1)?, get(2)?, get(3)?, get(4)?);
-                let c = out_shape.get(1).copied().unwrap_or(0);
-                if out_shape.len() < 2 || [&scale, &bias, &mean, &var].iter().any(|v| v.len() != c) {
-                    return Err(unsup(format!("parameters do not match {c} channels")));
-                }
-                let mut shape = vec![1; out_shape.len()];
-                shape[1] = c;
-                let mul: Vec<f32> = (0..c).map(|i| scale[i] / (var[i] + eps).sqrt()).collect();
-                let add: Vec<f32> = (0..c).map(|i| bias[i] - mean[i] * mul[i]).collect();
-                let arr = |v: Vec<f32>| ArrayD::from_shape_vec(IxDyn(&shape), v).expect("shape holds c values");
-                FloatOpKind::Affine { mul: Some(arr(mul)), add: Some(arr(add)) }
-            }
-            other => return Err(QuantizeError::unsupported(other, name, "")),
+        let Some(import) = importer(op) else {
+            return Err(QuantizeError::unsupported(op, name, ""));
         };
-        self.activations.insert(out.clone());
-        self.ops.push(FloatOp {
-            node: name.to_string(),
-            op_type: op.to_string(),
-            inputs: acts,
-            output: TensorSpec { name: out, shape: out_shape },
-            kind,
-        });
+        let n = Node {
+            proto: node,
+            name,
+            op,
+            out_shape: self.shape(&out, name)?,
+            outputs: outputs.iter().map(|s| s.to_string()).collect(),
+            is_graph_output: node.output[0] == graph_output,
+            ins,
+            acts,
+            b: self,
+        };
+        let imported = import(&n)?;
+        let Node { acts, out_shape, .. } = n;
+        match imported {
+            Imported::Alias(note) => {
+                self.notes.extend(note);
+                self.alias.insert(out.clone(), acts[0].clone());
+                self.activations.insert(out);
+            }
+            Imported::Op(kind) => {
+                let op = FloatOp {
+                    node: name.to_string(),
+                    op_type: op.to_string(),
+                    inputs: acts,
+                    output: TensorSpec { name: out.clone(), shape: out_shape },
+                    kind,
+                };
+                self.activations.insert(out);
+                self.ops.push(op);
+            }
+        }
         Ok(())
     }
 }
 
-/// Strides and explicit pads of a Conv/Pool node, resolving `auto_pad`.
-fn window_attrs(
-    node: &pb::NodeProto,
-    kernel: [usize; 2],
-    x_shape: &[usize],
-) -> Result<([usize; 2], [usize; 4]), String> {
-    let s = attr_ints(node, "strides").unwrap_or_else(|| vec![1, 1]);
-    if s.len() != 2 || s.iter().any(|v| *v <= 0) {
-        return Err(format!("strides {s:?}"));
+/// One ONNX node as an importer sees it: attributes, inputs (constant or
+/// activation) and shapes, with errors that name the op and the node.
+pub(crate) struct Node<'a> {
+    proto: &'a pb::NodeProto,
+    /// Node name (or its first output's).
+    pub name: &'a str,
+    /// ONNX op type.
+    pub op: &'a str,
+    /// All inputs, resolved through aliases; `""` for an absent optional input.
+    pub ins: Vec<String>,
+    /// The inputs that depend on the model input, in order (at least one).
+    pub acts: Vec<String>,
+    /// The node's non-empty outputs.
+    pub outputs: Vec<String>,
+    /// Shape of the first output.
+    pub out_shape: Vec<usize>,
+    /// Whether the first output is the graph's output.
+    pub is_graph_output: bool,
+    b: &'a Builder<'a>,
+}
+
+impl Node<'_> {
+    /// An "unsupported use of this op" error.
+    pub fn unsup(&self, detail: impl Into<String>) -> QuantizeError {
+        QuantizeError::unsupported(self.op, self.name, detail)
+    }
+
+    /// An int attribute.
+    pub fn attr_i(&self, name: &str) -> Option<i64> {
+        self.proto.attribute.iter().find(|a| a.name == name).map(|a| a.i)
+    }
+
+    /// A float attribute.
+    pub fn attr_f(&self, name: &str) -> Option<f32> {
+        self.proto.attribute.iter().find(|a| a.name == name).map(|a| a.f)
+    }
+
+    /// An ints attribute.
+    pub fn attr_ints(&self, name: &str) -> Option<Vec<i64>> {
+        self.proto.attribute.iter().find(|a| a.name == name).map(|a| a.ints.clone())
+    }
+
+    /// A string attribute.
+    pub fn attr_s(&self, name: &str) -> Option<String> {
+        self.proto.attribute.iter().find(|a| a.name == name).map(|a| String::from_utf8_lossy(&a.s).into_owned())
+    }
+
+    /// The static shape of a tensor.
+    pub fn shape(&self, tensor: &str) -> Result<Vec<usize>> {
+        self.b.shape(tensor, self.name)
+    }
+
+    /// A constant input as floats; an error naming it when it is not constant.
+    pub fn const_array(&self, tensor: &str) -> Result<ArrayD<f32>> {
+        let t = self.b.konst(tensor).ok_or_else(|| self.unsup(format!("input `{tensor}` must be a constant")))?;
+        tensor_to_array(&t).map_err(|e| QuantizeError::InvalidModel(format!("constant `{tensor}`: {e}")))
+    }
+
+    /// Strides, explicit pads and dilations of a Conv/Pool node over `[h, w]`, resolving
+    /// `auto_pad`; a rank-3 (NCL) input has its attributes on the width only.
+    pub fn window_attrs(&self, kernel: [usize; 2], x_shape: &[usize]) -> Result<ConvWindow> {
+        window_attrs(self, kernel, x_shape).map_err(|d| self.unsup(d))
+    }
+}
+
+/// Strides, explicit pads and dilations of a Conv/Pool node, resolving `auto_pad`.
+fn window_attrs(node: &Node<'_>, kernel: [usize; 2], x_shape: &[usize]) -> Result<ConvWindow, String> {
+    let spatial = x_shape.len().saturating_sub(2);
+    // Attributes over the real spatial dims, then as [h, w] (1-D: height 1).
+    let two = |v: Vec<i64>, what: &str, fill: i64| -> Result<[i64; 2], String> {
+        match (spatial, v.as_slice()) {
+            (1, [a]) => Ok([fill, *a]),
+            (2, [a, b]) => Ok([*a, *b]),
+            _ => Err(format!("{what} {v:?} for {spatial} spatial dimensions")),
+        }
+    };
+    let s = two(node.attr_ints("strides").unwrap_or_else(|| vec![1; spatial]), "strides", 1)?;
+    let d = two(node.attr_ints("dilations").unwrap_or_else(|| vec![1; spatial]), "dilations", 1)?;
+    if s.iter().chain(&d).any(|v| *v <= 0) {
+        return Err(format!("strides {s:?} and dilations {d:?} must be positive"));
     }
     let strides = [s[0] as usize, s[1] as usize];
-    let auto = attr_s(node, "auto_pad").unwrap_or_default();
+    let dilations = [d[0] as usize, d[1] as usize];
+    let hw: [usize; 2] = if spatial == 1 { [1, x_shape[2]] } else { [x_shape[2], x_shape[3]] };
+    let auto = node.attr_s("auto_pad").unwrap_or_default();
     let pads = match auto.as_str() {
         "" | "NOTSET" => {
-            let p = attr_ints(node, "pads").unwrap_or_else(|| vec![0; 4]);
-            if p.len() != 4 || p.iter().any(|v| *v < 0) {
+            let p = node.attr_ints("pads").unwrap_or_else(|| vec![0; 2 * spatial]);
+            if p.len() != 2 * spatial || p.iter().any(|v| *v < 0) {
                 return Err(format!("pads {p:?}"));
             }
-            [p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize]
+            let p: Vec<usize> = p.iter().map(|&v| v as usize).collect();
+            if spatial == 1 { [0, p[0], 0, p[1]] } else { [p[0], p[1], p[2], p[3]] }
         }
         "VALID" => [0; 4],
         "SAME_UPPER" | "SAME_LOWER" => {
             let mut pads = [0; 4];
-            for d in 0..2 {
-                let input = x_shape[2 + d];
-                let out = input.div_ceil(strides[d]);
-                let total = ((out - 1) * strides[d] + kernel[d]).saturating_sub(input);
+            for a in 0..2 {
+                let input = hw[a];
+                let out = input.div_ceil(strides[a]);
+                let span = (kernel[a] - 1) * dilations[a] + 1;
+                let total = ((out - 1) * strides[a] + span).saturating_sub(input);
                 let (small, big) = (total / 2, total - total / 2);
                 let (begin, end) = if auto == "SAME_UPPER" { (small, big) } else { (big, small) };
-                pads[d] = begin;
-                pads[d + 2] = end;
+                pads[a] = begin;
+                pads[a + 2] = end;
             }
             pads
         }
         other => return Err(format!("auto_pad {other}")),
     };
-    Ok((strides, pads))
-}
-
-/// Prepends 1s so `a` has `rank` dims (numpy broadcasting alignment).
-fn align_rank(a: ArrayD<f32>, rank: usize) -> ArrayD<f32> {
-    if a.ndim() >= rank {
-        return a;
-    }
-    let mut shape = vec![1; rank - a.ndim()];
-    shape.extend_from_slice(a.shape());
-    a.into_shape_with_order(IxDyn(&shape)).expect("same number of elements")
+    Ok(ConvWindow { strides, pads, dilations })
 }
 
 /// Converts a tract constant to an f32 array.
@@ -697,7 +493,7 @@ fn fold_affine_into_linear(ops: &mut Vec<FloatOp>, model_output: &str, notes: &m
         let prev = &mut head[i - 1];
         let cur = &tail[0];
         let readers = tail.iter().filter(|o| o.inputs.contains(&prev.output.name)).count();
-        let foldable = matches!(cur.kind, FloatOpKind::Affine { .. })
+        let foldable = matches!(cur.kind, FloatOpKind::Affine(_))
             && cur.inputs == [prev.output.name.clone()]
             && readers == 1
             && prev.output.name != model_output;
@@ -726,11 +522,12 @@ fn per_channel(c: &ArrayD<f32>, axis: usize, channels: usize) -> Option<Vec<f32>
 }
 
 fn try_fold(prev: &mut FloatOp, cur: &FloatOp) -> bool {
-    let FloatOpKind::Affine { mul, add } = &cur.kind else { return false };
+    let FloatOpKind::Affine(crate::ops::elementwise::FloatAffine { mul, add }) = &cur.kind else { return false };
     let rank = prev.output.shape.len();
     let (axis, channels) = match &prev.kind {
-        FloatOpKind::Dense { weight, .. } => (rank - 1, weight.shape()[1]),
-        FloatOpKind::Conv { weight, .. } => (1, weight.shape()[0]),
+        FloatOpKind::Dense(d) => (rank - 1, d.weight.shape()[1]),
+        // A grouped convolution's channels are still its weight's first axis.
+        FloatOpKind::Conv(c) => (1, c.weight.shape()[0]),
         _ => return false,
     };
     let m = match mul {
@@ -748,8 +545,8 @@ fn try_fold(prev: &mut FloatOp, cur: &FloatOp) -> bool {
         None => vec![0.0; channels],
     };
     let (weight, bias, out_axis) = match &mut prev.kind {
-        FloatOpKind::Dense { weight, bias } => (weight, bias, 1),
-        FloatOpKind::Conv { weight, bias, .. } => (weight, bias, 0),
+        FloatOpKind::Dense(d) => (&mut d.weight, &mut d.bias, 1),
+        FloatOpKind::Conv(c) => (&mut c.weight, &mut c.bias, 0),
         _ => return false,
     };
     for (ch, mut lane) in weight.axis_iter_mut(ndarray::Axis(out_axis)).enumerate() {

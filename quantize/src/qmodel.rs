@@ -12,11 +12,19 @@ use serde::{Deserialize, Serialize};
 use sha3::{Digest, Keccak256};
 
 use crate::error::{QuantizeError, Result};
+pub use crate::ops::QOpKind;
+use crate::ops::ValidateCx;
+pub use crate::ops::elementwise::QConst;
+pub use crate::ops::lookup::LookupFn;
+pub use crate::ops::pool::Window;
 
 /// Marker of the serialized format.
 pub const QMODEL_FORMAT: &str = "zkinfer-qmodel";
 /// Version of the serialized format; bumped on any change of meaning.
 pub const QMODEL_VERSION: u32 = 1;
+
+/// The largest tensor a model file may declare (2^28 elements: far beyond any provable circuit).
+pub const MAX_TENSOR_ELEMENTS: usize = 1 << 28;
 
 /// Index of a tensor in [`QModel::tensors`].
 pub type TensorId = usize;
@@ -76,165 +84,6 @@ impl QTensor {
     /// Number of elements.
     pub fn numel(&self) -> usize {
         self.shape.iter().product()
-    }
-}
-
-/// A pooling window over NCHW: kernel, strides and explicit padding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Window {
-    /// `[kh, kw]`.
-    pub kernel: [usize; 2],
-    /// `[sh, sw]`.
-    pub strides: [usize; 2],
-    /// `[top, left, bottom, right]`.
-    pub pads: [usize; 4],
-}
-
-/// A constant tensor broadcast against an activation (numpy rules, rank-aligned).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QConst {
-    /// Shape with the activation's rank; each dim is 1 or the activation's.
-    pub shape: Vec<usize>,
-    /// Row-major values.
-    pub values: Vec<i64>,
-}
-
-/// The function of a [`QOpKind::Lookup`] table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum LookupFn {
-    /// `1 / (1 + e^-x)`.
-    Sigmoid,
-    /// `tanh(x)`.
-    Tanh,
-}
-
-/// One quantized op: what it computes on integers, exactly.
-///
-/// `rescale(z, s)` and `div_round` are defined in [`crate::fixed`] (round half
-/// up). After each op every output value must lie in the activation range of
-/// [`QuantConfig::act_bits`]; a value outside is an error, not a clamp.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum QOpKind {
-    /// `y[m, n] = rescale(Σ_k x[m, k] · weight[k, n] + bias[n], shift)`, `x` viewed as `[M, K]`.
-    Dense {
-        /// `K`.
-        k: usize,
-        /// `N`.
-        n: usize,
-        /// `[K, N]` row-major, scale `weight_scale_bits`.
-        weight: Vec<i64>,
-        /// `[N]` at scale `in + weight_scale_bits`.
-        bias: Option<Vec<i64>>,
-        /// Scale of the weights.
-        weight_scale_bits: i32,
-        /// `in + weight_scale_bits - out`.
-        shift: i32,
-    },
-    /// `y[c, i, j] = rescale(Σ_{c', di, dj} x[c', i·sh + di - pt, j·sw + dj - pl] · w[c, c', di, dj] + bias[c], shift)`
-    /// with out-of-bounds (padding) inputs equal to 0; NCHW, batch looped.
-    Conv {
-        /// `[C_out, C_in, kh, kw]`.
-        weight_shape: [usize; 4],
-        /// Row-major weights, scale `weight_scale_bits`.
-        weight: Vec<i64>,
-        /// `[C_out]` at scale `in + weight_scale_bits`.
-        bias: Option<Vec<i64>>,
-        /// `[sh, sw]`.
-        strides: [usize; 2],
-        /// `[top, left, bottom, right]`.
-        pads: [usize; 4],
-        /// Scale of the weights.
-        weight_scale_bits: i32,
-        /// `in + weight_scale_bits - out`.
-        shift: i32,
-    },
-    /// `y = rescale(a · 2^a_shift ± b · 2^b_shift, shift)` (broadcast): both inputs are first
-    /// aligned to the larger of their scales.
-    Add {
-        /// Subtract `b`.
-        sub: bool,
-        /// Left shift of `a`.
-        a_shift: u32,
-        /// Left shift of `b`.
-        b_shift: u32,
-        /// `max(s_a, s_b) - out`.
-        shift: i32,
-    },
-    /// `y = rescale(a · b, shift)` (broadcast), `shift = s_a + s_b - out`.
-    Mul {
-        /// `s_a + s_b - out`.
-        shift: i32,
-    },
-    /// `y = rescale(x · mul + add, shift)`; `mul` at `mul_scale_bits` (absent = 1 at scale 0),
-    /// `add` at scale `in + mul_scale_bits`.
-    Affine {
-        /// Multiplier.
-        mul: Option<QConst>,
-        /// Scale of `mul`.
-        mul_scale_bits: i32,
-        /// Addend.
-        add: Option<QConst>,
-        /// `in + mul_scale_bits - out`.
-        shift: i32,
-    },
-    /// `y = max(x, 0)`; same scale.
-    Relu,
-    /// `y = x` if `x ≥ 0`, else `rescale(x · alpha, alpha_scale_bits)`; same scale.
-    LeakyRelu {
-        /// `round(α · 2^alpha_scale_bits)`.
-        alpha: i64,
-        /// Scale of `alpha`.
-        alpha_scale_bits: u32,
-    },
-    /// `y = table[⌊x / 2^in_shift⌋ + 2^(table_bits-1)]`: the table covers the whole activation range,
-    /// each entry the function at its bucket's midpoint, rounded at the output scale.
-    Lookup {
-        /// The function tabulated.
-        func: LookupFn,
-        /// `act_bits - table_bits` (≥ 0).
-        in_shift: u32,
-        /// `2^table_bits` outputs, for indices `-2^(table_bits-1) ..`.
-        table: Vec<i64>,
-    },
-    /// `y = div_round(Σ window, count)` over `kernel` windows; `count` is the window size, or, without
-    /// `count_include_pad`, the number of in-bounds positions; same scale.
-    AvgPool {
-        /// Kernel, strides and padding.
-        #[serde(flatten)]
-        window: Window,
-        /// Divide by the full window even where it overlaps padding.
-        count_include_pad: bool,
-    },
-    /// `y = max(window)` over in-bounds positions; same scale.
-    MaxPool {
-        /// Kernel, strides and padding.
-        #[serde(flatten)]
-        window: Window,
-    },
-    /// `y[n, c] = div_round(Σ_{h, w} x[n, c, h, w], H·W)`; same scale.
-    GlobalAvgPool,
-    /// Same values, the output tensor's shape; same scale.
-    Reshape,
-}
-
-impl QOpKind {
-    /// Short name of the op family.
-    pub fn family(&self) -> &'static str {
-        match self {
-            QOpKind::Dense { .. } => "dense",
-            QOpKind::Conv { .. } => "conv",
-            QOpKind::Add { .. } => "add",
-            QOpKind::Mul { .. } => "mul",
-            QOpKind::Affine { .. } => "affine",
-            QOpKind::Relu => "relu",
-            QOpKind::LeakyRelu { .. } => "leaky_relu",
-            QOpKind::Lookup { .. } => "lookup",
-            QOpKind::AvgPool { .. } => "avg_pool",
-            QOpKind::MaxPool { .. } => "max_pool",
-            QOpKind::GlobalAvgPool => "global_avg_pool",
-            QOpKind::Reshape => "reshape",
-        }
     }
 }
 
@@ -330,6 +179,15 @@ impl QModel {
         if self.input >= nt || self.output >= nt {
             return Err("input/output tensor id out of range".into());
         }
+        for t in &self.tensors {
+            let numel = t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+            if numel.is_none_or(|n| n > MAX_TENSOR_ELEMENTS) {
+                return Err(format!(
+                    "tensor `{}` of shape {:?} exceeds {MAX_TENSOR_ELEMENTS} elements",
+                    t.name, t.shape
+                ));
+            }
+        }
         let mut written = vec![false; nt];
         written[self.input] = true;
         for op in &self.ops {
@@ -342,40 +200,15 @@ impl QModel {
                 return Err(format!("op `{}` writes tensor {} twice or out of range", op.node, op.output));
             }
             written[op.output] = true;
-            let want_inputs = match op.kind {
-                QOpKind::Add { .. } | QOpKind::Mul { .. } => 2,
-                _ => 1,
-            };
-            if op.inputs.len() != want_inputs {
-                return Err(format!("op `{}` has {} inputs, expected {want_inputs}", op.node, op.inputs.len()));
+            if op.inputs.len() != op.kind.arity() {
+                return Err(format!("op `{}` has {} inputs, expected {}", op.node, op.inputs.len(), op.kind.arity()));
             }
-            let problem = match &op.kind {
-                QOpKind::Dense { k, n, weight, bias, .. } => {
-                    let x = &self.tensors[op.inputs[0]];
-                    if weight.len() != k * n || bias.as_ref().is_some_and(|b| b.len() != *n) {
-                        Some("weight/bias length")
-                    } else if x.shape.last() != Some(k) {
-                        Some("input shape does not end in K")
-                    } else {
-                        None
-                    }
-                }
-                QOpKind::Conv { weight_shape, weight, bias, strides, .. } => (weight.len()
-                    != weight_shape.iter().product::<usize>()
-                    || bias.as_ref().is_some_and(|b| b.len() != weight_shape[0])
-                    || strides.contains(&0))
-                .then_some("weight/bias length or stride"),
-                QOpKind::Lookup { table, .. } => {
-                    (table.len() != 1usize << self.config.table_bits).then_some("table length")
-                }
-                QOpKind::AvgPool { window, .. } | QOpKind::MaxPool { window } => {
-                    (window.kernel.contains(&0) || window.strides.contains(&0)).then_some("zero kernel or stride")
-                }
-                _ => None,
+            let cx = ValidateCx {
+                inputs: op.inputs.iter().map(|&i| &self.tensors[i]).collect(),
+                output: &self.tensors[op.output],
+                config: &self.config,
             };
-            if let Some(what) = problem {
-                return Err(format!("op `{}`: {what}", op.node));
-            }
+            op.kind.validate(&cx).map_err(|what| format!("op `{}`: {what}", op.node))?;
         }
         if !written[self.output] {
             return Err("the output tensor is never written".into());

@@ -26,9 +26,9 @@ fn check(g: &Graph, input_len: usize, input_amp: f32, config: QuantConfig) -> Ve
         .ops
         .iter()
         .map(|o| match o.kind {
-            QOpKind::Lookup { in_shift, .. } => {
+            QOpKind::Lookup(ref l) => {
                 let s_in = q.tensors[o.inputs[0]].scale_bits;
-                (in_shift as f64 - 1.0 - s_in as f64).exp2()
+                (l.in_shift as f64 - 1.0 - s_in as f64).exp2()
             }
             _ => 0.0,
         })
@@ -251,7 +251,8 @@ fn leaky_relu_semantics_are_exact() {
     let m = import_onnx(&g.write(dir.path(), "m.onnx"), &ImportOptions::default()).unwrap();
     let calib = Dataset { input_data: vec![vec![1.0, -1.0, 0.5, -0.5]], labels: None };
     let (q, _) = calibrate_and_quantize(&m, &calib, &QuantConfig::default(), || {}).unwrap();
-    let QOpKind::LeakyRelu { alpha, alpha_scale_bits } = q.ops[0].kind else { panic!("not leaky relu") };
+    let QOpKind::LeakyRelu(ref l) = q.ops[0].kind else { panic!("not leaky relu") };
+    let (alpha, alpha_scale_bits) = (l.alpha, l.alpha_scale_bits);
     assert_eq!(alpha as f64 * (-(alpha_scale_bits as f64)).exp2(), 0.25);
     // -7 · 0.25 = -1.75 rounds half up to... -1.75 → -2; -6 · 0.25 = -1.5 → -1 (ties up).
     let t = q.execute(&[-7, -6, 5, 0]).unwrap();

@@ -1,0 +1,44 @@
+//! Add, Mul, Affine: one `combine` (a linear row with a product term and a
+//! rescale, then a range check) per output element.
+
+use zkinfer_quantize::ops::elementwise::{Add, Affine, Mul, broadcast_index};
+
+use super::LayerCx;
+use crate::error::Result;
+use crate::gadgets::Builder;
+use crate::plan::Wire;
+
+/// For each output element, the input wires of both operands (broadcast).
+fn operands(cx: &LayerCx<'_>) -> Vec<(Wire, Wire)> {
+    let ia = broadcast_index(cx.in_shapes[0], cx.out_shape);
+    let ib = broadcast_index(cx.in_shapes[1], cx.out_shape);
+    ia.iter().zip(&ib).map(|(&i, &j)| (cx.inputs[0][i], cx.inputs[1][j])).collect()
+}
+
+pub(crate) fn add(b: &mut Builder, cx: &LayerCx<'_>, op: &Add) -> Result<Vec<Wire>> {
+    let sign = if op.sub { -1 } else { 1 };
+    let (ca, cb) = (1i128 << op.a_shift, sign << op.b_shift);
+    operands(cx).into_iter().map(|(x, y)| b.combine([Some(x), Some(y)], [ca, cb], 0, 0, op.shift, cx.node())).collect()
+}
+
+pub(crate) fn mul(b: &mut Builder, cx: &LayerCx<'_>, op: &Mul) -> Result<Vec<Wire>> {
+    operands(cx).into_iter().map(|(x, y)| b.combine([Some(x), Some(y)], [0, 0], 1, 0, op.shift, cx.node())).collect()
+}
+
+pub(crate) fn affine(b: &mut Builder, cx: &LayerCx<'_>, op: &Affine) -> Result<Vec<Wire>> {
+    let mi = op.mul.as_ref().map(|c| c.index_map(cx.out_shape));
+    let ai = op.add.as_ref().map(|c| c.index_map(cx.out_shape));
+    (0..cx.out_shape.iter().product::<usize>())
+        .map(|i| {
+            let m = match (&op.mul, &mi) {
+                (Some(c), Some(idx)) => c.values[idx[i]] as i128,
+                _ => 1,
+            };
+            let a = match (&op.add, &ai) {
+                (Some(c), Some(idx)) => c.values[idx[i]] as i128,
+                _ => 0,
+            };
+            b.combine([Some(cx.inputs[0][i]), None], [m, 0], 0, a, op.shift, cx.node())
+        })
+        .collect()
+}

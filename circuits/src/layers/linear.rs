@@ -1,0 +1,45 @@
+//! Dense and Conv: per output, multiply-accumulate rows over the terms that
+//! [`Dense::for_each_output`] / [`Conv::for_each_output`] enumerate (the same
+//! enumeration the executor uses), then one rescale row and a range check.
+
+use zkinfer_quantize::ops::linear::{Conv, Dense};
+
+use super::LayerCx;
+use crate::error::Result;
+use crate::gadgets::Builder;
+use crate::plan::Wire;
+
+/// `y = rescale(Σ x·w + bias, shift)` for each output.
+fn accumulate(
+    b: &mut Builder,
+    cx: &LayerCx<'_>,
+    shift: i32,
+    each: impl FnOnce(&mut dyn FnMut(usize, i64, &[(usize, i64)])),
+) -> Result<Vec<Wire>> {
+    let x = cx.inputs[0];
+    let mut out = Vec::with_capacity(cx.out_shape.iter().product());
+    let mut err = None;
+    each(&mut |_, bias, terms| {
+        if err.is_some() {
+            return;
+        }
+        let terms: Vec<(Wire, i128)> = terms.iter().map(|&(i, w)| (x[i], w as i128)).collect();
+        let acc = b.mac(&terms);
+        match b.rescale(acc, bias as i128, shift, cx.node()) {
+            Ok(y) => out.push(y),
+            Err(e) => err = Some(e),
+        }
+    });
+    match err {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+pub(crate) fn dense(b: &mut Builder, cx: &LayerCx<'_>, op: &Dense) -> Result<Vec<Wire>> {
+    accumulate(b, cx, op.shift, |f| op.for_each_output(cx.inputs[0].len(), f))
+}
+
+pub(crate) fn conv(b: &mut Builder, cx: &LayerCx<'_>, op: &Conv) -> Result<Vec<Wire>> {
+    accumulate(b, cx, op.shift, |f| op.for_each_output(cx.in_shapes[0], cx.out_shape, f))
+}

@@ -1,0 +1,58 @@
+//! Layers: each op family's lowering to rows, in the file named like the
+//! family's file in `quantize/src/ops/` (which holds its import, quantization
+//! rule and integer semantics). A layer reads its input wires and returns its
+//! output wires, row-major; it is written in [`crate::gadgets`], so that every
+//! wire it makes is pinned down ([`crate::soundness`] checks it).
+
+pub(crate) mod activation;
+pub(crate) mod elementwise;
+pub(crate) mod linear;
+pub(crate) mod lookup;
+pub(crate) mod pool;
+pub(crate) mod shape;
+
+use zkinfer_quantize::QOpKind;
+use zkinfer_quantize::qmodel::{QModel, QOp};
+
+use crate::error::Result;
+use crate::gadgets::Builder;
+use crate::plan::Wire;
+
+/// What lowering one op sees.
+pub(crate) struct LayerCx<'a> {
+    /// The model (for its bit budgets).
+    pub model: &'a QModel,
+    /// The op.
+    pub op: &'a QOp,
+    /// The wires of each activation input, row-major.
+    pub inputs: Vec<&'a [Wire]>,
+    /// The shapes of the activation inputs.
+    pub in_shapes: Vec<&'a [usize]>,
+    /// The output's shape.
+    pub out_shape: &'a [usize],
+}
+
+impl LayerCx<'_> {
+    /// The op's node name, for messages.
+    pub fn node(&self) -> &str {
+        &self.op.node
+    }
+}
+
+/// Lowers one op to rows; returns its output wires, row-major.
+pub(crate) fn lower(b: &mut Builder, cx: &LayerCx<'_>) -> Result<Vec<Wire>> {
+    match &cx.op.kind {
+        QOpKind::Dense(op) => linear::dense(b, cx, op),
+        QOpKind::Conv(op) => linear::conv(b, cx, op),
+        QOpKind::Add(op) => elementwise::add(b, cx, op),
+        QOpKind::Mul(op) => elementwise::mul(b, cx, op),
+        QOpKind::Affine(op) => elementwise::affine(b, cx, op),
+        QOpKind::Relu(_) => activation::relu(b, cx),
+        QOpKind::LeakyRelu(op) => activation::leaky_relu(b, cx, op),
+        QOpKind::Lookup(op) => lookup::lookup(b, cx, op),
+        QOpKind::AvgPool(op) => pool::avg_pool(b, cx, op),
+        QOpKind::MaxPool(op) => pool::max_pool(b, cx, op),
+        QOpKind::GlobalAvgPool(_) => pool::global_avg_pool(b, cx),
+        QOpKind::Reshape(_) => shape::reshape(cx),
+    }
+}
