@@ -352,6 +352,52 @@ fn evm_export_and_verify() {
     }
     let o = on_chain("proof.json", "0x000000000000000000000000000000000000dEaD");
     assert!(!o.status.success() && text(&o).contains("no contract at"), "{}", text(&o));
+
+    // evm check: every deployed part is the code the verifying key generates.
+    let check = |addr: &str, extra: &[&str]| {
+        let mut args = vec!["evm", "check", addr, d, "--chain-rpc", &anvil.url];
+        args.extend(extra);
+        zkinfer(&args)
+    };
+    let o = check(&addr, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let code_hash = info["code_hash"].as_str().unwrap();
+    assert!(text(&o).contains(code_hash) && text(&o).contains("ok: every part"), "{}", text(&o));
+    assert_eq!(text(&o).matches(" ok (code hash").count(), parts.len(), "{}", text(&o));
+    // ... and the model's registry entry.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let keys: Vec<String> = DEV_KEYS.iter().map(|k| k.to_string()).collect();
+    let chain = rt.block_on(zkinfer_verifier::chain::RpcChain::connect(&anvil.url, &keys)).unwrap();
+    let setup: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("setup.json")).unwrap()).unwrap();
+    let verifier: alloy::primitives::Address = addr.parse().unwrap();
+    let market = rt.block_on(async {
+        let (m, _) = zkinfer_verifier::Market::deploy(&chain, chain.accounts()[0], alloy::primitives::U256::from(1u64))
+            .await
+            .unwrap();
+        let digest = setup["circuit_digest"].as_str().unwrap().parse().unwrap();
+        m.register_model(chain.accounts()[0], digest, 64, 10, verifier, "").await.unwrap();
+        m.contracts.market
+    });
+    let o = check(&addr, &["--market", &market.to_string()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("64 inputs, 10 outputs"), "{}", text(&o));
+    // The entry's next-part address pointed at an account without code: MISMATCH,
+    // and the deployed verifier no longer accepts the proof.
+    rt.block_on(chain.dev_set_storage(
+        verifier,
+        alloy::primitives::U256::ZERO,
+        alloy::primitives::U256::from_be_slice(chain.accounts()[4].as_slice()),
+    ))
+    .unwrap();
+    let o = check(&addr, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("MISMATCH: part 1 (Halo2VerifierPart1)") && text(&o).contains("has no code"),
+        "{}",
+        text(&o)
+    );
+    let o = on_chain("proof.json", &addr);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
 }
 
 #[test]
