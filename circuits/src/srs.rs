@@ -12,14 +12,19 @@
 //! every point is on its curve (and τ·G2 in the prime-order subgroup), the first
 //! powers are the generators, τ is not 0 or ±1, the G1 powers are powers of the τ
 //! of τ·G2 and — for files, which carry them — the Lagrange-basis points are
-//! the Lagrange basis of those powers. The last two are one randomized check
-//! (3 multi-scalar multiplications and 2 pairings; a wrong file passes with
-//! probability about 2/r): with random `s` and `a = IFFT(s)`,
+//! the Lagrange basis of those powers. The last two are one randomized check:
+//! with random 128-bit `r_i`, `s_i` and `a = IFFT(s)` (so that `Σ_i s_i·L_i(τ) =
+//! Σ_j a_j·τ^j`),
 //!
 //! ```text
-//! e(Σ_{i<n−1} a_i·g[i+1], G2) = e(Σ_{i<n−1} a_i·g[i], τG2)      (powers of one τ)
-//! Σ_i s_i·g_lagrange[i] = Σ_i a_i·g[i]                            (g_lagrange = IFFT(g))
+//! Σ_i r_i·(g[i+1] − τ·g[i])  = 0      the powers are powers of the τ of τ·G2
+//! Σ_i s_i·gl[i] − Σ_j a_j·g[j] = 0    the Lagrange points are IFFT(g)
 //! ```
+//!
+//! checked as one pairing equation, `e(Σ_j (r_{j−1} − a_j)·g[j] + Σ_i s_i·gl[i],
+//! G2) = e(Σ_i r_i·g[i], τG2)`: 3 multi-scalar multiplications over 2^k points
+//! (two of them with 128-bit scalars) and 2 pairings; a wrong file passes with
+//! probability at most 2^−127.
 //!
 //! The Lagrange points matter most: keygen commits the fixed columns (the
 //! weights) and the permutation with them, so a crafted basis makes a verifying
@@ -49,9 +54,9 @@ use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use halo2curves::CurveAffine;
 use halo2curves::bn256::{Bn256, Fq, Fr, G1, G1Affine, G2Affine};
 use halo2curves::ff::{Field, PrimeField};
-use halo2curves::group::Curve;
 use halo2curves::group::cofactor::CofactorGroup;
 use halo2curves::group::prime::PrimeCurveAffine;
+use halo2curves::group::{Curve, Group};
 use halo2curves::pairing::Engine;
 use halo2curves::serde::SerdeObject;
 use rand::SeedableRng;
@@ -322,10 +327,10 @@ fn dummy_params() -> ParamsKZG<Bn256> {
     ParamsKZG::<Bn256>::setup(1, ChaCha20Rng::from_seed([0; 32]))
 }
 
-/// The checks of the module docs on the points of an SRS: `g` the G1 powers,
-/// `next` the power after them when known (a .ptau has it), `g_lagrange` the
-/// Lagrange basis when the source carries one.
-pub fn check_setup(
+/// The checks of the module docs on the points of an SRS: `g` the G1 powers
+/// (2^k of them), `next` the power after them when known (a .ptau has it),
+/// `g_lagrange` the Lagrange basis (as many) when the source carries one.
+fn check_setup(
     g: &[G1Affine],
     g_lagrange: Option<&[G1Affine]>,
     next: Option<G1Affine>,
@@ -333,7 +338,8 @@ pub fn check_setup(
     s_g2: G2Affine,
 ) -> std::result::Result<(), SrsError> {
     let n = g.len();
-    assert!(n.is_power_of_two(), "an SRS has 2^k powers");
+    // Both callers read 2^k points of each kind.
+    assert!(n.is_power_of_two() && g_lagrange.is_none_or(|gl| gl.len() == n), "an SRS has 2^k powers");
     if g[0] != G1Affine::generator() || g2 != G2Affine::generator() {
         return Err(SrsError::NotGenerators);
     }
@@ -343,43 +349,52 @@ pub fn check_setup(
     if bool::from(s_g2.is_identity()) || s_g2 == g2 || s_g2 == -g2 {
         return Err(SrsError::TrivialTau);
     }
-    let k = n.trailing_zeros();
     let mut rng = ChaCha20Rng::from_entropy();
-    // s uniform, a = IFFT(s) uniform too: a weighs the power pairs, s the Lagrange points.
-    let domain = EvaluationDomain::<Fr>::new(1, k);
-    let s: Vec<Fr> = (0..n).map(|_| Fr::random(&mut rng)).collect();
-    let a = domain.lagrange_to_coeff(domain.lagrange_from_vec(s.clone()));
-    let a: &[Fr] = &a;
-
-    // Powers: pairs (g[i], g[i+1]) for i < n − 1, and (g[n−1], next) when given.
-    let mut shifted: Vec<G1Affine> = g[1..].to_vec();
-    shifted.extend(next);
-    let m = shifted.len();
-    if m > 0 {
-        let lhs = msm(&a[..m], &shifted);
-        let rhs = msm(&a[..m], &g[..m]);
-        let left = Bn256::pairing(&lhs.to_affine(), &G2Affine::generator());
-        let right = Bn256::pairing(&rhs.to_affine(), &s_g2);
-        if left != right {
-            return Err(SrsError::NotPowersOfTau);
-        }
-        if let Some(gl) = g_lagrange {
-            // Σ a_i·g[i] over all n powers: the m above, plus the last when m < n.
-            let mut full = rhs;
-            if m < n {
-                full += g[n - 1] * a[n - 1];
-            }
-            if msm(&s, gl) != full {
-                return Err(SrsError::LagrangeBasisMismatch);
-            }
-        }
-    } else if let Some(gl) = g_lagrange {
-        // n = 1: the only Lagrange point is g[0].
-        if gl[0] != g[0] {
-            return Err(SrsError::LagrangeBasisMismatch);
-        }
+    // Pairs (g[i], g[i+1]) for i < n − 1, and (g[n−1], next) when given, weighed by r.
+    let m = if next.is_some() { n } else { n - 1 };
+    let r = short_random(&mut rng, m);
+    let next_term = |r: &[Fr]| next.map(|p| p * r[n - 1]);
+    let powers_hold = || {
+        let mut lhs = msm(&r[..n - 1], &g[1..]);
+        lhs += next_term(&r).unwrap_or_else(G1::identity);
+        pairs_hold(lhs, msm(&r, &g[..m]), s_g2)
+    };
+    let Some(gl) = g_lagrange else {
+        return if powers_hold() { Ok(()) } else { Err(SrsError::NotPowersOfTau) };
+    };
+    if n == 1 {
+        // The only Lagrange point is g[0].
+        return if gl[0] == g[0] { Ok(()) } else { Err(SrsError::LagrangeBasisMismatch) };
     }
-    Ok(())
+    // Both checks in one equation (module docs): with s weighing the Lagrange
+    // points and a = IFFT(s), Σ s_i·gl[i] − Σ a_j·g[j] is 0 exactly when the basis
+    // is right, so it is added to the left side of the powers check. r and s are
+    // independent, so a wrong file passes with probability ≤ 2^−127.
+    let domain = EvaluationDomain::<Fr>::new(1, n.trailing_zeros());
+    let s = short_random(&mut rng, n);
+    let a = domain.lagrange_to_coeff(domain.lagrange_from_vec(s.clone()));
+    // Coefficients of g on the left: r shifted by one (g[j] pairs with r[j−1]) minus a.
+    let c: Vec<Fr> = (0..n).map(|j| if j == 0 { -a[0] } else { r[j - 1] - a[j] }).collect();
+    let mut lhs = msm(&c, g) + msm(&s, gl);
+    lhs += next_term(&r).unwrap_or_else(G1::identity);
+    if pairs_hold(lhs, msm(&r, &g[..m]), s_g2) {
+        return Ok(());
+    }
+    // Which one failed: only on the error path.
+    if powers_hold() { Err(SrsError::LagrangeBasisMismatch) } else { Err(SrsError::NotPowersOfTau) }
+}
+
+/// `e(lhs, G2) = e(rhs, τG2)`.
+fn pairs_hold(lhs: G1, rhs: G1, s_g2: G2Affine) -> bool {
+    Bn256::pairing(&lhs.to_affine(), &G2Affine::generator()) == Bn256::pairing(&rhs.to_affine(), &s_g2)
+}
+
+/// `len` random field elements below 2^128: enough for a batch check (a wrong
+/// input passes with probability ≤ 2^−128 per check), and MSMs with short
+/// scalars take about half the time.
+fn short_random(rng: &mut ChaCha20Rng, len: usize) -> Vec<Fr> {
+    use rand::Rng;
+    (0..len).map(|_| Fr::from_u128(rng.r#gen::<u128>())).collect()
 }
 
 fn msm(scalars: &[Fr], bases: &[G1Affine]) -> G1 {

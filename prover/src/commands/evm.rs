@@ -332,11 +332,11 @@ fn check(a: &CheckArgs) -> Result<bool> {
             };
             let digest: B256 = v.info.circuit_digest.parse().context("[evm check] setup.json circuit_digest")?;
             let mut problems = Vec::new();
-            if entry.verifier != addr && chain.code(entry.verifier).await? != built.parts[0].runtime {
-                problems.push(format!(
-                    "the registry's verifier for the model is {}, whose code is not the generated entry",
-                    entry.verifier
-                ));
+            if entry.verifier != addr {
+                let other = evm::check_deployed(&chain, entry.verifier, &built).await.context("[evm check]")?;
+                if let Some(p) = other.problem {
+                    problems.push(format!("the registry's verifier for the model is {}: {p}", entry.verifier));
+                }
             }
             if (entry.numInputs as usize, entry.numOutputs as usize) != (inputs, outputs) {
                 problems.push(format!(
