@@ -33,6 +33,7 @@ sol! {
 
     /// Model id → verifier, owner, instance counts, metadata; delayed updates.
     #[derive(Debug, PartialEq, Eq)]
+    #[allow(clippy::too_many_arguments)] // the generated constructors of 8-field events
     contract ModelRegistry {
         struct Model {
             address verifier;
@@ -75,6 +76,7 @@ sol! {
 
     /// Proof-gated job market.
     #[derive(Debug, PartialEq, Eq)]
+    #[allow(clippy::too_many_arguments)] // the generated constructors of 8-field events
     contract JobMarket {
         enum Status { None, Open, Settled, Refunded }
         struct Job {
