@@ -339,6 +339,9 @@ fn evm_export_and_verify() {
     let o = deploy(Some(DEV_KEYS[1]));
     assert!(o.status.success(), "{}", text(&o));
     let addr = text(&o).lines().next().unwrap().strip_prefix("verifier ").unwrap().to_string();
+    // The deployed code hash is the one export computed from the key alone.
+    let exported = format!("code hash {}", info["code_hash"].as_str().unwrap());
+    assert!(text(&o).contains(&exported), "{}", text(&o));
     let on_chain = |proof: &str, addr: &str| {
         zkinfer(&["evm", "verify", d, &p(proof), "--chain-rpc", &anvil.url, "--address", addr])
     };

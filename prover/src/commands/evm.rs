@@ -262,6 +262,9 @@ fn deploy(a: &DeployArgs) -> Result<()> {
         sp.finish_and_clear();
         println!("verifier {}", d.address);
         println!("  {} contract(s) {:?}, {} gas in all, deployed by {me}", d.parts.len(), d.parts, d.gas);
+        let code = chain.code(d.address).await.context("[evm deploy]")?;
+        let hash = <sha3::Keccak256 as sha3::Digest>::digest(&code);
+        println!("  code hash 0x{} (what `evm export` printed: pin it in JobMarket.postJob)", hex::encode(hash));
         Ok(())
     })
 }
