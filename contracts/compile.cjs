@@ -7,8 +7,8 @@
 //                                print {"compiler", "contracts": {Name: {"bytecode","deployedBytecode"}}}
 //
 // Market contracts: optimizer on (200 runs). Verifiers: optimizer off (the
-// generated inline assembly hits "stack too deep" with it on). EVM version
-// cancun for both, so the bytecode runs on every current chain.
+// generated inline assembly hits "stack too deep" with it on) and no metadata
+// appended. EVM version cancun for both, so the bytecode runs on every current chain.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -27,7 +27,7 @@ function findImport(p) {
   return { error: `import not found: ${p}` };
 }
 
-function compile(sources, optimize, outputs) {
+function compile(sources, optimize, outputs, extra = {}) {
   const input = {
     language: 'Solidity',
     sources,
@@ -35,6 +35,7 @@ function compile(sources, optimize, outputs) {
       optimizer: { enabled: optimize, runs: 200 },
       evmVersion: EVM_VERSION,
       outputSelection: { '*': { '*': outputs } },
+      ...extra,
     },
   };
   const out = JSON.parse(solc.compile(JSON.stringify(input), { import: findImport }));
@@ -75,7 +76,12 @@ function marketArtifacts() {
 const args = process.argv.slice(2);
 if (args[0] === '--verifier') {
   const source = fs.readFileSync(0, 'utf8');
-  const contracts = compile({ 'Verifier.sol': { content: source } }, false, ['evm.bytecode.object', 'evm.deployedBytecode.object']);
+  // No CBOR metadata: a part's code then depends on its own source only, not on
+  // the other parts compiled beside it, so the code hashes the split verifier's
+  // parts pin (each part is compiled alone) are those of the combined source too.
+  const contracts = compile({ 'Verifier.sol': { content: source } }, false, ['evm.bytecode.object', 'evm.deployedBytecode.object'], {
+    metadata: { appendCBOR: false },
+  });
   const all = Object.entries(contracts['Verifier.sol'] || {});
   if (all.length === 0) {
     process.stderr.write('no contract in the verifier source\n');

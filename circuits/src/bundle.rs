@@ -4,10 +4,10 @@
 //! |---|---|
 //! | `model.qm` | the quantized model (from `zkinfer compile`) |
 //! | `pk` | proving key ([`crate::keys`]) |
-//! | `vk` | verifying key, raw bytes; keccak256(vk) is the model id |
-//! | `model_id` | the model id, `0x` + 64 hex digits and a newline |
+//! | `vk` | verifying key, raw bytes |
+//! | `model_id` | the model id ([`crate::prove::model_id`]: keccak256 over the circuit digest and the instance counts), `0x` + 64 hex digits and a newline |
 //! | `srs` | the SRS downsized to the circuit's k (zkinfer SRS format, [`crate::srs`]) |
-//! | `setup.json` | k, circuit shape, SRS provenance, the model file's content hash |
+//! | `setup.json` | k, circuit shape, circuit digest, SRS provenance, the model file's content hash |
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -21,29 +21,43 @@ use zkinfer_quantize::QModel;
 use crate::circuit::CircuitShape;
 use crate::error::{CircuitError, Result};
 use crate::keys::{read_pk, vk_from_bytes, write_pk, write_vk};
-use crate::prove::{keygen, model_id, shape_of};
+use crate::prove::{circuit_digest, keygen, model_id_for, shape_of};
 use crate::srs::Srs;
 
 /// `format` of setup.json.
 pub const SETUP_FORMAT: &str = "zkinfer-setup";
+/// `version` of setup.json: 2 since the model id commits to the circuit digest
+/// and the instance counts (version 1 hashed the vk bytes only).
+pub const SETUP_VERSION: u32 = 2;
 
 /// DIR/setup.json.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetupInfo {
     /// Always [`SETUP_FORMAT`].
     pub format: String,
-    /// Always 1.
+    /// Always [`SETUP_VERSION`].
     pub version: u32,
-    /// `0x` + keccak256 of the verifying key.
+    /// `0x` + the model id ([`crate::prove::model_id`]).
     pub model_id: String,
+    /// `0x` + the circuit digest ([`crate::prove::circuit_digest`]): what the
+    /// model id commits to besides the instance counts, and what
+    /// `ModelRegistry.register` takes.
+    pub circuit_digest: String,
     /// log2 of the circuit's rows.
     pub k: u32,
     /// The circuit's shape (needed to read the keys).
     pub shape: CircuitShape,
-    /// True when the SRS is the INSECURE dev SRS.
+    /// True when the SRS's τ is known to be public (the INSECURE dev SRS,
+    /// recognised by its τ·G2; [`Srs::insecure`]). False means only that: it
+    /// is not known to be insecure.
     pub insecure_srs: bool,
     /// keccak256 of the G2 points of the SRS (τ·G2 identifies the ceremony).
     pub srs_fingerprint: String,
+    /// keccak256 of the SRS file given to setup (before it was cut to k), when
+    /// it was read from a file.
+    pub srs_source_keccak256: Option<String>,
+    /// The k of that file.
+    pub srs_source_k: u32,
     /// Content hash of model.qm at setup time.
     pub qmodel_hash: String,
     /// Public instances per proof.
@@ -78,7 +92,7 @@ pub struct Verifier {
     pub info: SetupInfo,
     /// Verifying key.
     pub vk: VerifyingKey<G1Affine>,
-    /// keccak256(vk).
+    /// The model id ([`crate::prove::model_id`]), checked against setup.json.
     pub model_id: [u8; 32],
     /// SRS at k.
     pub srs: Srs,
@@ -129,21 +143,25 @@ impl Bundle {
     pub fn setup(&self, srs: &Srs) -> Result<SetupOutcome> {
         let model = QModel::read(&self.qmodel())?;
         let (circuit, k) = shape_of(&model)?;
+        let source_k = srs.k();
         let srs = srs.downsized(k).map_err(|_| {
             CircuitError::Invalid(format!("the SRS has k = {}, this model's circuit needs k = {k}", srs.k()))
         })?;
         let t = Instant::now();
         let pk = keygen(&srs.params, &model)?;
         let keygen_secs = t.elapsed().as_secs_f64();
-        let id = model_id(pk.get_vk());
+        let id = model_id_for(pk.get_vk(), circuit.shape, &model);
         let info = SetupInfo {
             format: SETUP_FORMAT.into(),
-            version: 1,
+            version: SETUP_VERSION,
             model_id: format!("0x{}", hex::encode(id)),
+            circuit_digest: format!("0x{}", hex::encode(circuit_digest(pk.get_vk(), circuit.shape))),
             k,
             shape: circuit.shape,
             insecure_srs: srs.insecure,
             srs_fingerprint: srs_fingerprint(srs.params.g2(), srs.params.s_g2()),
+            srs_source_keccak256: srs.source_keccak256.map(|h| format!("0x{}", hex::encode(h))),
+            srs_source_k: source_k,
             qmodel_hash: model.content_hash_hex(),
             instances: model.input_tensor().numel() + model.output_tensor().numel() + 1,
         };
@@ -171,8 +189,16 @@ impl Bundle {
         })?;
         let info: SetupInfo = serde_json::from_slice(&bytes)
             .map_err(|e| CircuitError::Invalid(format!("{}: malformed: {e}", path.display())))?;
-        if info.format != SETUP_FORMAT || info.version != 1 {
-            return Err(CircuitError::Invalid(format!("{}: not a version-1 setup file", path.display())));
+        if info.format != SETUP_FORMAT {
+            return Err(CircuitError::Invalid(format!("{}: not a zkinfer setup file", path.display())));
+        }
+        if info.version != SETUP_VERSION {
+            return Err(CircuitError::Invalid(format!(
+                "{}: setup file version {}, this zkinfer reads version {SETUP_VERSION} (the model id changed): \
+                 run `zkinfer setup` again",
+                path.display(),
+                info.version
+            )));
         }
         Ok(info)
     }
@@ -189,15 +215,20 @@ impl Bundle {
         }
         let vk_bytes = std::fs::read(self.vk())
             .map_err(|source| CircuitError::Io { path: self.vk().display().to_string(), source })?;
-        let id: [u8; 32] = Keccak256::digest(&vk_bytes).into();
-        if format!("0x{}", hex::encode(id)) != info.model_id {
+        let vk = vk_from_bytes(&vk_bytes, info.shape)
+            .map_err(|e| CircuitError::Invalid(format!("{}: {e}", self.vk().display())))?;
+        // The id is recomputed from what was loaded: the key read under setup.json's
+        // shape (whose constraint system is in the transcript digest) and the model's
+        // instance counts. Another shape, key or model gives another id.
+        let id = model_id_for(&vk, info.shape, &model);
+        let digest = format!("0x{}", hex::encode(circuit_digest(&vk, info.shape)));
+        if format!("0x{}", hex::encode(id)) != info.model_id || digest != info.circuit_digest {
             return Err(CircuitError::Invalid(format!(
-                "{}: keccak256 of the verifying key is not the model id in setup.json",
+                "{}: the model id of the verifying key, the circuit shape and the model's instance counts \
+                 is not the one in setup.json",
                 self.vk().display()
             )));
         }
-        let vk = vk_from_bytes(&vk_bytes, info.shape)
-            .map_err(|e| CircuitError::Invalid(format!("{}: {e}", self.vk().display())))?;
         let srs = Srs::read(&self.srs())?;
         if srs.k() != info.k {
             return Err(CircuitError::Invalid(format!(
@@ -214,7 +245,7 @@ impl Bundle {
     pub fn load_prover(&self) -> Result<Prover> {
         let verifier = self.load_verifier()?;
         let pk = read_pk(&self.pk(), verifier.info.shape)?;
-        if crate::prove::model_id(pk.get_vk()) != verifier.model_id {
+        if model_id_for(pk.get_vk(), verifier.info.shape, &verifier.model) != verifier.model_id {
             return Err(CircuitError::Invalid(format!(
                 "{}: the proving key does not belong to the verifying key",
                 self.pk().display()

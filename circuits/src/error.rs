@@ -30,6 +30,14 @@ pub enum CircuitError {
     /// The proof does not verify.
     #[error("proof rejected: {0}")]
     Rejected(String),
+    /// An SRS file holds valid curve points that are not a KZG setup.
+    #[error("{path}: not a valid SRS: {error}")]
+    Srs {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        error: crate::srs::SrsError,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

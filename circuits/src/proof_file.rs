@@ -6,7 +6,7 @@
 //! | key | meaning |
 //! |---|---|
 //! | `format`, `version` | `"zkinfer-proof"`, `2` |
-//! | `model_id` | `0x` + keccak256 of the verifying key |
+//! | `model_id` | `0x` + the model id ([`crate::prove::model_id`]) |
 //! | `k` | log2 of the circuit's rows |
 //! | `insecure_srs` | true when the keys come from the INSECURE dev SRS |
 //! | `binding` | the binding element, `0x` + 64 hex digits (big-endian) |
@@ -55,7 +55,7 @@ pub struct ProofFile {
     pub format: String,
     /// Always [`PROOF_VERSION`].
     pub version: u32,
-    /// `0x` + keccak256 of the verifying key.
+    /// `0x` + the model id ([`crate::prove::model_id`]).
     pub model_id: String,
     /// log2 of the circuit's rows.
     pub k: u32,

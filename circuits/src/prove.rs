@@ -68,9 +68,69 @@ pub fn keygen(params: &ParamsKZG<Bn256>, model: &QModel) -> Result<ProvingKey<G1
     keygen_pk(params, vk, &circuit).map_err(|e| CircuitError::Halo2(format!("keygen_pk: {e:?}")))
 }
 
-/// `keccak256` of the verifying key bytes: the model id.
-pub fn model_id(vk: &VerifyingKey<G1Affine>) -> [u8; 32] {
-    Keccak256::digest(vk.to_bytes(SerdeFormat::RawBytes)).into()
+/// Domain tag that opens the bytes of a [`circuit_digest`].
+pub const CIRCUIT_DIGEST_TAG: &[u8; 18] = b"zkinfer.circuit.v1";
+
+/// What a model id commits to besides the instance counts: `keccak256` of
+///
+/// ```text
+/// "zkinfer.circuit.v1"         18 ASCII bytes (domain tag)
+/// u32 big-endian shape.width   products per MAC row
+/// u32 big-endian shape.limbs   range-check limbs per row
+/// transcript_repr              32 bytes, big-endian: halo2's BLAKE2b digest of the
+///                              pinned verifying key — the constraint system (columns,
+///                              gates, lookups, permutation) and every commitment
+/// vk bytes                     the DIR/vk file: halo2-axiom's raw verifying key
+///                              (k, fixed and permutation commitments)
+/// ```
+///
+/// The vk bytes alone do not name the gates (halo2 rebuilds them from the
+/// circuit's shape when it reads a key), hence the shape and the transcript
+/// digest: two bundles with the same digest verify the same relation.
+pub fn circuit_digest(vk: &VerifyingKey<G1Affine>, shape: CircuitShape) -> [u8; 32] {
+    let mut h = Keccak256::new();
+    h.update(CIRCUIT_DIGEST_TAG);
+    h.update(u32_be(shape.width));
+    h.update(u32_be(shape.limbs));
+    let mut repr = vk.transcript_repr().to_repr();
+    repr.as_mut().reverse();
+    h.update(repr.as_ref());
+    h.update(vk.to_bytes(SerdeFormat::RawBytes));
+    h.finalize().into()
+}
+
+/// The model id of a circuit with `num_inputs` input and `num_outputs` output
+/// instances (the binding is the one more): `keccak256(circuit_digest ‖
+/// u32be(num_inputs) ‖ u32be(num_outputs))`, 40 bytes — what Solidity's
+/// `keccak256(abi.encodePacked(bytes32, uint32, uint32))` gives, so
+/// `ModelRegistry` computes the same id on chain from the digest and the counts.
+pub fn model_id_of(circuit_digest: &[u8; 32], num_inputs: u32, num_outputs: u32) -> [u8; 32] {
+    let mut h = Keccak256::new();
+    h.update(circuit_digest);
+    h.update(num_inputs.to_be_bytes());
+    h.update(num_outputs.to_be_bytes());
+    h.finalize().into()
+}
+
+/// The model id of the circuit of `vk` and `shape` with these instance counts
+/// ([`circuit_digest`], then [`model_id_of`]).
+pub fn model_id(vk: &VerifyingKey<G1Affine>, shape: CircuitShape, num_inputs: usize, num_outputs: usize) -> [u8; 32] {
+    model_id_of(&circuit_digest(vk, shape), count(num_inputs), count(num_outputs))
+}
+
+/// The model id of `model`'s circuit under `vk` ([`model_id`] with the model's
+/// input and output sizes).
+pub fn model_id_for(vk: &VerifyingKey<G1Affine>, shape: CircuitShape, model: &QModel) -> [u8; 32] {
+    model_id(vk, shape, model.input_tensor().numel(), model.output_tensor().numel())
+}
+
+fn u32_be(x: usize) -> [u8; 4] {
+    count(x).to_be_bytes()
+}
+
+fn count(x: usize) -> u32 {
+    // Shapes and tensor sizes are bounded far below 2^32 by MAX_CIRCUIT_K.
+    u32::try_from(x).expect("a circuit dimension fits in u32")
 }
 
 /// A proof and the public instances it proves (inputs, outputs, binding).

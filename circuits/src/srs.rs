@@ -2,35 +2,66 @@
 //!
 //! Three sources:
 //! * [`Srs::dev`]: an **INSECURE** SRS from a fixed public seed. Anyone who knows
-//!   the seed knows τ and can forge proofs. It is marked insecure in its file
-//!   and everything built on it says so.
+//!   the seed knows τ and can forge proofs.
 //! * [`Srs::import_ptau`]: a snarkjs / Perpetual Powers of Tau `.ptau` file,
-//!   the format of the public ceremonies. Its powers are checked to be
-//!   consistent (one τ) with a randomized pairing check.
+//!   the format of the public ceremonies.
 //! * [`Srs::read`]: a file written by [`Srs::write`], or a bare halo2
 //!   `ParamsKZG` file (e.g. Axiom's `kzg_bn254_{k}.srs`).
 //!
+//! Nothing in a file is trusted that can be checked. Whatever the source:
+//! every point is on its curve (and τ·G2 in the prime-order subgroup), the first
+//! powers are the generators, τ is not 0 or ±1, the G1 powers are powers of the τ
+//! of τ·G2 and — for files, which carry them — the Lagrange-basis points are
+//! the Lagrange basis of those powers. The last two are one randomized check:
+//! with random 128-bit `r_i`, `s_i` and `a = IFFT(s)` (so that `Σ_i s_i·L_i(τ) =
+//! Σ_j a_j·τ^j`),
+//!
+//! ```text
+//! Σ_i r_i·(g[i+1] − τ·g[i])  = 0      the powers are powers of the τ of τ·G2
+//! Σ_i s_i·gl[i] − Σ_j a_j·g[j] = 0    the Lagrange points are IFFT(g)
+//! ```
+//!
+//! checked as one pairing equation, `e(Σ_j (r_{j−1} − a_j)·g[j] + Σ_i s_i·gl[i],
+//! G2) = e(Σ_i r_i·g[i], τG2)`: 3 multi-scalar multiplications over 2^k points
+//! (two of them with 128-bit scalars) and 2 pairings; a wrong file passes with
+//! probability at most 2^−127.
+//!
+//! The Lagrange points matter most: keygen commits the fixed columns (the
+//! weights) and the permutation with them, so a crafted basis makes a verifying
+//! key that commits to another circuit.
+//!
+//! Whether an SRS is insecure is recognised from τ·G2, not from a flag a file
+//! could leave out: [`known_public_tau`] lists the τs whose secret is public
+//! (the dev seed, halo2-base's zero-seed `gen_srs`). `insecure == false` means
+//! only "not known to be insecure": the file's provenance (its hash, recorded in
+//! setup.json, and its τ·G2 fingerprint) is what to compare with a ceremony's
+//! published values.
+//!
 //! File format written by [`Srs::write`]: the 12 bytes `zkinfer-srs\n`, one
-//! version byte (1), one flags byte (bit 0: insecure), then `ParamsKZG` in
-//! halo2's raw format (k as u32 LE, 2^k monomial G1 points, 2^k Lagrange G1
-//! points, G2, τG2; uncompressed, Montgomery form).
+//! version byte (1), one flags byte (bit 0: insecure; advisory, set for the dev
+//! SRS and ignored when reading), then `ParamsKZG` in halo2's raw format (k as
+//! u32 LE, 2^k monomial G1 points, 2^k Lagrange G1 points, G2, τG2;
+//! uncompressed, Montgomery form).
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use halo2_proofs::SerdeFormat;
+use halo2_proofs::poly::EvaluationDomain;
 use halo2_proofs::poly::commitment::Params;
 use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use halo2curves::CurveAffine;
 use halo2curves::bn256::{Bn256, Fq, Fr, G1, G1Affine, G2Affine};
 use halo2curves::ff::{Field, PrimeField};
-use halo2curves::group::Curve;
+use halo2curves::group::cofactor::CofactorGroup;
 use halo2curves::group::prime::PrimeCurveAffine;
+use halo2curves::group::{Curve, Group};
 use halo2curves::pairing::Engine;
 use halo2curves::serde::SerdeObject;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
+use sha3::{Digest, Keccak256};
 
 use crate::error::{CircuitError, Result};
 
@@ -43,20 +74,66 @@ const FLAG_INSECURE: u8 = 1;
 /// The public seed of the dev SRS.
 const DEV_SEED: [u8; 32] = [0x5a; 32];
 
+/// Why an SRS was refused: its points are valid curve points but do not form
+/// a KZG setup (a corrupt or crafted file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SrsError {
+    /// `g[0]` is not the G1 generator or the G2 point is not the G2 generator.
+    #[error("the first powers are not the standard generators")]
+    NotGenerators,
+    /// τ·G2 is on the curve but not in the prime-order subgroup.
+    #[error("τ·G2 is not in the prime-order subgroup of G2")]
+    TauG2NotInSubgroup,
+    /// τ is 0, 1 or −1.
+    #[error("τ is 0, 1 or −1: not a secret")]
+    TrivialTau,
+    /// The G1 points are not consecutive powers of the τ in τ·G2.
+    #[error("the G1 powers are not consecutive powers of the τ in τ·G2 (pairing check failed)")]
+    NotPowersOfTau,
+    /// The Lagrange-basis points are not the Lagrange basis of the G1 powers.
+    #[error("the Lagrange-basis points (g_lagrange) are not the Lagrange basis of the G1 powers")]
+    LagrangeBasisMismatch,
+}
+
 /// KZG parameters and where they came from.
 #[derive(Clone, Debug)]
 pub struct Srs {
     /// The halo2 parameters.
     pub params: ParamsKZG<Bn256>,
-    /// True when τ is public (the dev SRS): proofs against it prove nothing.
+    /// True when τ is known to be public ([`known_public_tau`]): proofs against
+    /// it prove nothing. False means only that it is not known to be.
     pub insecure: bool,
+    /// keccak256 of the file it was read from ([`Srs::read`]); `None` when it
+    /// was generated or imported. Downsizing keeps it (it names the source).
+    pub source_keccak256: Option<[u8; 32]>,
+}
+
+/// The name of a τ whose secret is public, recognised by τ·G2: the zkinfer
+/// dev seed and halo2-base's zero-seed `gen_srs` (`ParamsKZG::setup` with
+/// `ChaCha20Rng::from_seed([0; 32])`). `None` for any other τ.
+pub fn known_public_tau(s_g2: &G2Affine) -> Option<&'static str> {
+    static KNOWN: std::sync::OnceLock<Vec<(G2Affine, &'static str)>> = std::sync::OnceLock::new();
+    let known = KNOWN.get_or_init(|| {
+        // ParamsKZG::setup draws τ first from its RNG.
+        let tau_g2 = |seed: [u8; 32]| (G2Affine::generator() * Fr::random(ChaCha20Rng::from_seed(seed))).to_affine();
+        vec![
+            (tau_g2(DEV_SEED), "the zkinfer dev SRS (public seed)"),
+            (tau_g2([0; 32]), "halo2-base gen_srs (zero seed)"),
+        ]
+    });
+    known.iter().find(|(p, _)| p == s_g2).map(|(_, name)| *name)
 }
 
 impl Srs {
     /// An **INSECURE** SRS of size 2^k from a fixed public seed, for tests and demos.
     pub fn dev(k: u32) -> Result<Srs> {
         check_k(k)?;
-        Ok(Srs { params: ParamsKZG::<Bn256>::setup(k, ChaCha20Rng::from_seed(DEV_SEED)), insecure: true })
+        Ok(Srs {
+            params: ParamsKZG::<Bn256>::setup(k, ChaCha20Rng::from_seed(DEV_SEED)),
+            insecure: true,
+            source_keccak256: None,
+        })
     }
 
     /// log2 of the number of powers.
@@ -77,7 +154,7 @@ impl Srs {
         if k < self.k() {
             params.downsize(k);
         }
-        Ok(Srs { params, insecure: self.insecure })
+        Ok(Srs { params, insecure: self.insecure, source_keccak256: self.source_keccak256 })
     }
 
     /// Writes the zkinfer SRS file.
@@ -90,52 +167,57 @@ impl Srs {
         w.flush().map_err(io)
     }
 
-    /// Reads a zkinfer SRS file or a bare halo2 `ParamsKZG` file (raw format).
-    /// Every point is checked to be on its curve; the first powers must be the generators.
+    /// Reads a zkinfer SRS file or a bare halo2 `ParamsKZG` file (raw format)
+    /// and checks it (module docs): a file that is not a KZG setup is refused
+    /// with [`CircuitError::Srs`]. `insecure` comes from τ·G2
+    /// ([`known_public_tau`]), never from the file's flag byte alone.
     pub fn read(path: &Path) -> Result<Srs> {
         let io = |source| CircuitError::Io { path: path.display().to_string(), source };
         let bad = |what: String| CircuitError::Invalid(format!("{}: {what}", path.display()));
         let file = File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
-        let mut r = BufReader::new(file);
+        let mut r = HashingReader { inner: BufReader::new(file), hash: Keccak256::new() };
         let mut head = [0u8; 14];
         let got = read_up_to(&mut r, &mut head).map_err(io)?;
-        let (insecure, body_start) = if got == 14 && &head[..12] == MAGIC {
+        // A headerless file starts with k: the bytes already read are its first ones.
+        let (flagged, header_len, prefix) = if got == 14 && &head[..12] == MAGIC {
             if head[12] != VERSION {
                 return Err(bad(format!("unsupported SRS file version {}", head[12])));
             }
-            (head[13] & FLAG_INSECURE != 0, 14u64)
+            (head[13] & FLAG_INSECURE != 0, 14u64, Vec::new())
         } else {
-            (false, 0u64)
+            (false, 0u64, head[..got].to_vec())
         };
-        r.seek(SeekFrom::Start(body_start)).map_err(io)?;
+        let mut rest = std::io::Cursor::new(prefix).chain(&mut r);
         let mut kb = [0u8; 4];
-        r.read_exact(&mut kb).map_err(|_| bad("truncated: no k".into()))?;
+        rest.read_exact(&mut kb).map_err(|_| bad("truncated: no k".into()))?;
         let k = u32::from_le_bytes(kb);
         if k > MAX_K {
             return Err(bad(format!("k = {k} is larger than the supported {MAX_K}; not an SRS file?")));
         }
         // 2 * 2^k G1 points of 64 bytes, then two G2 points of 128 bytes.
-        let expect = body_start + 4 + (2u64 << k) * 64 + 256;
+        let expect = header_len + 4 + (2u64 << k) * 64 + 256;
         if len != expect {
             return Err(bad(format!(
                 "{len} bytes, but an SRS of k = {k} has {expect}; the file is truncated or not an SRS"
             )));
         }
+        check_k(k)?;
         let n = 1usize << k;
         let mut points = |what: &str| -> Result<Vec<G1Affine>> {
-            (0..n).map(|i| G1Affine::read_checked(&mut r).map_err(|e| bad(format!("{what}[{i}]: {e}")))).collect()
+            (0..n).map(|i| G1Affine::read_checked(&mut rest).map_err(|e| bad(format!("{what}[{i}]: {e}")))).collect()
         };
         let g = points("g")?;
         let g_lagrange = points("g_lagrange")?;
-        let g2 = G2Affine::read_checked(&mut r).map_err(|e| bad(format!("g2: {e}")))?;
-        let s_g2 = G2Affine::read_checked(&mut r).map_err(|e| bad(format!("s_g2: {e}")))?;
-        if g[0] != G1Affine::generator() || g2 != G2Affine::generator() {
-            return Err(bad("the first powers are not the standard generators".into()));
-        }
-        let dummy = ParamsKZG::<Bn256>::setup(1, ChaCha20Rng::from_seed([0; 32]));
-        let params = dummy.from_parts(k, g, Some(g_lagrange), g2, s_g2);
-        Ok(Srs { params, insecure })
+        let g2 = G2Affine::read_checked(&mut rest).map_err(|e| bad(format!("g2: {e}")))?;
+        let s_g2 = G2Affine::read_checked(&mut rest).map_err(|e| bad(format!("s_g2: {e}")))?;
+        drop(rest);
+        let source_keccak256: [u8; 32] = r.hash.finalize().into();
+        let refused = |error| CircuitError::Srs { path: path.display().to_string(), error };
+        check_setup(&g, Some(&g_lagrange), None, g2, s_g2).map_err(refused)?;
+        let insecure = known_public_tau(&s_g2).is_some() || flagged;
+        let params = dummy_params().from_parts(k, g, Some(g_lagrange), g2, s_g2);
+        Ok(Srs { params, insecure, source_keccak256: Some(source_keccak256) })
     }
 
     /// Imports a snarkjs / Perpetual Powers of Tau `.ptau` file (BN254), keeping the first
@@ -224,17 +306,12 @@ impl Srs {
         let g2 = G2Affine::read_checked(&mut r).map_err(|e| bad(format!("tauG2[0]: {e}")))?;
         let s_g2 = G2Affine::read_checked(&mut r).map_err(|e| bad(format!("tauG2[1]: {e}")))?;
 
-        if g[0] != G1Affine::generator() || g2 != G2Affine::generator() {
-            return Err(bad("the first powers are not the standard generators".into()));
-        }
-        if bool::from(s_g2.is_identity()) {
-            return Err(bad("τ·G2 is the identity".into()));
-        }
-        check_powers(&g, next, s_g2).map_err(bad)?;
-
-        let dummy = ParamsKZG::<Bn256>::setup(1, ChaCha20Rng::from_seed([0; 32]));
-        let params = dummy.from_parts(k, g, None, g2, s_g2);
-        Ok(Srs { params, insecure: false })
+        check_setup(&g, None, next, g2, s_g2)
+            .map_err(|error| CircuitError::Srs { path: path.display().to_string(), error })?;
+        let insecure = known_public_tau(&s_g2).is_some();
+        // The Lagrange basis is computed from the checked powers.
+        let params = dummy_params().from_parts(k, g, None, g2, s_g2);
+        Ok(Srs { params, insecure, source_keccak256: None })
     }
 }
 
@@ -245,25 +322,79 @@ fn check_k(k: u32) -> Result<()> {
     Ok(())
 }
 
-/// Randomized check that `g[i] = τ^i G1` for the τ of `s_g2 = τ G2`:
-/// `e(Σ r_i g[i+1], G2) = e(Σ r_i g[i], τG2)` over consecutive pairs.
-fn check_powers(g: &[G1Affine], next: Option<G1Affine>, s_g2: G2Affine) -> std::result::Result<(), String> {
-    let mut shifted: Vec<G1Affine> = g[1..].to_vec();
-    shifted.extend(next);
-    let m = shifted.len();
-    if m == 0 {
-        return Ok(());
+/// A `ParamsKZG` to call `from_parts` on (halo2-axiom has no free constructor).
+fn dummy_params() -> ParamsKZG<Bn256> {
+    ParamsKZG::<Bn256>::setup(1, ChaCha20Rng::from_seed([0; 32]))
+}
+
+/// The checks of the module docs on the points of an SRS: `g` the G1 powers
+/// (2^k of them), `next` the power after them when known (a .ptau has it),
+/// `g_lagrange` the Lagrange basis (as many) when the source carries one.
+fn check_setup(
+    g: &[G1Affine],
+    g_lagrange: Option<&[G1Affine]>,
+    next: Option<G1Affine>,
+    g2: G2Affine,
+    s_g2: G2Affine,
+) -> std::result::Result<(), SrsError> {
+    let n = g.len();
+    // Both callers read 2^k points of each kind.
+    assert!(n.is_power_of_two() && g_lagrange.is_none_or(|gl| gl.len() == n), "an SRS has 2^k powers");
+    if g[0] != G1Affine::generator() || g2 != G2Affine::generator() {
+        return Err(SrsError::NotGenerators);
+    }
+    if !bool::from(s_g2.to_curve().is_torsion_free()) {
+        return Err(SrsError::TauG2NotInSubgroup);
+    }
+    if bool::from(s_g2.is_identity()) || s_g2 == g2 || s_g2 == -g2 {
+        return Err(SrsError::TrivialTau);
     }
     let mut rng = ChaCha20Rng::from_entropy();
-    let r: Vec<Fr> = (0..m).map(|_| Fr::random(&mut rng)).collect();
-    let lhs = msm(&r, &shifted);
-    let rhs = msm(&r, &g[..m]);
-    let left = Bn256::pairing(&lhs.to_affine(), &G2Affine::generator());
-    let right = Bn256::pairing(&rhs.to_affine(), &s_g2);
-    if left != right {
-        return Err("the G1 powers are not consecutive powers of the τ in τ·G2: corrupt file".into());
+    // Pairs (g[i], g[i+1]) for i < n − 1, and (g[n−1], next) when given, weighed by r.
+    let m = if next.is_some() { n } else { n - 1 };
+    let r = short_random(&mut rng, m);
+    let next_term = |r: &[Fr]| next.map(|p| p * r[n - 1]);
+    let powers_hold = || {
+        let mut lhs = msm(&r[..n - 1], &g[1..]);
+        lhs += next_term(&r).unwrap_or_else(G1::identity);
+        pairs_hold(lhs, msm(&r, &g[..m]), s_g2)
+    };
+    let Some(gl) = g_lagrange else {
+        return if powers_hold() { Ok(()) } else { Err(SrsError::NotPowersOfTau) };
+    };
+    if n == 1 {
+        // The only Lagrange point is g[0].
+        return if gl[0] == g[0] { Ok(()) } else { Err(SrsError::LagrangeBasisMismatch) };
     }
-    Ok(())
+    // Both checks in one equation (module docs): with s weighing the Lagrange
+    // points and a = IFFT(s), Σ s_i·gl[i] − Σ a_j·g[j] is 0 exactly when the basis
+    // is right, so it is added to the left side of the powers check. r and s are
+    // independent, so a wrong file passes with probability ≤ 2^−127.
+    let domain = EvaluationDomain::<Fr>::new(1, n.trailing_zeros());
+    let s = short_random(&mut rng, n);
+    let a = domain.lagrange_to_coeff(domain.lagrange_from_vec(s.clone()));
+    // Coefficients of g on the left: r shifted by one (g[j] pairs with r[j−1]) minus a.
+    let c: Vec<Fr> = (0..n).map(|j| if j == 0 { -a[0] } else { r[j - 1] - a[j] }).collect();
+    let mut lhs = msm(&c, g) + msm(&s, gl);
+    lhs += next_term(&r).unwrap_or_else(G1::identity);
+    if pairs_hold(lhs, msm(&r, &g[..m]), s_g2) {
+        return Ok(());
+    }
+    // Which one failed: only on the error path.
+    if powers_hold() { Err(SrsError::LagrangeBasisMismatch) } else { Err(SrsError::NotPowersOfTau) }
+}
+
+/// `e(lhs, G2) = e(rhs, τG2)`.
+fn pairs_hold(lhs: G1, rhs: G1, s_g2: G2Affine) -> bool {
+    Bn256::pairing(&lhs.to_affine(), &G2Affine::generator()) == Bn256::pairing(&rhs.to_affine(), &s_g2)
+}
+
+/// `len` random field elements below 2^128: enough for a batch check (a wrong
+/// input passes with probability ≤ 2^−128 per check), and MSMs with short
+/// scalars take about half the time.
+fn short_random(rng: &mut ChaCha20Rng, len: usize) -> Vec<Fr> {
+    use rand::Rng;
+    (0..len).map(|_| Fr::from_u128(rng.r#gen::<u128>())).collect()
 }
 
 fn msm(scalars: &[Fr], bases: &[G1Affine]) -> G1 {
@@ -305,6 +436,20 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(got)
+}
+
+/// A reader that hashes what passes through it.
+struct HashingReader<R> {
+    inner: R,
+    hash: Keccak256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// Raw (LE Montgomery, uncompressed) point reading with on-curve checks.

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use halo2curves::bn256::Fr;
-use zkinfer_circuits::prove::{keygen, model_id, prove, shape_of, verify};
+use zkinfer_circuits::prove::{keygen, model_id, model_id_for, prove, shape_of, verify};
 use zkinfer_circuits::srs::Srs;
 use zkinfer_quantize::{Dataset, ImportOptions, QModel, QuantConfig, calibrate_and_quantize, import_onnx};
 
@@ -46,7 +46,8 @@ fn mlp_proof_verifies_and_tampering_is_rejected() {
     // Another model (same architecture, other quantization, so other weights): its key rejects the proof.
     let other = compile("mlp_digits", QuantConfig { act_bits: 14, ..QuantConfig::default() });
     let other_pk = keygen(&params, &other).unwrap();
-    assert_ne!(model_id(vk), model_id(other_pk.get_vk()));
+    let (c, _) = shape_of(&q).unwrap();
+    assert_ne!(model_id_for(vk, c.shape, &q), model_id_for(other_pk.get_vk(), c.shape, &other));
     assert!(verify(&params, other_pk.get_vk(), &p.instances, &p.proof).is_err(), "proof accepted by another model");
 }
 
@@ -97,4 +98,76 @@ fn larger_fixtures_prove_and_reject_tampering() {
             assert!(verify(&params, pk.get_vk(), &bad, &p.proof).is_err(), "{name}: instance {i} tampered, accepted");
         }
     }
+}
+
+/// The model id is keccak256 over exactly the bytes its docs list, and a
+/// bundle whose files would name another circuit under the same id does not load.
+#[test]
+fn model_id_commits_to_the_circuit_and_is_checked_on_load() {
+    use halo2_proofs::SerdeFormat;
+    use halo2curves::ff::PrimeField;
+    use sha3::{Digest, Keccak256};
+    use zkinfer_circuits::bundle::Bundle;
+    use zkinfer_circuits::prove::{circuit_digest, model_id_of};
+
+    let q = compile("mlp_digits", QuantConfig::default());
+    let (c, k) = shape_of(&q).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    q.write(&dir.path().join("model.qm")).unwrap();
+    let srs_file = dir.path().join("dev.srs");
+    Srs::dev(k + 1).unwrap().write(&srs_file).unwrap();
+    let srs = Srs::read(&srs_file).unwrap();
+    let bundle = Bundle::new(dir.path());
+    let out = bundle.setup(&srs).unwrap();
+    let v = bundle.load_verifier().unwrap();
+    let vk = &v.vk;
+
+    // The documented byte strings, spelled out.
+    let mut pre = b"zkinfer.circuit.v1".to_vec();
+    pre.extend((c.shape.width as u32).to_be_bytes());
+    pre.extend((c.shape.limbs as u32).to_be_bytes());
+    let mut repr = vk.transcript_repr().to_repr();
+    repr.as_mut().reverse();
+    pre.extend_from_slice(repr.as_ref());
+    let vk_file = std::fs::read(dir.path().join("vk")).unwrap();
+    assert_eq!(vk_file, vk.to_bytes(SerdeFormat::RawBytes));
+    pre.extend(&vk_file);
+    let digest: [u8; 32] = Keccak256::digest(&pre).into();
+    assert_eq!(digest, circuit_digest(vk, c.shape));
+    let mut id_bytes = digest.to_vec();
+    id_bytes.extend(64u32.to_be_bytes());
+    id_bytes.extend(10u32.to_be_bytes());
+    let id: [u8; 32] = Keccak256::digest(&id_bytes).into();
+    assert_eq!(id, v.model_id);
+    assert_eq!(id, model_id(vk, c.shape, 64, 10));
+    assert_eq!(out.info.model_id, format!("0x{}", hex::encode(id)));
+    assert_eq!(out.info.circuit_digest, format!("0x{}", hex::encode(digest)));
+    assert_eq!(std::fs::read_to_string(dir.path().join("model_id")).unwrap(), format!("{}\n", out.info.model_id));
+    // Other instance counts, other id; the vk hash alone is not the id.
+    assert_ne!(model_id_of(&digest, 63, 11), id);
+    assert_ne!(<[u8; 32]>::from(Keccak256::digest(&vk_file)), id);
+    // setup.json records the SRS file setup was given.
+    let srs_hash: [u8; 32] = Keccak256::digest(std::fs::read(&srs_file).unwrap()).into();
+    assert_eq!(out.info.srs_source_keccak256, Some(format!("0x{}", hex::encode(srs_hash))));
+    assert_eq!((out.info.srs_source_k, out.info.k, out.info.insecure_srs), (k + 1, k, true));
+
+    // A setup.json that names another shape, id or digest: the bundle does not load.
+    let json = std::fs::read_to_string(bundle.setup_json()).unwrap();
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut j: serde_json::Value = serde_json::from_str(&json).unwrap();
+        f(&mut j);
+        std::fs::write(bundle.setup_json(), serde_json::to_string(&j).unwrap()).unwrap();
+        bundle.load_verifier().err().map(|e| e.to_string())
+    };
+    let w = c.shape.width as u64;
+    let e = edit(&|j| j["shape"]["width"] = (w + 1).into()).expect("another shape loaded");
+    assert!(e.contains("vk"), "{e}");
+    let e = edit(&|j| j["model_id"] = format!("0x{}", hex::encode(model_id_of(&digest, 63, 11))).into())
+        .expect("another id loaded");
+    assert!(e.contains("is not the one in setup.json"), "{e}");
+    let e = edit(&|j| j["circuit_digest"] = format!("0x{}", "00".repeat(32)).into()).expect("another digest loaded");
+    assert!(e.contains("is not the one in setup.json"), "{e}");
+    let e = edit(&|j| j["version"] = 1.into()).expect("a version-1 setup.json loaded");
+    assert!(e.contains("run `zkinfer setup` again"), "{e}");
+    assert_eq!(edit(&|_| {}), None, "the untouched setup.json does not load");
 }

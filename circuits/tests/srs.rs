@@ -7,10 +7,15 @@
 use std::path::{Path, PathBuf};
 
 use halo2_proofs::poly::commitment::ParamsProver;
+use halo2_proofs::poly::kzg::commitment::ParamsKZG;
+use halo2curves::bn256::Bn256;
 use halo2curves::bn256::{Fq, Fq2, Fr, G1Affine, G2Affine};
 use halo2curves::ff::PrimeField;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use zkinfer_circuits::CircuitError;
 use zkinfer_circuits::prove::{keygen, prove, shape_of, verify};
-use zkinfer_circuits::srs::Srs;
+use zkinfer_circuits::srs::{Srs, SrsError, known_public_tau};
 use zkinfer_quantize::{Dataset, ImportOptions, QuantConfig, calibrate_and_quantize, import_onnx};
 
 fn ptau() -> Option<PathBuf> {
@@ -168,6 +173,113 @@ fn dev_srs_is_marked_insecure_and_srs_files_are_checked() {
     assert!(Srs::read(&path).is_err(), "a corrupted point was accepted");
     let e = Srs::read(Path::new("/nonexistent/srs")).unwrap_err().to_string();
     assert!(e.contains("/nonexistent/srs"), "{e}");
+}
+
+/// Offsets in a zkinfer SRS file of k: the G1 powers, the Lagrange points, G2 and τ·G2.
+fn offsets(k: u32) -> (usize, usize, usize, usize) {
+    let n = 1usize << k;
+    let g = 14 + 4;
+    (g, g + 64 * n, g + 128 * n, g + 128 * n + 128)
+}
+
+fn swap(bytes: &mut [u8], a: usize, b: usize, len: usize) {
+    let tmp = bytes[a..a + len].to_vec();
+    bytes.copy_within(b..b + len, a);
+    bytes[b..b + len].copy_from_slice(&tmp);
+}
+
+fn refused(path: &Path) -> SrsError {
+    match Srs::read(path) {
+        Err(CircuitError::Srs { path: p, error }) => {
+            assert_eq!(p, path.display().to_string());
+            error
+        }
+        other => panic!("{} was not refused as an SRS: {:?}", path.display(), other.map(|s| s.k())),
+    }
+}
+
+#[test]
+fn dev_srs_is_recognised_by_its_tau_not_by_a_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dev.srs");
+    Srs::dev(6).unwrap().write(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    // The 14-byte header cut off: a bare halo2 ParamsKZG file, still the dev τ.
+    let bare = dir.path().join("bare.srs");
+    std::fs::write(&bare, &bytes[14..]).unwrap();
+    let s = Srs::read(&bare).unwrap();
+    assert!(s.insecure, "a headerless dev SRS was reported secure");
+    assert_eq!(s.params.get_g(), Srs::read(&path).unwrap().params.get_g());
+    assert!(known_public_tau(&s.params.s_g2()).unwrap().contains("dev"));
+    // The insecure flag cleared in the header: still insecure.
+    let mut cleared = bytes.clone();
+    cleared[13] = 0;
+    std::fs::write(&bare, &cleared).unwrap();
+    assert!(Srs::read(&bare).unwrap().insecure, "clearing the flag byte made the dev SRS secure");
+    // halo2-base's gen_srs (zero seed) is public too.
+    let zero = ParamsKZG::<Bn256>::setup(5, ChaCha20Rng::from_seed([0; 32]));
+    let mut raw = Vec::new();
+    zero.write_custom(&mut raw, halo2_proofs::SerdeFormat::RawBytes).unwrap();
+    std::fs::write(&bare, &raw).unwrap();
+    let s = Srs::read(&bare).unwrap();
+    assert!(s.insecure && known_public_tau(&s.params.s_g2()).unwrap().contains("gen_srs"));
+    // Another τ is not known to be public; the file's hash is recorded.
+    let other = ParamsKZG::<Bn256>::setup(5, ChaCha20Rng::from_seed([7; 32]));
+    let mut raw = Vec::new();
+    other.write_custom(&mut raw, halo2_proofs::SerdeFormat::RawBytes).unwrap();
+    std::fs::write(&bare, &raw).unwrap();
+    let s = Srs::read(&bare).unwrap();
+    assert!(!s.insecure);
+    use sha3::Digest;
+    assert_eq!(s.source_keccak256, Some(sha3::Keccak256::digest(&raw).into()));
+    assert_eq!(s.downsized(4).unwrap().source_keccak256, s.source_keccak256);
+}
+
+#[test]
+fn srs_files_that_are_not_a_kzg_setup_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = 6;
+    let path = dir.path().join("dev.srs");
+    Srs::dev(k).unwrap().write(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let (g, gl, g2, s_g2) = offsets(k);
+    let file = |name: &str, b: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, b).unwrap();
+        p
+    };
+    // Control: the untouched file loads.
+    Srs::read(&path).unwrap();
+
+    // Two Lagrange points swapped (both valid points): keygen would commit to another circuit.
+    let mut b = bytes.clone();
+    swap(&mut b, gl, gl + 64, 64);
+    assert_eq!(refused(&file("lagrange-swap.srs", &b)), SrsError::LagrangeBasisMismatch);
+    // One Lagrange point replaced by another valid point (the last power).
+    let mut b = bytes.clone();
+    b.copy_within(g + 64 * 63..g + 64 * 64, gl + 64 * 17);
+    assert_eq!(refused(&file("lagrange-one.srs", &b)), SrsError::LagrangeBasisMismatch);
+    let e = Srs::read(&file("lagrange-one.srs", &b)).unwrap_err().to_string();
+    assert!(e.contains("lagrange-one.srs") && e.contains("Lagrange"), "{e}");
+    // Two powers swapped.
+    let mut b = bytes.clone();
+    swap(&mut b, g + 64 * 5, g + 64 * 6, 64);
+    assert_eq!(refused(&file("powers-swap.srs", &b)), SrsError::NotPowersOfTau);
+    // τ·G2 of another τ (a valid subgroup point).
+    let other = ParamsKZG::<Bn256>::setup(1, ChaCha20Rng::from_seed([9; 32]));
+    let mut b = bytes.clone();
+    let mut p = Vec::new();
+    halo2curves::serde::SerdeObject::write_raw(&other.s_g2(), &mut p).unwrap();
+    b[s_g2..s_g2 + 128].copy_from_slice(&p);
+    assert_eq!(refused(&file("tau.srs", &b)), SrsError::NotPowersOfTau);
+    // τ = 1: τ·G2 = G2.
+    let mut b = bytes.clone();
+    b.copy_within(g2..g2 + 128, s_g2);
+    assert_eq!(refused(&file("one.srs", &b)), SrsError::TrivialTau);
+    // The first power is not the generator.
+    let mut b = bytes.clone();
+    swap(&mut b, g, g + 64, 64);
+    assert_eq!(refused(&file("gen.srs", &b)), SrsError::NotGenerators);
 }
 
 fn fixture(file: &str) -> PathBuf {

@@ -130,13 +130,25 @@ fn setup_prove_verify_and_rejections() {
 
     let o = zkinfer(&["srs", "dev", "--k", &(k + 1).to_string(), "-o", &p("dev.srs")]);
     assert!(o.status.success() && text(&o).contains("INSECURE"), "{}", text(&o));
-    let o = zkinfer(&["setup", dir.to_str().unwrap(), "--srs", &p("dev.srs")]);
+    // The dev SRS with its 14-byte header cut off (a bare halo2 params file) is still
+    // recognised as the dev SRS, by its τ·G2.
+    let stripped = std::fs::read(p("dev.srs")).unwrap()[14..].to_vec();
+    std::fs::write(p("bare.srs"), &stripped).unwrap();
+    let o = zkinfer(&["setup", dir.to_str().unwrap(), "--srs", &p("bare.srs")]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("INSECURE"), "setup does not warn about the dev SRS: {}", text(&o));
+    assert!(text(&o).contains("INSECURE"), "setup does not warn about the headerless dev SRS: {}", text(&o));
+    let setup: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("setup.json")).unwrap()).unwrap();
+    assert_eq!(setup["insecure_srs"], true);
+    let keccak = |b: &[u8]| format!("0x{}", hex::encode(<sha3::Keccak256 as sha3::Digest>::digest(b)));
+    assert_eq!(setup["srs_source_keccak256"], keccak(&stripped).as_str());
     let id = std::fs::read_to_string(dir.join("model_id")).unwrap().trim().to_string();
     assert!(id.starts_with("0x") && id.len() == 66 && text(&o).contains(&id), "{}", text(&o));
-    let vk = std::fs::read(dir.join("vk")).unwrap();
-    assert_eq!(format!("0x{}", hex::encode(<sha3::Keccak256 as sha3::Digest>::digest(&vk))), id);
+    // The model id: keccak256(circuit digest ‖ u32be(64 inputs) ‖ u32be(10 outputs)).
+    let digest = hex::decode(setup["circuit_digest"].as_str().unwrap().trim_start_matches("0x")).unwrap();
+    let mut id_bytes = digest.clone();
+    id_bytes.extend(64u32.to_be_bytes());
+    id_bytes.extend(10u32.to_be_bytes());
+    assert_eq!(keccak(&id_bytes), id);
 
     let o = prove_mlp(
         &dir,
@@ -327,6 +339,9 @@ fn evm_export_and_verify() {
     let o = deploy(Some(DEV_KEYS[1]));
     assert!(o.status.success(), "{}", text(&o));
     let addr = text(&o).lines().next().unwrap().strip_prefix("verifier ").unwrap().to_string();
+    // The deployed code hash is the one export computed from the key alone.
+    let exported = format!("code hash {}", info["code_hash"].as_str().unwrap());
+    assert!(text(&o).contains(&exported), "{}", text(&o));
     let on_chain = |proof: &str, addr: &str| {
         zkinfer(&["evm", "verify", d, &p(proof), "--chain-rpc", &anvil.url, "--address", addr])
     };
@@ -340,6 +355,52 @@ fn evm_export_and_verify() {
     }
     let o = on_chain("proof.json", "0x000000000000000000000000000000000000dEaD");
     assert!(!o.status.success() && text(&o).contains("no contract at"), "{}", text(&o));
+
+    // evm check: every deployed part is the code the verifying key generates.
+    let check = |addr: &str, extra: &[&str]| {
+        let mut args = vec!["evm", "check", addr, d, "--chain-rpc", &anvil.url];
+        args.extend(extra);
+        zkinfer(&args)
+    };
+    let o = check(&addr, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let code_hash = info["code_hash"].as_str().unwrap();
+    assert!(text(&o).contains(code_hash) && text(&o).contains("ok: every part"), "{}", text(&o));
+    assert_eq!(text(&o).matches(" ok (code hash").count(), parts.len(), "{}", text(&o));
+    // ... and the model's registry entry.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let keys: Vec<String> = DEV_KEYS.iter().map(|k| k.to_string()).collect();
+    let chain = rt.block_on(zkinfer_verifier::chain::RpcChain::connect(&anvil.url, &keys)).unwrap();
+    let setup: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("setup.json")).unwrap()).unwrap();
+    let verifier: alloy::primitives::Address = addr.parse().unwrap();
+    let market = rt.block_on(async {
+        let (m, _) = zkinfer_verifier::Market::deploy(&chain, chain.accounts()[0], alloy::primitives::U256::from(1u64))
+            .await
+            .unwrap();
+        let digest = setup["circuit_digest"].as_str().unwrap().parse().unwrap();
+        m.register_model(chain.accounts()[0], digest, 64, 10, verifier, "").await.unwrap();
+        m.contracts.market
+    });
+    let o = check(&addr, &["--market", &market.to_string()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("64 inputs, 10 outputs"), "{}", text(&o));
+    // The entry's next-part address pointed at an account without code: MISMATCH,
+    // and the deployed verifier no longer accepts the proof.
+    rt.block_on(chain.dev_set_storage(
+        verifier,
+        alloy::primitives::U256::ZERO,
+        alloy::primitives::U256::from_be_slice(chain.accounts()[4].as_slice()),
+    ))
+    .unwrap();
+    let o = check(&addr, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("MISMATCH: part 1 (Halo2VerifierPart1)") && text(&o).contains("has no code"),
+        "{}",
+        text(&o)
+    );
+    let o = on_chain("proof.json", &addr);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
 }
 
 #[test]

@@ -30,6 +30,7 @@ struct Fixture {
     prover: Prover,
     evm: EvmVerifier,
     id: B256,
+    digest: B256,
     q: Vec<i64>,
     inputs: Vec<U256>,
 }
@@ -47,7 +48,8 @@ fn fx() -> &'static Fixture {
         let x: Vec<f64> = x["input_data"][0].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
         let q = v.model.quantize_input(&x).unwrap().values;
         let inputs = q.iter().map(|&v| fr_to_u256(&zkinfer_circuits::circuit::fe(v as i128))).collect();
-        Fixture { id: B256::from(v.model_id), _dir: dir, models, prover, evm, q, inputs }
+        let digest = v.info.circuit_digest.parse().unwrap();
+        Fixture { id: B256::from(v.model_id), digest, _dir: dir, models, prover, evm, q, inputs }
     })
 }
 
@@ -59,12 +61,20 @@ async fn market_with_model<'c>(chain: &'c Chain, poster: Address) -> Market<'c> 
     let (market, _) = Market::deploy(chain, deployer, U256::from(1_000_000u64)).await.unwrap();
     let v = market.deploy_verifier(deployer, &fx.evm).await.unwrap();
     let (n_in, n_out) = (fx.inputs.len() as u32, fx.prover.verifier.model.output_tensor().numel() as u32);
-    market.register_model(deployer, fx.id, v.address, n_in, n_out, "").await.unwrap();
+    let (id, _) = market.register_model(deployer, fx.digest, n_in, n_out, v.address, "").await.unwrap();
+    assert_eq!(id, fx.id);
     // Another model id with the same verifier: registered on chain, not served by the node.
-    market.register_model(deployer, B256::repeat_byte(9), v.address, n_in, n_out, "").await.unwrap();
+    let (other, _) = market.register_model(deployer, B256::repeat_byte(9), n_in, n_out, v.address, "").await.unwrap();
+    assert_eq!(other, unserved_id());
     market.transfer(deployer, poster, U256::from(10_000u64)).await.unwrap();
     market.approve(poster, U256::from(10_000u64)).await.unwrap();
     market
+}
+
+/// The id of the model registered with circuit digest 0x0909… (not served by the node).
+fn unserved_id() -> B256 {
+    let (n_in, n_out) = (fx().inputs.len() as u32, fx().prover.verifier.model.output_tensor().numel() as u32);
+    B256::from(zkinfer_circuits::prove::model_id_of(&[9; 32], n_in, n_out))
 }
 
 async fn client(url: &str) -> ProverServiceClient<Channel> {
@@ -143,13 +153,14 @@ async fn watcher_settles_chain_jobs_on_the_embedded_chain() {
     let now = chain.timestamp().await.unwrap();
     let post = |model: B256, inputs: Vec<U256>, bounty: u64, deadline: u64| {
         let market = &market;
-        async move { market.post_job(poster, model, inputs, U256::from(bounty), deadline).await.unwrap().0 }
+        let pin = B256::from(fx.evm.code_hash());
+        async move { market.post_job(poster, model, pin, inputs, U256::from(bounty), deadline).await.unwrap().0 }
     };
     // Skipped by the node: expired before it looks, model not served, bounty below min_bounty (50).
     let expired = post(fx.id, fx.inputs.clone(), 100, now + 10).await;
     chain.advance_time(20).await.unwrap();
     let now = now + 20;
-    let unserved = post(B256::repeat_byte(9), fx.inputs.clone(), 100, now + 3600).await;
+    let unserved = post(unserved_id(), fx.inputs.clone(), 100, now + 3600).await;
     let cheap = post(fx.id, fx.inputs.clone(), 10, now + 3600).await;
     // Taken and settled.
     let good = post(fx.id, fx.inputs.clone(), 100, now + 3600).await;
@@ -257,7 +268,9 @@ async fn watcher_settles_a_job_on_anvil() {
         Stdio::from(std::fs::File::create(&log).unwrap()),
     );
     let now = chain.timestamp().await.unwrap();
-    let (job, _) = market.post_job(poster, fx.id, fx.inputs.clone(), U256::from(100u64), now + 3600).await.unwrap();
+    let pin = B256::from(fx.evm.code_hash());
+    let (job, _) =
+        market.post_job(poster, fx.id, pin, fx.inputs.clone(), U256::from(100u64), now + 3600).await.unwrap();
     let mut c = client(&node.url).await;
     let j = wait_chain_job(&mut c, job).await;
     assert_eq!(pb::JobState::try_from(j.state), Ok(pb::JobState::Settled), "{j:?}");

@@ -212,6 +212,50 @@ impl Chain {
             Chain::Rpc(r) => Ok(r.provider.get_code_at(address).await.map_err(rpc_error)?.to_vec()),
         }
     }
+
+    /// Storage slot `slot` of `address` at the latest block.
+    pub async fn storage(&self, address: Address, slot: U256) -> Result<U256> {
+        match self {
+            Chain::Embedded(e) => lock(e).db.storage(address, slot).map_err(|e| VerifierError::Chain(format!("{e:?}"))),
+            Chain::Rpc(r) => r.provider.get_storage_at(address, slot).await.map_err(rpc_error),
+        }
+    }
+
+    /// Replaces the code at `address` (development chains only:
+    /// `anvil_setCode` on anvil). Tests use it to make a contract lose or
+    /// change its code, which a real chain allows only in corner cases
+    /// (SELFDESTRUCT in the creating transaction, chains before EIP-6780).
+    pub async fn dev_set_code(&self, address: Address, code: Vec<u8>) -> Result<()> {
+        match self {
+            Chain::Embedded(e) => lock(e).set_code(address, code),
+            Chain::Rpc(r) => {
+                let code = format!("0x{}", hex::encode(code));
+                let _: serde_json::Value =
+                    r.provider.raw_request("anvil_setCode".into(), (address, code)).await.map_err(rpc_error)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes storage slot `slot` of `address` (development chains only:
+    /// `anvil_setStorageAt` on anvil).
+    pub async fn dev_set_storage(&self, address: Address, slot: U256, value: U256) -> Result<()> {
+        match self {
+            Chain::Embedded(e) => lock(e)
+                .db
+                .insert_account_storage(address, slot, value)
+                .map_err(|e| VerifierError::Chain(format!("{e:?}"))),
+            Chain::Rpc(r) => {
+                let word = |x: U256| B256::from(x.to_be_bytes::<32>());
+                let _: serde_json::Value = r
+                    .provider
+                    .raw_request("anvil_setStorageAt".into(), (address, word(slot), word(value)))
+                    .await
+                    .map_err(rpc_error)?;
+                Ok(())
+            }
+        }
+    }
 }
 
 fn lock(e: &Mutex<EmbeddedChain>) -> std::sync::MutexGuard<'_, EmbeddedChain> {
@@ -325,6 +369,14 @@ impl EmbeddedChain {
                 Err(VerifierError::Reverted { reason: format!("halted: {reason:?}"), data: Vec::new(), gas_used })
             }
         }
+    }
+
+    fn set_code(&mut self, address: Address, code: Vec<u8>) -> Result<()> {
+        let old = self.db.basic(address).map_err(|e| VerifierError::Chain(format!("{e:?}")))?.unwrap_or_default();
+        let code = revm::bytecode::Bytecode::new_legacy(code.into());
+        let info = AccountInfo { code_hash: code.hash_slow(), code: Some(code), ..old };
+        self.db.insert_account_info(address, info);
+        Ok(())
     }
 
     fn code(&mut self, address: Address) -> Result<Vec<u8>> {

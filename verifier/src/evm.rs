@@ -67,8 +67,21 @@ pub struct Part {
     pub name: String,
     /// Creation bytecode, without the constructor argument.
     pub bytecode: Vec<u8>,
-    /// Runtime bytecode (with the immutable next-part address left zero).
+    /// Runtime bytecode: exactly the code a deployment of it has (a part holds
+    /// the next part's address in storage, not in its code).
     pub runtime: Vec<u8>,
+}
+
+impl Part {
+    /// `keccak256` of the runtime code: what `extcodehash` of a deployment returns.
+    pub fn code_hash(&self) -> [u8; 32] {
+        keccak256(&self.runtime)
+    }
+}
+
+fn keccak256(bytes: &[u8]) -> [u8; 32] {
+    use sha3::Digest;
+    sha3::Keccak256::digest(bytes).into()
 }
 
 /// A deployed verifier.
@@ -83,6 +96,12 @@ pub struct Deployed {
 }
 
 impl EvmVerifier {
+    /// The entry's runtime code hash: what a requester pins in
+    /// `JobMarket.postJob`. It commits to every part (see [`crate::split`]).
+    pub fn code_hash(&self) -> [u8; 32] {
+        self.parts[0].code_hash()
+    }
+
     /// Largest runtime among the parts.
     pub fn max_runtime(&self) -> usize {
         self.parts.iter().map(|p| p.runtime.len()).max().unwrap_or(0)
@@ -125,6 +144,99 @@ pub async fn deploy_parts(
     Ok(Deployed { address: addrs[0], parts: addrs, gas })
 }
 
+/// One part of a deployed verifier, as [`check_deployed`] found it.
+#[derive(Clone, Debug)]
+pub struct PartCheck {
+    /// Contract name.
+    pub name: String,
+    /// Where it is (the entry's address, or what the previous part holds).
+    pub address: alloy::primitives::Address,
+    /// The code hash `evm export` generates for it.
+    pub expected_code_hash: [u8; 32],
+    /// The code hash found there; `None` when the address has no code.
+    pub found_code_hash: Option<[u8; 32]>,
+}
+
+impl PartCheck {
+    /// Whether the deployed code is exactly the generated one.
+    pub fn matches(&self) -> bool {
+        self.found_code_hash == Some(self.expected_code_hash)
+    }
+}
+
+/// What [`check_deployed`] found: every part it could reach, entry first.
+#[derive(Clone, Debug)]
+pub struct DeployedCheck {
+    /// The parts followed, entry first; it stops at the first that differs.
+    pub parts: Vec<PartCheck>,
+    /// Number of parts the generated verifier has.
+    pub expected_parts: usize,
+    /// Why the check failed; `None` when every part matches.
+    pub problem: Option<String>,
+}
+
+impl DeployedCheck {
+    /// Whether every part is deployed with exactly the generated code.
+    pub fn is_ok(&self) -> bool {
+        self.problem.is_none()
+    }
+}
+
+/// Compares the verifier deployed at `address` with `expected` (what `evm
+/// export` generates from the verifying key), part by part: the code at
+/// `address` must be the entry's runtime, and each part's next-part address
+/// (storage slot 0) must hold the next part's runtime. A mismatch is reported
+/// in the result, not as an error; errors are for a chain that fails.
+pub async fn check_deployed(
+    chain: &crate::Chain,
+    address: alloy::primitives::Address,
+    expected: &EvmVerifier,
+) -> Result<DeployedCheck> {
+    let n = expected.parts.len();
+    let mut out = DeployedCheck { parts: Vec::new(), expected_parts: n, problem: None };
+    let mut at = address;
+    for (i, part) in expected.parts.iter().enumerate() {
+        let code = chain.code(at).await?;
+        let found = if code.is_empty() { None } else { Some(keccak256(&code)) };
+        out.parts.push(PartCheck {
+            name: part.name.clone(),
+            address: at,
+            expected_code_hash: part.code_hash(),
+            found_code_hash: found,
+        });
+        let role =
+            if i == 0 { "the verifier".to_string() } else { format!("part {i} ({}) of the verifier", part.name) };
+        match found {
+            None => {
+                out.problem = Some(format!("{role} at {at} has no code"));
+                return Ok(out);
+            }
+            Some(h) if h != part.code_hash() => {
+                out.problem = Some(format!(
+                    "{role} at {at} has other code than the one generated from the verifying key \
+                     (code hash 0x{}, expected 0x{}; {} B, expected {} B)",
+                    hex::encode(h),
+                    hex::encode(part.code_hash()),
+                    code.len(),
+                    part.runtime.len()
+                ));
+                return Ok(out);
+            }
+            Some(_) => {}
+        }
+        if i + 1 < n {
+            let word = chain.storage(at, alloy::primitives::U256::ZERO).await?.to_be_bytes::<32>();
+            if word[..12].iter().any(|&b| b != 0) {
+                out.problem =
+                    Some(format!("{role} at {at}: its next-part slot holds 0x{}, not an address", hex::encode(word)));
+                return Ok(out);
+            }
+            at = alloy::primitives::Address::from_slice(&word[12..]);
+        }
+    }
+    Ok(out)
+}
+
 /// Runtime size each part of a split verifier aims at (EIP-170 leaves 24,576).
 const PART_TARGET: usize = 20_000;
 
@@ -162,10 +274,21 @@ pub fn build_verifier(
     vk: &VerifyingKey<G1Affine>,
     num_instances: usize,
 ) -> Result<EvmVerifier> {
+    build_verifier_with(params, vk, num_instances, 1)
+}
+
+/// [`build_verifier`] with at least `min_parts` parts (tests use it to make
+/// chains longer than the size alone needs).
+pub fn build_verifier_with(
+    params: &ParamsKZG<Bn256>,
+    vk: &VerifyingKey<G1Affine>,
+    num_instances: usize,
+    min_parts: usize,
+) -> Result<EvmVerifier> {
     let solidity = generate_solidity(params, vk, num_instances)?;
     let single = compile_solidity(&solidity)?;
     let unsplit_runtime = single.parts.iter().map(|p| p.runtime.len()).sum();
-    if unsplit_runtime <= MAX_RUNTIME_SIZE {
+    if unsplit_runtime <= MAX_RUNTIME_SIZE && min_parts <= 1 {
         return Ok(EvmVerifier {
             solidity,
             parts: single.parts,
@@ -174,26 +297,10 @@ pub fn build_verifier(
             unsplit_runtime,
         });
     }
-    let mut n = unsplit_runtime.div_ceil(PART_TARGET);
+    let mut n = unsplit_runtime.div_ceil(PART_TARGET).max(min_parts).max(2);
     loop {
-        let source = crate::split::split_verifier(&solidity, n)?;
-        let compiled = compile_solidity(&source)?;
-        let mut parts = Vec::new();
-        for i in 0..n {
-            let name = crate::split::part_name(i);
-            let p = compiled.parts.iter().find(|p| p.name == name).ok_or_else(|| {
-                VerifierError::Generate(format!("solc-js returned no contract {name} for the split verifier"))
-            })?;
-            parts.push(p.clone());
-        }
-        if parts.iter().all(|p| p.runtime.len() <= MAX_RUNTIME_SIZE) {
-            return Ok(EvmVerifier {
-                solidity: source,
-                parts,
-                compiler: compiled.compiler,
-                num_instances,
-                unsplit_runtime,
-            });
+        if let Some((source, parts, compiler)) = compile_split(&solidity, n)? {
+            return Ok(EvmVerifier { solidity: source, parts, compiler, num_instances, unsplit_runtime });
         }
         n += 1;
         if n > 16 {
@@ -202,6 +309,36 @@ pub fn build_verifier(
             )));
         }
     }
+}
+
+/// Splits `solidity` into `n` parts and compiles them from the last to the
+/// first, each with the code hash of the one after it; `None` when a part
+/// exceeds EIP-170. Returns the combined source, the parts (entry first) and
+/// the compiler.
+fn compile_split(solidity: &str, n: usize) -> Result<Option<(String, Vec<Part>, String)>> {
+    let split = crate::split::plan(solidity, n)?;
+    let mut parts = Vec::with_capacity(n);
+    let mut contracts = Vec::with_capacity(n);
+    let mut compiler = String::new();
+    let mut next_hash = None;
+    for i in (0..n).rev() {
+        let contract = split.part_contract(i, next_hash)?;
+        let compiled = compile_solidity(&format!("{}{contract}", split.preamble()))?;
+        let name = crate::split::part_name(i);
+        let part = compiled.parts.into_iter().find(|p| p.name == name).ok_or_else(|| {
+            VerifierError::Generate(format!("solc-js returned no contract {name} for the split verifier"))
+        })?;
+        if part.runtime.len() > MAX_RUNTIME_SIZE {
+            return Ok(None);
+        }
+        next_hash = Some(part.code_hash());
+        compiler = compiled.compiler;
+        parts.push(part);
+        contracts.push(contract);
+    }
+    parts.reverse();
+    contracts.reverse();
+    Ok(Some((split.combined_source(&contracts), parts, compiler)))
 }
 
 /// Output of solc-js.
@@ -214,8 +351,9 @@ pub struct Compiled {
 }
 
 /// Compiles a Solidity source with the pinned solc-js
-/// (`node contracts/compile.cjs --verifier`, optimizer off), installing the
-/// npm packages of `contracts/` first if they are missing.
+/// (`node contracts/compile.cjs --verifier`: optimizer off, no metadata
+/// appended, so a contract's bytecode depends on its own source only),
+/// installing the npm packages of `contracts/` first if they are missing.
 pub fn compile_solidity(source: &str) -> Result<Compiled> {
     let dir = contracts_dir()?;
     ensure_npm_packages(&dir)?;

@@ -31,19 +31,27 @@ sol! {
         error OwnableUnauthorizedAccount(address account);
     }
 
-    /// Model id → verifier, owner, instance counts, metadata.
-    #[derive(Debug)]
+    /// Model id → verifier, owner, instance counts, metadata; delayed updates.
+    #[derive(Debug, PartialEq, Eq)]
+    #[allow(clippy::too_many_arguments)] // the generated constructors of 8-field events
     contract ModelRegistry {
         struct Model {
             address verifier;
+            bytes32 verifierCodeHash;
             address owner;
             uint32 numInputs;
             uint32 numOutputs;
-            bytes32 verifierCodeHash;
+            bytes32 circuitDigest;
             string metadataURI;
+            address pendingVerifier;
+            bytes32 pendingCodeHash;
+            uint64 pendingEffectiveAt;
+            string pendingMetadataURI;
         }
-        event ModelRegistered(bytes32 indexed modelId, address indexed owner, address verifier, uint32 numInputs, uint32 numOutputs, string metadataURI);
-        event ModelUpdated(bytes32 indexed modelId, address verifier, string metadataURI);
+        event ModelRegistered(bytes32 indexed modelId, address indexed owner, address verifier, bytes32 verifierCodeHash, bytes32 circuitDigest, uint32 numInputs, uint32 numOutputs, string metadataURI);
+        event ModelUpdateProposed(bytes32 indexed modelId, address verifier, bytes32 verifierCodeHash, uint64 effectiveAt, string metadataURI);
+        event ModelUpdateCancelled(bytes32 indexed modelId, address verifier);
+        event ModelUpdated(bytes32 indexed modelId, address verifier, bytes32 verifierCodeHash, uint64 effectiveAt);
         event ModelTransferred(bytes32 indexed modelId, address indexed from, address indexed to);
         error AlreadyRegistered(bytes32 modelId);
         error UnknownModel(bytes32 modelId);
@@ -51,21 +59,31 @@ sol! {
         error NotAContract(address verifier);
         error NoInstances();
         error ZeroAddress();
-        function register(bytes32 modelId, address verifier, uint32 numInputs, uint32 numOutputs, string metadataURI) external;
-        function update(bytes32 modelId, address verifier, string metadataURI) external;
+        error NoPendingUpdate(bytes32 modelId);
+        error UpdateNotYetEffective(bytes32 modelId, uint64 effectiveAt);
+        error UpdateAlreadyEffective(bytes32 modelId, uint64 effectiveAt);
+        function UPDATE_DELAY() external view returns (uint64);
+        function modelIdOf(bytes32 circuitDigest, uint32 numInputs, uint32 numOutputs) external pure returns (bytes32);
+        function register(bytes32 circuitDigest, uint32 numInputs, uint32 numOutputs, address verifier, string metadataURI) external returns (bytes32 modelId);
+        function proposeUpdate(bytes32 modelId, address verifier, string metadataURI) external returns (uint64 effectiveAt);
+        function cancelUpdate(bytes32 modelId) external;
+        function applyUpdate(bytes32 modelId) external;
         function transfer(bytes32 modelId, address newOwner) external;
         function get(bytes32 modelId) external view returns (Model memory);
+        function resolve(bytes32 modelId) external view returns (address verifier, uint32 numInputs, uint32 numOutputs);
         function isRegistered(bytes32 modelId) external view returns (bool);
     }
 
     /// Proof-gated job market.
-    #[derive(Debug)]
+    #[derive(Debug, PartialEq, Eq)]
+    #[allow(clippy::too_many_arguments)] // the generated constructors of 8-field events
     contract JobMarket {
-        #[derive(PartialEq, Eq)]
         enum Status { None, Open, Settled, Refunded }
         struct Job {
             bytes32 modelId;
             address verifier;
+            uint32 numOutputs;
+            bytes32 verifierCodeHash;
             address poster;
             uint64 deadline;
             Status status;
@@ -73,22 +91,31 @@ sol! {
             uint256 bounty;
         }
         constructor(address token_, address registry_);
-        event JobPosted(uint256 indexed jobId, bytes32 indexed modelId, address indexed poster, uint256 bounty, uint64 deadline, uint256[] inputs);
+        event JobPosted(uint256 indexed jobId, bytes32 indexed modelId, address indexed poster, uint256 bounty, uint64 deadline, address verifier, bytes32 verifierCodeHash, uint256[] inputs);
         event JobSettled(uint256 indexed jobId, address indexed prover, uint256 bounty, uint256[] outputs);
+        event JobCancelled(uint256 indexed jobId, uint64 deadline);
         event JobRefunded(uint256 indexed jobId, address indexed poster, uint256 bounty);
         error UnknownJob(uint256 jobId);
         error JobNotOpen(uint256 jobId, Status status);
         error DeadlinePassed(uint256 jobId, uint64 deadline);
         error DeadlineNotPassed(uint256 jobId, uint64 deadline);
-        error BadDeadline(uint64 deadline);
+        error BadDeadline(uint64 deadline, uint256 latest);
         error ZeroBounty();
         error WrongInstanceCount(uint256 expected, uint256 got);
         error NotAFieldElement(uint256 index);
         error InvalidProof(uint256 jobId);
+        error NoVerifierCode(address verifier);
+        error VerifierMismatch(bytes32 modelId, bytes32 expectedCodeHash, bytes32 actualCodeHash);
+        error VerifierCodeChanged(uint256 jobId, bytes32 expectedCodeHash, bytes32 actualCodeHash);
+        error NotPoster(uint256 jobId, address caller);
+        error DeadlineWithinGrace(uint256 jobId, uint64 deadline);
         error ReentrancyGuardReentrantCall();
         error SafeERC20FailedOperation(address token);
-        function postJob(bytes32 modelId, uint256[] inputs, uint256 bounty, uint64 deadline) external returns (uint256 jobId);
+        function MAX_JOB_DURATION() external view returns (uint64);
+        function CANCEL_GRACE() external view returns (uint64);
+        function postJob(bytes32 modelId, bytes32 verifierCodeHash, uint256[] inputs, uint256 bounty, uint64 deadline) external returns (uint256 jobId);
         function submitProof(uint256 jobId, uint256[] outputs, bytes proof) external;
+        function cancel(uint256 jobId) external;
         function refund(uint256 jobId) external;
         function bindingOf(uint256 jobId, address prover) external pure returns (uint256);
         function getJob(uint256 jobId) external view returns (Job memory);
@@ -151,8 +178,13 @@ pub struct PostedJob {
     pub poster: Address,
     /// Escrowed bounty.
     pub bounty: U256,
-    /// Unix time after which it can no longer be settled.
+    /// Unix time after which it can no longer be settled (as posted; a
+    /// cancellation brings it forward, see `JobMarket.cancel`).
     pub deadline: u64,
+    /// The verifier the job is settled by, fixed when it was posted.
+    pub verifier: Address,
+    /// That verifier's runtime code hash, as the poster pinned it.
+    pub verifier_code_hash: B256,
     /// The quantized inputs as field elements.
     pub inputs: Vec<U256>,
     /// Block of the event.
@@ -230,29 +262,80 @@ impl<'c> Market<'c> {
         verifier.deploy(self.chain, from).await
     }
 
-    /// Registers `model_id` with its verifier (owner = `from`).
+    /// Registers the model of `circuit_digest` with these instance counts and
+    /// its verifier (owner = `from`); returns the model id the registry
+    /// computed (`keccak256(circuit_digest ‖ num_inputs ‖ num_outputs)`).
     pub async fn register_model(
+        &self,
+        from: Address,
+        circuit_digest: B256,
+        num_inputs: u32,
+        num_outputs: u32,
+        verifier: Address,
+        metadata_uri: &str,
+    ) -> Result<(B256, Receipt)> {
+        let call = ModelRegistry::registerCall {
+            circuitDigest: circuit_digest,
+            numInputs: num_inputs,
+            numOutputs: num_outputs,
+            verifier,
+            metadataURI: metadata_uri.to_string(),
+        };
+        let r = self.send(from, self.contracts.registry, call).await?;
+        let id = r
+            .logs
+            .iter()
+            .filter(|l| l.address == self.contracts.registry)
+            .find_map(|l| ModelRegistry::ModelRegistered::decode_log_data(&l.data).ok())
+            .map(|e| e.modelId)
+            .ok_or_else(|| VerifierError::Chain("register emitted no ModelRegistered event".into()))?;
+        Ok((id, r))
+    }
+
+    /// Announces a new verifier (and URI) for `model_id`; returns when it takes effect.
+    pub async fn propose_update(
         &self,
         from: Address,
         model_id: B256,
         verifier: Address,
-        num_inputs: u32,
-        num_outputs: u32,
         metadata_uri: &str,
-    ) -> Result<Receipt> {
-        let call = ModelRegistry::registerCall {
-            modelId: model_id,
-            verifier,
-            numInputs: num_inputs,
-            numOutputs: num_outputs,
-            metadataURI: metadata_uri.to_string(),
-        };
-        self.send(from, self.contracts.registry, call).await
+    ) -> Result<(u64, Receipt)> {
+        let call =
+            ModelRegistry::proposeUpdateCall { modelId: model_id, verifier, metadataURI: metadata_uri.to_string() };
+        let r = self.send(from, self.contracts.registry, call).await?;
+        let at = r
+            .logs
+            .iter()
+            .filter(|l| l.address == self.contracts.registry)
+            .find_map(|l| ModelRegistry::ModelUpdateProposed::decode_log_data(&l.data).ok())
+            .map(|e| e.effectiveAt)
+            .ok_or_else(|| VerifierError::Chain("proposeUpdate emitted no ModelUpdateProposed event".into()))?;
+        Ok((at, r))
     }
 
-    /// The registry entry of `model_id`.
+    /// Withdraws the update of `model_id` that has not taken effect.
+    pub async fn cancel_update(&self, from: Address, model_id: B256) -> Result<Receipt> {
+        self.send(from, self.contracts.registry, ModelRegistry::cancelUpdateCall { modelId: model_id }).await
+    }
+
+    /// Writes an update that has taken effect to the registry's storage.
+    pub async fn apply_update(&self, from: Address, model_id: B256) -> Result<Receipt> {
+        self.send(from, self.contracts.registry, ModelRegistry::applyUpdateCall { modelId: model_id }).await
+    }
+
+    /// The registry entry of `model_id`, as effective at the latest block.
     pub async fn model(&self, model_id: B256) -> Result<ModelRegistry::Model> {
         self.view(self.contracts.registry, ModelRegistry::getCall { modelId: model_id }).await
+    }
+
+    /// The model id the registry computes for a circuit digest and instance counts.
+    pub async fn model_id_on_chain(&self, circuit_digest: B256, num_inputs: u32, num_outputs: u32) -> Result<B256> {
+        let call = ModelRegistry::modelIdOfCall {
+            circuitDigest: circuit_digest,
+            numInputs: num_inputs,
+            numOutputs: num_outputs,
+        };
+        self.view(self.contracts.registry, call).await
     }
 
     /// Whether `model_id` is registered.
@@ -281,15 +364,26 @@ impl<'c> Market<'c> {
     }
 
     /// Posts a job (approve the bounty first); returns its id from the event.
+    /// `verifier_code_hash` pins the verifier: the runtime code hash of the
+    /// verifier generated from the model's verifying key
+    /// ([`crate::EvmVerifier::code_hash`]); the market reverts
+    /// `VerifierMismatch` unless the model's effective verifier has that code.
     pub async fn post_job(
         &self,
         from: Address,
         model_id: B256,
+        verifier_code_hash: B256,
         inputs: Vec<U256>,
         bounty: U256,
         deadline: u64,
     ) -> Result<(U256, Receipt)> {
-        let call = JobMarket::postJobCall { modelId: model_id, inputs, bounty, deadline };
+        let call = JobMarket::postJobCall {
+            modelId: model_id,
+            verifierCodeHash: verifier_code_hash,
+            inputs,
+            bounty,
+            deadline,
+        };
         let r = self.send(from, self.contracts.market, call).await?;
         let id = r
             .logs
@@ -312,6 +406,12 @@ impl<'c> Market<'c> {
     ) -> Result<Receipt> {
         let call = JobMarket::submitProofCall { jobId: job_id, outputs, proof: proof.into() };
         self.send(from, self.contracts.market, call).await
+    }
+
+    /// Cancels an open job (its poster only): it stays open for proofs for the
+    /// market's grace period, then can be refunded.
+    pub async fn cancel_job(&self, from: Address, job_id: U256) -> Result<Receipt> {
+        self.send(from, self.contracts.market, JobMarket::cancelCall { jobId: job_id }).await
     }
 
     /// Refunds an expired job to its poster.
@@ -348,6 +448,8 @@ impl<'c> Market<'c> {
                     poster: e.poster,
                     bounty: e.bounty,
                     deadline: e.deadline,
+                    verifier: e.verifier,
+                    verifier_code_hash: e.verifierCodeHash,
                     inputs: e.inputs,
                     block: l.block,
                 })

@@ -191,9 +191,15 @@ async fn demo(a: &DemoArgs, dir: &Path) -> Result<()> {
     st.begin("deploy the verifier and register the model");
     let deployed = market.deploy_verifier(deployer, &evm).await?;
     let (n_in, n_out) = (qmodel.input_tensor().numel(), qmodel.output_tensor().numel());
-    market
-        .register_model(deployer, model_id, deployed.address, n_in as u32, n_out as u32, "zkinfer-demo:mlp_digits")
+    let digest: B256 = setup.info.circuit_digest.parse().context("[demo] setup.json circuit_digest")?;
+    let (registered, _) = market
+        .register_model(deployer, digest, n_in as u32, n_out as u32, deployed.address, "zkinfer-demo:mlp_digits")
         .await?;
+    if registered != model_id {
+        bail!("the registry computed model id {registered}, setup.json says {model_id}");
+    }
+    // What a requester pins: the code hash of the verifier generated from the key.
+    let code_hash = B256::from(evm.code_hash());
     st.done(&format!("verifier at {} ({} gas)", deployed.address, deployed.gas));
 
     // 5. The prover node with its chain watcher.
@@ -250,7 +256,7 @@ async fn demo(a: &DemoArgs, dir: &Path) -> Result<()> {
     let who = [requester, prover, market.contracts.market];
     let before = balances(who).await?;
     let deadline = chain.timestamp().await? + 3600;
-    let (job_id, posted) = market.post_job(requester, model_id, inputs.clone(), bounty, deadline).await?;
+    let (job_id, posted) = market.post_job(requester, model_id, code_hash, inputs.clone(), bounty, deadline).await?;
     let escrowed = balances(who).await?;
     st.done(&format!(
         "job {job_id:#x} ({} gas; digit sample {}, label {})",
@@ -291,7 +297,7 @@ async fn demo(a: &DemoArgs, dir: &Path) -> Result<()> {
     st.begin("an attacker tries forged submissions on a new job");
     let _ = stop_node.send(());
     server.await?.context("[demo] node")?;
-    let (job2, _) = market.post_job(requester, model_id, inputs, bounty, deadline).await?;
+    let (job2, _) = market.post_job(requester, model_id, code_hash, inputs, bounty, deadline).await?;
     let mid = balances(who).await?;
     let outputs: Vec<U256> = instances[n_in..instances.len() - 1].iter().map(fr_to_u256).collect();
     let mut forged_outputs = outputs.clone();

@@ -1,15 +1,17 @@
-//! `zkinfer evm`: export a model's EVM verifier, run a proof through it.
+//! `zkinfer evm`: export a model's EVM verifier, run a proof through it,
+//! deploy it, and check a deployed one against the verifying key.
 
 use std::path::{Path, PathBuf};
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, B256};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
 use zkinfer_circuits::bundle::Bundle;
 use zkinfer_circuits::proof_file::ProofFile;
 use zkinfer_verifier::chain::{DEV_KEYS, RpcChain};
-use zkinfer_verifier::evm::{self, MAX_RUNTIME_SIZE};
+use zkinfer_verifier::evm::{self, EvmVerifier, MAX_RUNTIME_SIZE};
+use zkinfer_verifier::market::Market;
 use zkinfer_verifier::{Chain, VerifierError};
 
 use crate::commands::srs::INSECURE_WARNING;
@@ -31,7 +33,10 @@ enum EvmCommand {
     /// A verifier over EIP-170's 24,576 bytes is split into a chain of contracts
     /// (`Halo2Verifier`, `Halo2VerifierPart1`, ...): verifier.bin then holds one
     /// line per part, entry first; deploy the last line first and append the
-    /// ABI-encoded address of the next part to each other line's bytecode.
+    /// ABI-encoded address of the next part to each other line's bytecode. Each
+    /// part checks the next one's code hash (baked in), so the entry's code hash,
+    /// printed here and in verifier.json, pins the whole verifier: it is what a
+    /// requester passes to `JobMarket.postJob`.
     ///
     /// Calldata layout the verifier expects (no function selector): each public
     /// instance as a 32-byte big-endian word — the quantized inputs, then the
@@ -46,6 +51,27 @@ enum EvmCommand {
     /// address to call and to register. The deployer's private key (hex) is read from
     /// $ZKINFER_CHAIN_KEY or --key-file.
     Deploy(DeployArgs),
+    /// Check that the verifier deployed at ADDRESS is exactly the one DIR's
+    /// verifying key generates: regenerates it (as `evm export` does) and compares
+    /// the code of every part, following each part's next-part address; with
+    /// --market, also the model's registry entry (verifier, instance counts,
+    /// circuit digest, a waiting update). Prints `ok` or `MISMATCH: REASON` (exit 1).
+    Check(CheckArgs),
+}
+
+/// Arguments of `zkinfer evm check`.
+#[derive(Args)]
+pub struct CheckArgs {
+    /// The deployed verifier: the entry part (`Halo2Verifier`), the address registered.
+    address: String,
+    /// A directory after `zkinfer setup`.
+    dir: PathBuf,
+    /// The chain's JSON-RPC URL (read only: nothing is signed or sent).
+    #[arg(long, value_name = "URL")]
+    chain_rpc: String,
+    /// Also check the model's entry in the registry of the JobMarket at this address.
+    #[arg(long, value_name = "ADDRESS")]
+    market: Option<String>,
 }
 
 /// Arguments of `zkinfer evm deploy`.
@@ -89,8 +115,13 @@ pub struct VerifyArgs {
 pub struct VerifierInfo {
     /// Always `zkinfer-evm-verifier`.
     pub format: String,
-    /// The model id (`0x` + keccak256 of the verifying key).
+    /// The model id (setup.json's).
     pub model_id: String,
+    /// The circuit digest (setup.json's): what `ModelRegistry.register` takes.
+    pub circuit_digest: String,
+    /// `0x` + the entry's runtime code hash: the verifier's identity, to pin in
+    /// `JobMarket.postJob` (it commits to every part).
+    pub code_hash: String,
     /// Public instances: inputs + outputs + 1 binding.
     pub instances: usize,
     /// Quantized inputs.
@@ -118,6 +149,8 @@ pub struct PartInfo {
     pub runtime_bytes: usize,
     /// Whether its constructor takes the next part's address.
     pub takes_next_address: bool,
+    /// `0x` + keccak256 of its runtime code (`extcodehash` once deployed).
+    pub code_hash: String,
 }
 
 /// Runs `zkinfer evm`; `Ok(false)` when a proof was rejected.
@@ -126,6 +159,7 @@ pub fn run(a: EvmArgs) -> Result<bool> {
         EvmCommand::Export(a) => export(&a.dir).map(|_| true),
         EvmCommand::Verify(a) => verify(&a),
         EvmCommand::Deploy(a) => deploy(&a).map(|_| true),
+        EvmCommand::Check(a) => check(&a),
     }
 }
 
@@ -142,6 +176,8 @@ pub fn export(dir: &Path) -> Result<VerifierInfo> {
     let info = VerifierInfo {
         format: "zkinfer-evm-verifier".into(),
         model_id: v.info.model_id.clone(),
+        circuit_digest: v.info.circuit_digest.clone(),
+        code_hash: format!("0x{}", hex::encode(built.code_hash())),
         instances: v.info.instances,
         inputs,
         outputs,
@@ -155,6 +191,7 @@ pub fn export(dir: &Path) -> Result<VerifierInfo> {
                 bytecode_bytes: p.bytecode.len(),
                 runtime_bytes: p.runtime.len(),
                 takes_next_address: i + 1 < built.parts.len(),
+                code_hash: format!("0x{}", hex::encode(p.code_hash())),
             })
             .collect(),
         unsplit_runtime_bytes: built.unsplit_runtime,
@@ -177,6 +214,7 @@ pub fn export(dir: &Path) -> Result<VerifierInfo> {
         info.instances,
         info.compiler
     );
+    println!("  code hash {} (pin it in JobMarket.postJob)", info.code_hash);
     if built.parts.len() == 1 {
         println!("  one contract, runtime {} B (EIP-170 limit {MAX_RUNTIME_SIZE} B)", built.unsplit_runtime);
     } else {
@@ -224,7 +262,116 @@ fn deploy(a: &DeployArgs) -> Result<()> {
         sp.finish_and_clear();
         println!("verifier {}", d.address);
         println!("  {} contract(s) {:?}, {} gas in all, deployed by {me}", d.parts.len(), d.parts, d.gas);
+        let code = chain.code(d.address).await.context("[evm deploy]")?;
+        let hash = <sha3::Keccak256 as sha3::Digest>::digest(&code);
+        println!("  code hash 0x{} (what `evm export` printed: pin it in JobMarket.postJob)", hex::encode(hash));
         Ok(())
+    })
+}
+
+/// The verifier DIR's verifying key generates (what `evm export` writes).
+fn regenerate(dir: &Path, stage: &str) -> Result<(zkinfer_circuits::bundle::Verifier, EvmVerifier)> {
+    let v = Bundle::new(dir).load_verifier().with_context(|| format!("[{stage}] loading the model"))?;
+    let sp = progress::spinner("regenerating the verifier from the verifying key (solc-js)");
+    let built = evm::build_verifier(&v.srs.params, &v.vk, v.info.instances).with_context(|| format!("[{stage}]"))?;
+    sp.finish_and_clear();
+    Ok((v, built))
+}
+
+fn check(a: &CheckArgs) -> Result<bool> {
+    let addr: Address = a.address.parse().with_context(|| format!("[evm check] `{}` is not an address", a.address))?;
+    let market: Option<Address> = match &a.market {
+        Some(m) => Some(m.parse().with_context(|| format!("[evm check] --market `{m}` is not an address"))?),
+        None => None,
+    };
+    let (v, built) = regenerate(&a.dir, "evm check")?;
+    let hex32 = |h: [u8; 32]| format!("0x{}", hex::encode(h));
+    let (inputs, outputs) = (v.model.input_tensor().numel(), v.model.output_tensor().numel());
+    println!("model {} ({} parts generated, {})", v.info.model_id, built.parts.len(), built.compiler);
+    println!(
+        "  calldata: {} words (inputs[0..{inputs}] ‖ outputs[0..{outputs}] ‖ binding), then the proof; code hash {}",
+        built.num_instances,
+        hex32(built.code_hash())
+    );
+    // An export on disk that no longer matches what the key generates is worth saying.
+    if let Ok(text) = std::fs::read_to_string(a.dir.join("verifier.json")) {
+        let on_disk: Option<String> = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|j| j["code_hash"].as_str().map(String::from));
+        if on_disk.as_deref() != Some(hex32(built.code_hash()).as_str()) {
+            println!(
+                "  note: {}/verifier.json is stale (it names another code hash): run `zkinfer evm export` again",
+                a.dir.display()
+            );
+        }
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        // Only the sender of eth_calls: nothing is signed or sent.
+        let chain = RpcChain::connect(&a.chain_rpc, &[DEV_KEYS[0].to_string()]).await.context("[evm check]")?;
+        let report = evm::check_deployed(&chain, addr, &built).await.context("[evm check]")?;
+        for (i, p) in report.parts.iter().enumerate() {
+            let found = p.found_code_hash.map_or("no code".to_string(), hex32);
+            let verdict = if p.matches() { "ok" } else { "DIFFERS" };
+            println!("  part {i} {:<20} {} {verdict} (code hash {found})", p.name, p.address);
+        }
+        if let Some(problem) = &report.problem {
+            println!("MISMATCH: {problem}");
+            return Ok(false);
+        }
+        if let Some(m) = market {
+            let market = Market::at(&chain, m).await.context("[evm check] the market")?;
+            let id: B256 = v.info.model_id.parse().context("[evm check] setup.json model_id")?;
+            let entry = match market.model(id).await {
+                Ok(e) => e,
+                Err(VerifierError::Reverted { reason, .. }) => {
+                    println!(
+                        "MISMATCH: the registry {} has no entry for the model ({reason})",
+                        market.contracts.registry
+                    );
+                    return Ok(false);
+                }
+                Err(e) => return Err(e).context("[evm check] reading the registry"),
+            };
+            let digest: B256 = v.info.circuit_digest.parse().context("[evm check] setup.json circuit_digest")?;
+            let mut problems = Vec::new();
+            if entry.verifier != addr {
+                let other = evm::check_deployed(&chain, entry.verifier, &built).await.context("[evm check]")?;
+                if let Some(p) = other.problem {
+                    problems.push(format!("the registry's verifier for the model is {}: {p}", entry.verifier));
+                }
+            }
+            if (entry.numInputs as usize, entry.numOutputs as usize) != (inputs, outputs) {
+                problems.push(format!(
+                    "the registry says {} inputs and {} outputs, the model has {inputs} and {outputs}",
+                    entry.numInputs, entry.numOutputs
+                ));
+            }
+            if entry.circuitDigest != digest {
+                problems
+                    .push(format!("the registry's circuit digest is {}, setup.json's {digest}", entry.circuitDigest));
+            }
+            println!(
+                "  registry {}: verifier {}, owner {}, {} inputs, {} outputs",
+                market.contracts.registry, entry.verifier, entry.owner, entry.numInputs, entry.numOutputs
+            );
+            if entry.pendingEffectiveAt != 0 {
+                let same = chain.code(entry.pendingVerifier).await? == built.parts[0].runtime;
+                println!(
+                    "  {}an update to verifier {} takes effect at unix time {}{}",
+                    if same { "" } else { "WARNING: " },
+                    entry.pendingVerifier,
+                    entry.pendingEffectiveAt,
+                    if same { " (same code)" } else { ": its code is NOT the one generated from the key" }
+                );
+            }
+            if !problems.is_empty() {
+                println!("MISMATCH: {}", problems.join("; "));
+                return Ok(false);
+            }
+        }
+        println!("ok: every part at {addr} is the code generated from the verifying key");
+        Ok(true)
     })
 }
 
