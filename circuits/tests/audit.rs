@@ -434,7 +434,7 @@ fn one_op_model(config: QuantConfig, in_shape: Vec<usize>, out_shape: Vec<usize>
 #[test]
 fn completeness_max_pool_window_all_padding_is_refused() {
     use zkinfer_quantize::Window;
-    let win = Window { kernel: [1, 1], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] };
+    let win = Window { kernel: vec![1, 1], strides: vec![1, 1], pads: vec![1, 1, 1, 1], dilations: vec![] };
     let q = one_op_model(
         QuantConfig::default(),
         vec![1, 1, 2, 2],
@@ -452,7 +452,7 @@ fn completeness_max_pool_window_all_padding_is_refused() {
 #[test]
 fn completeness_avg_pool_window_all_padding_compiles() {
     use zkinfer_quantize::Window;
-    let win = Window { kernel: [1, 1], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] };
+    let win = Window { kernel: vec![1, 1], strides: vec![1, 1], pads: vec![1, 1, 1, 1], dilations: vec![] };
     let kind = QOpKind::AvgPool(AvgPool { window: win, count_include_pad: false });
     let q = one_op_model(QuantConfig::default(), vec![1, 1, 2, 2], vec![1, 1, 4, 4], kind);
     q.validate().unwrap();

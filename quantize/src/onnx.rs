@@ -421,54 +421,48 @@ impl Node<'_> {
         tensor_to_array(&t).map_err(|e| QuantizeError::InvalidModel(format!("constant `{tensor}`: {e}")))
     }
 
-    /// Strides, explicit pads and dilations of a Conv/Pool node over `[h, w]`, resolving
-    /// `auto_pad`; a rank-3 (NCL) input has its attributes on the width only.
-    pub fn window_attrs(&self, kernel: [usize; 2], x_shape: &[usize]) -> Result<ConvWindow> {
-        window_attrs(self, kernel, x_shape).map_err(|d| self.unsup(d))
+    /// Strides, explicit pads (begins ‖ ends) and dilations of a Conv/Pool node over the
+    /// spatial axes of `x_shape`, resolving `auto_pad` (`SAME_*` only when `allow_same`).
+    pub fn window_attrs(&self, kernel: &[usize], x_shape: &[usize], allow_same: bool) -> Result<ConvWindow> {
+        window_attrs(self, kernel, x_shape, allow_same).map_err(|d| self.unsup(d))
     }
 }
 
-/// Strides, explicit pads and dilations of a Conv/Pool node, resolving `auto_pad`.
-fn window_attrs(node: &Node<'_>, kernel: [usize; 2], x_shape: &[usize]) -> Result<ConvWindow, String> {
-    let spatial = x_shape.len().saturating_sub(2);
-    // Attributes over the real spatial dims, then as [h, w] (1-D: height 1).
-    let two = |v: Vec<i64>, what: &str, fill: i64| -> Result<[i64; 2], String> {
-        match (spatial, v.as_slice()) {
-            (1, [a]) => Ok([fill, *a]),
-            (2, [a, b]) => Ok([*a, *b]),
-            _ => Err(format!("{what} {v:?} for {spatial} spatial dimensions")),
-        }
-    };
-    let s = two(node.attr_ints("strides").unwrap_or_else(|| vec![1; spatial]), "strides", 1)?;
-    let d = two(node.attr_ints("dilations").unwrap_or_else(|| vec![1; spatial]), "dilations", 1)?;
-    if s.iter().chain(&d).any(|v| *v <= 0) {
-        return Err(format!("strides {s:?} and dilations {d:?} must be positive"));
+fn window_attrs(node: &Node<'_>, kernel: &[usize], x_shape: &[usize], allow_same: bool) -> Result<ConvWindow, String> {
+    let r = x_shape.len().saturating_sub(2);
+    if kernel.len() != r {
+        return Err(format!("a kernel of {} axes for {r} spatial axes", kernel.len()));
     }
-    let strides = [s[0] as usize, s[1] as usize];
-    let dilations = [d[0] as usize, d[1] as usize];
-    let hw: [usize; 2] = if spatial == 1 { [1, x_shape[2]] } else { [x_shape[2], x_shape[3]] };
+    let per_axis = |name: &str| -> Result<Vec<usize>, String> {
+        let v = node.attr_ints(name).unwrap_or_else(|| vec![1; r]);
+        if v.len() != r || v.iter().any(|x| *x <= 0) {
+            return Err(format!("{name} {v:?} for {r} spatial axes"));
+        }
+        Ok(v.iter().map(|&x| x as usize).collect())
+    };
+    let strides = per_axis("strides")?;
+    let dilations = per_axis("dilations")?;
     let auto = node.attr_s("auto_pad").unwrap_or_default();
     let pads = match auto.as_str() {
         "" | "NOTSET" => {
-            let p = node.attr_ints("pads").unwrap_or_else(|| vec![0; 2 * spatial]);
-            if p.len() != 2 * spatial || p.iter().any(|v| *v < 0) {
+            let p = node.attr_ints("pads").unwrap_or_else(|| vec![0; 2 * r]);
+            if p.len() != 2 * r || p.iter().any(|v| *v < 0) {
                 return Err(format!("pads {p:?}"));
             }
-            let p: Vec<usize> = p.iter().map(|&v| v as usize).collect();
-            if spatial == 1 { [0, p[0], 0, p[1]] } else { [p[0], p[1], p[2], p[3]] }
+            p.iter().map(|&v| v as usize).collect()
         }
-        "VALID" => [0; 4],
-        "SAME_UPPER" | "SAME_LOWER" => {
-            let mut pads = [0; 4];
-            for a in 0..2 {
-                let input = hw[a];
+        "VALID" => vec![0; 2 * r],
+        "SAME_UPPER" | "SAME_LOWER" if allow_same => {
+            let mut pads = vec![0; 2 * r];
+            for a in 0..r {
+                let input = x_shape[2 + a];
                 let out = input.div_ceil(strides[a]);
                 let span = (kernel[a] - 1) * dilations[a] + 1;
                 let total = ((out - 1) * strides[a] + span).saturating_sub(input);
                 let (small, big) = (total / 2, total - total / 2);
                 let (begin, end) = if auto == "SAME_UPPER" { (small, big) } else { (big, small) };
                 pads[a] = begin;
-                pads[a + 2] = end;
+                pads[a + r] = end;
             }
             pads
         }

@@ -1,8 +1,8 @@
-//! Dense and Conv: per output, multiply-accumulate rows over the terms that
+//! Dense, Conv and ConvTranspose: per output, multiply-accumulate rows over the terms that
 //! [`Dense::for_each_output`] / [`Conv::for_each_output`] enumerate (the same
 //! enumeration the executor uses), then one rescale row and a range check.
 
-use zkinfer_quantize::ops::linear::{Conv, Dense};
+use zkinfer_quantize::ops::linear::{Conv, ConvTranspose, Dense};
 
 use super::LayerCx;
 use crate::error::Result;
@@ -41,5 +41,9 @@ pub(crate) fn dense(b: &mut Builder, cx: &LayerCx<'_>, op: &Dense) -> Result<Vec
 }
 
 pub(crate) fn conv(b: &mut Builder, cx: &LayerCx<'_>, op: &Conv) -> Result<Vec<Wire>> {
+    accumulate(b, cx, op.shift, |f| op.for_each_output(cx.in_shapes[0], cx.out_shape, f))
+}
+
+pub(crate) fn conv_transpose(b: &mut Builder, cx: &LayerCx<'_>, op: &ConvTranspose) -> Result<Vec<Wire>> {
     accumulate(b, cx, op.shift, |f| op.for_each_output(cx.in_shapes[0], cx.out_shape, f))
 }

@@ -44,6 +44,7 @@ pub(crate) fn lower(b: &mut Builder, cx: &LayerCx<'_>) -> Result<Vec<Wire>> {
     match &cx.op.kind {
         QOpKind::Dense(op) => linear::dense(b, cx, op),
         QOpKind::Conv(op) => linear::conv(b, cx, op),
+        QOpKind::ConvTranspose(op) => linear::conv_transpose(b, cx, op),
         QOpKind::Add(op) => elementwise::add(b, cx, op),
         QOpKind::Mul(op) => elementwise::mul(b, cx, op),
         QOpKind::Affine(op) => elementwise::affine(b, cx, op),

@@ -1,15 +1,18 @@
-//! Linear ops: Gemm and MatMul by constant weights (`Dense`), and convolutions
-//! (`Conv`: 1-D and 2-D, strides, dilations, groups, any padding).
+//! Linear ops: Gemm and MatMul by constant weights (`Dense`), convolutions
+//! (`Conv`) and transposed convolutions (`ConvTranspose`) over 1, 2 or 3
+//! spatial axes with any strides, dilations, groups and padding.
 //!
 //! Both are a sum of products of activations with constant weights, plus a
 //! bias at the accumulator's scale, rescaled once to the output's calibrated
 //! scale. The circuit lowers each output to multiply-accumulate rows and one
 //! rescale row (`circuits/src/layers/linear.rs`); [`Dense::for_each_output`]
-//! and [`Conv::for_each_output`] enumerate the terms for both sides.
+//! [`Conv::for_each_output`] and
+//! [`ConvTranspose::for_each_output`] enumerate the terms for both sides.
 
 use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
 
+use super::grid::{self, Geometry};
 use super::{ExecCx, FloatOp, FloatOpKind, Imported, QOpKind, QuantCx, QuantizedOp, ValidateCx};
 use crate::error::Result;
 use crate::fixed::{quantize_value, rescale};
@@ -102,33 +105,28 @@ impl QuantizedOp for Dense {
     }
 }
 
-/// Float convolution, NCHW or NCL (1-D, viewed as height 1).
+/// Float convolution over 1, 2 or 3 spatial axes (`[N, C, spatial…]`).
 #[derive(Clone, Debug)]
 pub struct FloatConv {
-    /// `[C_out, C_in / groups, kh, kw]` (1-D: `kh = 1`).
+    /// `[C_out, C_in / groups, k…]`.
     pub weight: ArrayD<f32>,
     /// `[C_out]`.
     pub bias: Option<Vec<f32>>,
-    /// Strides, padding and dilations over `[h, w]`.
+    /// Strides, padding and dilations.
     pub window: ConvWindow,
     /// Channel groups.
     pub groups: usize,
 }
 
-/// Strides, explicit padding and dilations of a convolution over `[h, w]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Strides, explicit padding (begins ‖ ends) and dilations over the spatial axes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConvWindow {
-    /// `[sh, sw]`.
-    pub strides: [usize; 2],
-    /// `[top, left, bottom, right]`.
-    pub pads: [usize; 4],
-    /// `[dh, dw]`.
-    #[serde(default = "ones")]
-    pub dilations: [usize; 2],
-}
-
-pub(crate) fn ones() -> [usize; 2] {
-    [1, 1]
+    /// One per spatial axis.
+    pub strides: Vec<usize>,
+    /// The begins of every spatial axis, then the ends.
+    pub pads: Vec<usize>,
+    /// One per spatial axis.
+    pub dilations: Vec<usize>,
 }
 
 pub(crate) fn one() -> usize {
@@ -139,29 +137,24 @@ fn is_one(v: &usize) -> bool {
     *v == 1
 }
 
-fn is_ones(v: &[usize; 2]) -> bool {
-    *v == [1, 1]
-}
-
-/// `y[n, c, i, j] = rescale(Σ_{c', di, dj} x[n, g·C'/G + c', i·sh + di·dh − pt, j·sw + dj·dw − pl]
-/// · w[c, c', di, dj] + bias[c], shift)` with `g = c / (C_out / G)` the group of `c`,
-/// `c' < C_in / G`, and out-of-bounds (padding) inputs equal to 0. A rank-3 (NCL) tensor is
-/// the rank-4 one with height 1.
+/// `y[n, c, o…] = rescale(Σ_{c', k…} x[n, g·C'/G + c', o·s + k·d − p_begin] · w[c, c', k…] + bias[c], shift)`
+/// with `g = c / (C_out / G)` the group of `c`, `c' < C_in / G`, and out-of-bounds (padding)
+/// inputs equal to 0; over 1, 2 or 3 spatial axes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conv {
-    /// `[C_out, C_in / groups, kh, kw]`.
-    pub weight_shape: [usize; 4],
+    /// `[C_out, C_in / groups, k…]`.
+    pub weight_shape: Vec<usize>,
     /// Row-major weights, scale `weight_scale_bits`.
     pub weight: Vec<i64>,
     /// `[C_out]` at scale `in + weight_scale_bits`.
     pub bias: Option<Vec<i64>>,
-    /// `[sh, sw]`.
-    pub strides: [usize; 2],
-    /// `[top, left, bottom, right]`.
-    pub pads: [usize; 4],
-    /// `[dh, dw]`.
-    #[serde(default = "ones", skip_serializing_if = "is_ones")]
-    pub dilations: [usize; 2],
+    /// One per spatial axis.
+    pub strides: Vec<usize>,
+    /// The begins of every spatial axis, then the ends.
+    pub pads: Vec<usize>,
+    /// One per spatial axis (absent: all 1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dilations: Vec<usize>,
     /// Channel groups (`C_in` and `C_out` are multiples of it).
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub groups: usize,
@@ -171,16 +164,16 @@ pub struct Conv {
     pub shift: i32,
 }
 
-/// `[n, c, h, w]` of an NCHW or NCL (height 1) shape.
-pub fn nchw(shape: &[usize]) -> Option<[usize; 4]> {
-    match *shape {
-        [n, c, h, w] => Some([n, c, h, w]),
-        [n, c, l] => Some([n, c, 1, l]),
-        _ => None,
-    }
-}
-
 impl Conv {
+    fn geometry(&self) -> Geometry<'_> {
+        Geometry {
+            kernel: &self.weight_shape[2..],
+            strides: &self.strides,
+            pads: &self.pads,
+            dilations: &self.dilations,
+        }
+    }
+
     /// Calls `f(output index, bias, terms)` for every output in row-major order; a term is
     /// `(input index, weight)` of an in-bounds input.
     pub fn for_each_output(
@@ -189,43 +182,31 @@ impl Conv {
         out_shape: &[usize],
         mut f: impl FnMut(usize, i64, &[(usize, i64)]),
     ) {
-        let (Some([batch, ci_all, h, w]), Some([_, co, oh, ow])) = (nchw(in_shape), nchw(out_shape)) else {
+        if in_shape.len() < 3 || out_shape.len() != in_shape.len() || self.weight_shape.len() != in_shape.len() {
             return;
-        };
-        let [_, ci, kh, kw] = self.weight_shape;
-        let g = self.groups.max(1);
-        let co_per_group = co / g;
-        let (s, p, d) = (self.strides, self.pads, self.dilations);
-        let mut terms = Vec::with_capacity(ci * kh * kw);
+        }
+        let (batch, ci_all, co) = (in_shape[0], in_shape[1], out_shape[1]);
+        let ci = self.weight_shape[1];
+        let ksize: usize = self.weight_shape[2..].iter().product();
+        let in_size: usize = in_shape[2..].iter().product();
+        let co_per_group = (co / self.groups.max(1)).max(1);
+        let geometry = self.geometry();
+        let mut terms = Vec::with_capacity(ci * ksize);
         let mut o = 0;
         for bt in 0..batch {
             for c in 0..co {
-                let group = c / co_per_group.max(1);
-                for i in 0..oh {
-                    for j in 0..ow {
-                        terms.clear();
-                        for cc in 0..ci {
-                            let channel = group * ci + cc;
-                            for di in 0..kh {
-                                let y = (i * s[0] + di * d[0]) as isize - p[0] as isize;
-                                if y < 0 || y >= h as isize {
-                                    continue;
-                                }
-                                for dj in 0..kw {
-                                    let x = (j * s[1] + dj * d[1]) as isize - p[1] as isize;
-                                    if x < 0 || x >= w as isize {
-                                        continue;
-                                    }
-                                    let xi = ((bt * ci_all + channel) * h + y as usize) * w + x as usize;
-                                    terms.push((xi, self.weight[((c * ci + cc) * kh + di) * kw + dj]));
-                                }
-                            }
+                let group = c / co_per_group;
+                geometry.for_each_window(&in_shape[2..], &out_shape[2..], |taps, _| {
+                    terms.clear();
+                    for cc in 0..ci {
+                        let base = (bt * ci_all + group * ci + cc) * in_size;
+                        for &(i, k) in taps {
+                            terms.push((base + i, self.weight[(c * ci + cc) * ksize + k]));
                         }
-                        let bias = self.bias.as_ref().map_or(0, |b| b[c]);
-                        f(o, bias, &terms);
-                        o += 1;
                     }
-                }
+                    f(o, self.bias.as_ref().map_or(0, |b| b[c]), &terms);
+                    o += 1;
+                });
             }
         }
     }
@@ -235,16 +216,15 @@ impl FloatOp for FloatConv {
     fn quantize(&self, cx: &QuantCx<'_>) -> Result<(QOpKind, i32)> {
         let (s_in, s_out) = (cx.s_in[0], cx.calibrated());
         let s_w = cx.weight_scale(QuantCx::max_abs(&self.weight));
-        let sh = self.weight.shape();
         let weight = self.weight.iter().map(|&v| quantize_value(v as f64, s_w)).collect();
         let bias = self.bias.as_ref().map(|b| b.iter().map(|&v| quantize_value(v as f64, s_in + s_w)).collect());
         let c = Conv {
-            weight_shape: [sh[0], sh[1], sh[2], sh[3]],
+            weight_shape: self.weight.shape().to_vec(),
             weight,
             bias,
-            strides: self.window.strides,
-            pads: self.window.pads,
-            dilations: self.window.dilations,
+            strides: self.window.strides.clone(),
+            pads: self.window.pads.clone(),
+            dilations: self.window.dilations.clone(),
             groups: self.groups,
             weight_scale_bits: s_w,
             shift: s_in + s_w - s_out,
@@ -253,27 +233,206 @@ impl FloatOp for FloatConv {
     }
 }
 
+/// Checks weight and bias lengths, groups and channels of a (transposed) convolution whose
+/// weight has `w_in` input channels per group and `w_out` output channels per group.
+fn check_conv(
+    cx: &ValidateCx<'_>,
+    weight_shape: &[usize],
+    weight: &[i64],
+    bias: Option<&Vec<i64>>,
+    groups: usize,
+    (w_in, w_out): (usize, usize),
+    geometry: Geometry<'_>,
+) -> Result<(), String> {
+    let (x, y) = (&cx.inputs[0].shape, &cx.output.shape);
+    let rank = x.len();
+    if !(3..=5).contains(&rank) || y.len() != rank || weight_shape.len() != rank {
+        return Err(format!("input {x:?}, output {y:?} and weight {weight_shape:?} must be [N, C, 1–3 spatial axes]"));
+    }
+    geometry.validate(rank - 2)?;
+    let len = weight_shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    if len != Some(weight.len()) || bias.is_some_and(|b| b.len() != y[1]) {
+        return Err("weight/bias length".into());
+    }
+    if groups == 0 || x[1] != w_in * groups || y[1] != w_out * groups || x[0] != y[0] {
+        return Err(format!("channels: input {x:?}, output {y:?}, weight {weight_shape:?}, groups {groups}"));
+    }
+    Ok(())
+}
+
 impl QuantizedOp for Conv {
     const NAME: &'static str = "conv";
 
     fn validate(&self, cx: &ValidateCx<'_>) -> Result<(), String> {
-        let [co, ci, kh, kw] = self.weight_shape;
-        let (x, y) = (nchw(&cx.inputs[0].shape), nchw(&cx.output.shape));
-        let (Some(x), Some(y)) = (x, y) else { return Err("input and output must be NCHW or NCL".into()) };
-        let g = self.groups;
-        let len = [co, ci, kh, kw].iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-        if len != Some(self.weight.len())
-            || self.bias.as_ref().is_some_and(|b| b.len() != co)
-            || self.strides.contains(&0)
-            || self.dilations.contains(&0)
-        {
-            return Err("weight/bias length, stride or dilation".into());
+        let w = &self.weight_shape;
+        if w.len() < 3 {
+            return Err(format!("weight shape {w:?}"));
         }
-        if g == 0 || co % g != 0 || x[1] != ci * g || y[1] != co {
-            return Err(format!(
-                "channels: input {}, output {}, weight {:?}, groups {g}",
-                x[1], y[1], self.weight_shape
-            ));
+        check_conv(
+            cx,
+            w,
+            &self.weight,
+            self.bias.as_ref(),
+            self.groups,
+            (w[1], w[0] / self.groups.max(1)),
+            self.geometry(),
+        )
+    }
+
+    fn exec(&self, cx: &ExecCx<'_>) -> Result<Vec<i128>, String> {
+        let x = flat(cx.inputs[0]);
+        let mut out = vec![0i128; cx.numel()];
+        self.for_each_output(cx.inputs[0].shape(), cx.out_shape, |o, bias, terms| {
+            let acc = terms.iter().fold(bias as i128, |a, &(i, w)| a + x[i] as i128 * w as i128);
+            out[o] = rescale(acc, self.shift);
+        });
+        Ok(out)
+    }
+}
+
+/// Float transposed convolution.
+#[derive(Clone, Debug)]
+pub struct FloatConvTranspose {
+    /// `[C_in, C_out / groups, k…]`.
+    pub weight: ArrayD<f32>,
+    /// `[C_out]`.
+    pub bias: Option<Vec<f32>>,
+    /// Strides, padding (begins ‖ ends) and dilations.
+    pub window: ConvWindow,
+    /// Channel groups.
+    pub groups: usize,
+}
+
+/// `y[n, c, o…] = rescale(Σ x[n, g·C_in/G + c', i…] · w[g·C_in/G + c', c mod (C_out/G), k…] + bias[c], shift)`
+/// over the input positions `i` and kernel offsets `k` with `o = i·s + k·d − p_begin` on every
+/// spatial axis (`g` the group of output channel `c`); the output shape (with any output
+/// padding) is the model's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConvTranspose {
+    /// `[C_in, C_out / groups, k…]`.
+    pub weight_shape: Vec<usize>,
+    /// Row-major weights, scale `weight_scale_bits`.
+    pub weight: Vec<i64>,
+    /// `[C_out]` at scale `in + weight_scale_bits`.
+    pub bias: Option<Vec<i64>>,
+    /// One per spatial axis.
+    pub strides: Vec<usize>,
+    /// The begins of every spatial axis, then the ends.
+    pub pads: Vec<usize>,
+    /// One per spatial axis (absent: all 1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dilations: Vec<usize>,
+    /// Channel groups.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub groups: usize,
+    /// Scale of the weights.
+    pub weight_scale_bits: i32,
+    /// `in + weight_scale_bits - out`.
+    pub shift: i32,
+}
+
+impl ConvTranspose {
+    fn geometry(&self) -> Geometry<'_> {
+        Geometry {
+            kernel: &self.weight_shape[2..],
+            strides: &self.strides,
+            pads: &self.pads,
+            dilations: &self.dilations,
+        }
+    }
+
+    /// Calls `f(output index, bias, terms)` for every output in row-major order.
+    pub fn for_each_output(
+        &self,
+        in_shape: &[usize],
+        out_shape: &[usize],
+        mut f: impl FnMut(usize, i64, &[(usize, i64)]),
+    ) {
+        if in_shape.len() < 3 || out_shape.len() != in_shape.len() || self.weight_shape.len() != in_shape.len() {
+            return;
+        }
+        let r = in_shape.len() - 2;
+        let (batch, ci_all, co) = (in_shape[0], in_shape[1], out_shape[1]);
+        let g = self.groups.max(1);
+        let (ci_pg, co_pg) = (ci_all / g, self.weight_shape[1]);
+        let kernel = &self.weight_shape[2..];
+        let ksize: usize = kernel.iter().product();
+        let in_sp = &in_shape[2..];
+        let in_strides = grid::strides(in_sp);
+        let in_size: usize = in_sp.iter().product();
+        let k_strides = grid::strides(kernel);
+        let geometry = self.geometry();
+        let mut taps: Vec<(usize, usize)> = vec![];
+        let mut terms = vec![];
+        let mut o = 0;
+        for bt in 0..batch {
+            for c in 0..co {
+                let (group, cl) = (c / co_pg.max(1), c % co_pg.max(1));
+                grid::for_each_index(&out_shape[2..], |op| {
+                    taps.clear();
+                    grid::for_each_index(kernel, |k| {
+                        let mut i = 0;
+                        for a in 0..r {
+                            // o = i·s + k·d − p  ⇔  i = (o + p − k·d) / s
+                            let num = geometry.input_coord(a, 0, k[a]);
+                            let num = op[a] as isize - num;
+                            let s = self.strides[a] as isize;
+                            if num < 0 || num % s != 0 || num / s >= in_sp[a] as isize {
+                                return;
+                            }
+                            i += (num / s) as usize * in_strides[a];
+                        }
+                        taps.push((i, grid::flat_index(k, &k_strides)));
+                    });
+                    terms.clear();
+                    for cc in 0..ci_pg {
+                        let channel = group * ci_pg + cc;
+                        for &(i, k) in &taps {
+                            let w = self.weight[(channel * co_pg + cl) * ksize + k];
+                            terms.push(((bt * ci_all + channel) * in_size + i, w));
+                        }
+                    }
+                    f(o, self.bias.as_ref().map_or(0, |b| b[c]), &terms);
+                    o += 1;
+                });
+            }
+        }
+    }
+}
+
+impl FloatOp for FloatConvTranspose {
+    fn quantize(&self, cx: &QuantCx<'_>) -> Result<(QOpKind, i32)> {
+        let (s_in, s_out) = (cx.s_in[0], cx.calibrated());
+        let s_w = cx.weight_scale(QuantCx::max_abs(&self.weight));
+        let weight = self.weight.iter().map(|&v| quantize_value(v as f64, s_w)).collect();
+        let bias = self.bias.as_ref().map(|b| b.iter().map(|&v| quantize_value(v as f64, s_in + s_w)).collect());
+        let c = ConvTranspose {
+            weight_shape: self.weight.shape().to_vec(),
+            weight,
+            bias,
+            strides: self.window.strides.clone(),
+            pads: self.window.pads.clone(),
+            dilations: self.window.dilations.clone(),
+            groups: self.groups,
+            weight_scale_bits: s_w,
+            shift: s_in + s_w - s_out,
+        };
+        Ok((QOpKind::ConvTranspose(c), s_out))
+    }
+}
+
+impl QuantizedOp for ConvTranspose {
+    const NAME: &'static str = "conv_transpose";
+
+    fn validate(&self, cx: &ValidateCx<'_>) -> Result<(), String> {
+        let w = &self.weight_shape;
+        if w.len() < 3 {
+            return Err(format!("weight shape {w:?}"));
+        }
+        let g = self.groups.max(1);
+        check_conv(cx, w, &self.weight, self.bias.as_ref(), self.groups, (w[0] / g, w[1]), self.geometry())?;
+        if w[0] % g != 0 {
+            return Err(format!("weight {w:?} for {g} groups"));
         }
         Ok(())
     }
@@ -345,33 +504,39 @@ pub(crate) fn import_matmul(node: &Node<'_>) -> Result<Imported> {
     Ok(Imported::Op(FloatOpKind::Dense(FloatDense { weight: w, bias: None })))
 }
 
-/// Conv: 1-D or 2-D, any strides, dilations, groups and padding (3-D is refused).
+/// Conv and ConvTranspose over 1, 2 or 3 spatial axes, any strides, dilations, groups
+/// and padding.
 pub(crate) fn import_conv(node: &Node<'_>) -> Result<Imported> {
     let x_shape = node.shape(&node.acts[0])?;
     if node.acts.len() != 1 || node.ins.first() != Some(&node.acts[0]) {
         return Err(node.unsup("the weights must be constant"));
     }
     let rank = x_shape.len();
-    if rank != 3 && rank != 4 {
-        return Err(node.unsup(format!("only 1-D and 2-D convolutions (input rank {rank})")));
+    if !(3..=5).contains(&rank) {
+        return Err(node.unsup(format!("only 1-D, 2-D and 3-D convolutions (input rank {rank})")));
     }
     let groups = node.attr_i("group").unwrap_or(1);
-    let mut weight = node.const_array(&node.ins[1])?;
-    if weight.ndim() != rank {
-        return Err(node.unsup(format!("weight rank {} for input rank {rank}", weight.ndim())));
-    }
-    if rank == 3 {
-        let s = weight.shape().to_vec();
-        weight = weight.into_shape_with_order(ndarray::IxDyn(&[s[0], s[1], 1, s[2]])).expect("same length");
-    }
+    let weight = node.const_array(&node.ins[1])?;
     let ws = weight.shape().to_vec();
-    if groups < 1 || x_shape[1] as i64 != ws[1] as i64 * groups || ws[0] as i64 % groups != 0 {
+    let transposed = node.op == "ConvTranspose";
+    let in_channels_ok = if transposed { x_shape[1] == ws[0] } else { x_shape[1] as i64 == ws[1] as i64 * groups };
+    if groups < 1 || weight.ndim() != rank || ws[0] as i64 % groups != 0 || !in_channels_ok {
         return Err(node.unsup(format!("weight shape {ws:?} with group {groups} for input {x_shape:?}")));
     }
     let bias = match node.ins.get(2).filter(|s| !s.is_empty()) {
         Some(b) => Some(node.const_array(b)?.iter().copied().collect()),
         None => None,
     };
-    let window = node.window_attrs([ws[2], ws[3]], &x_shape)?;
-    Ok(Imported::Op(FloatOpKind::Conv(FloatConv { weight, bias, window, groups: groups as usize })))
+    let groups = groups as usize;
+    if transposed {
+        if node.attr_s("auto_pad").is_some_and(|a| a != "NOTSET" && a != "VALID") {
+            return Err(node.unsup("auto_pad SAME_* (give explicit pads)"));
+        }
+        // Output padding and an explicit output shape only change the output's shape, which
+        // shape inference has fixed; the begins of the padding place the kernel.
+        let window = node.window_attrs(&ws[2..], &x_shape, false)?;
+        return Ok(Imported::Op(FloatOpKind::ConvTranspose(FloatConvTranspose { weight, bias, window, groups })));
+    }
+    let window = node.window_attrs(&ws[2..], &x_shape, true)?;
+    Ok(Imported::Op(FloatOpKind::Conv(FloatConv { weight, bias, window, groups })))
 }

@@ -3,7 +3,7 @@
 //!
 //! | family file | ops | kind (EZKL's taxonomy) |
 //! |---|---|---|
-//! | [`linear`] | Gemm, MatMul (× constant), Conv | linear: multiply-accumulate rows + a rescale |
+//! | [`linear`] | Gemm, MatMul (× constant), Conv, ConvTranspose | linear: multiply-accumulate rows + a rescale |
 //! | [`elementwise`] | Add, Sub, Mul, Div by a constant, BatchNormalization | linear: one row per element |
 //! | [`activation`] | Relu, LeakyRelu | hybrid: a sign bit and a select |
 //! | [`lookup`] | Sigmoid, Tanh | lookup: a function table |
@@ -23,6 +23,7 @@
 
 pub mod activation;
 pub mod elementwise;
+pub mod grid;
 pub mod linear;
 pub mod lookup;
 pub mod pool;
@@ -53,6 +54,7 @@ pub(crate) const IMPORTERS: &[(&str, ImportFn)] = &[
     ("Gemm", linear::import_gemm),
     ("MatMul", linear::import_matmul),
     ("Conv", linear::import_conv),
+    ("ConvTranspose", linear::import_conv),
     ("Add", elementwise::import_arith),
     ("Sub", elementwise::import_arith),
     ("Mul", elementwise::import_arith),
@@ -226,6 +228,8 @@ op_set! {
     Dense(linear::FloatDense, linear::Dense),
     /// See [`linear::Conv`].
     Conv(linear::FloatConv, linear::Conv),
+    /// See [`linear::ConvTranspose`].
+    ConvTranspose(linear::FloatConvTranspose, linear::ConvTranspose),
     /// See [`elementwise::Add`].
     Add(elementwise::FloatAdd, elementwise::Add),
     /// See [`elementwise::Mul`].

@@ -1,5 +1,6 @@
-//! Pooling over NCHW (or NCL, as height 1): `AvgPool`, `MaxPool` (kernels,
-//! strides, padding, dilations, ceil mode) and `GlobalAvgPool`.
+//! Pooling over `[N, C, spatial…]` (1, 2 or 3 spatial axes): `AvgPool`,
+//! `MaxPool` (kernels, strides, padding, dilations, ceil mode) and
+//! `GlobalAvgPool`.
 //!
 //! An average is a sum (multiply-accumulate rows with weight 1) and a rounded
 //! division with a range-checked remainder; a maximum is a chain of
@@ -8,79 +9,53 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::linear::{flat, nchw, ones};
+use super::grid::Geometry;
+use super::linear::flat;
 use super::{ExecCx, FloatOp, FloatOpKind, Imported, QOpKind, QuantCx, QuantizedOp, ValidateCx};
 use crate::error::Result;
 use crate::fixed::div_round;
 use crate::onnx::Node;
 
-/// A pooling window over `[h, w]`: kernel, strides, explicit padding and dilations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A pooling window over the spatial axes: kernel, strides, explicit padding (begins ‖
+/// ends) and dilations.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {
-    /// `[kh, kw]`.
-    pub kernel: [usize; 2],
-    /// `[sh, sw]`.
-    pub strides: [usize; 2],
-    /// `[top, left, bottom, right]`.
-    pub pads: [usize; 4],
-    /// `[dh, dw]`.
-    #[serde(default = "ones", skip_serializing_if = "is_ones")]
-    pub dilations: [usize; 2],
-}
-
-fn is_ones(v: &[usize; 2]) -> bool {
-    *v == [1, 1]
+    /// One per spatial axis.
+    pub kernel: Vec<usize>,
+    /// One per spatial axis.
+    pub strides: Vec<usize>,
+    /// The begins of every spatial axis, then the ends.
+    pub pads: Vec<usize>,
+    /// One per spatial axis (absent: all 1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dilations: Vec<usize>,
 }
 
 impl Window {
+    fn geometry(&self) -> Geometry<'_> {
+        Geometry { kernel: &self.kernel, strides: &self.strides, pads: &self.pads, dilations: &self.dilations }
+    }
+
     /// Calls `f(in-bounds input indices, padded count)` for every output in row-major
     /// order, where the padded count is the number of window positions inside the padded
     /// input (the divisor of an average with `count_include_pad`).
     pub fn for_each(&self, in_shape: &[usize], out_shape: &[usize], mut f: impl FnMut(&[usize], usize)) {
-        let (Some([n, c, h, w]), Some([_, _, oh, ow])) = (nchw(in_shape), nchw(out_shape)) else {
+        if in_shape.len() < 3 || out_shape.len() != in_shape.len() {
             return;
-        };
-        let (k, s, p, d) = (self.kernel, self.strides, self.pads, self.dilations);
-        let mut idx = Vec::with_capacity(k[0] * k[1]);
-        for b in 0..n {
-            for ch in 0..c {
-                for i in 0..oh {
-                    for j in 0..ow {
-                        idx.clear();
-                        let (mut rows, mut cols) = (0, 0);
-                        for di in 0..k[0] {
-                            let y = (i * s[0] + di * d[0]) as isize - p[0] as isize;
-                            if y < (h + p[2]) as isize {
-                                rows += 1;
-                            }
-                            if y < 0 || y >= h as isize {
-                                continue;
-                            }
-                            for dj in 0..k[1] {
-                                let x = (j * s[1] + dj * d[1]) as isize - p[1] as isize;
-                                if x >= 0 && x < w as isize {
-                                    idx.push(((b * c + ch) * h + y as usize) * w + x as usize);
-                                }
-                            }
-                        }
-                        for dj in 0..k[1] {
-                            let x = (j * s[1] + dj * d[1]) as isize - p[1] as isize;
-                            if x < (w + p[3]) as isize {
-                                cols += 1;
-                            }
-                        }
-                        f(&idx, rows * cols);
-                    }
-                }
-            }
+        }
+        let size: usize = in_shape[2..].iter().product();
+        let mut idx = Vec::new();
+        for nc in 0..in_shape[0] * in_shape[1] {
+            self.geometry().for_each_window(&in_shape[2..], &out_shape[2..], |taps, padded| {
+                idx.clear();
+                idx.extend(taps.iter().map(|&(i, _)| nc * size + i));
+                f(&idx, padded);
+            });
         }
     }
 
-    fn validate(&self) -> Result<(), String> {
-        if self.kernel.contains(&0) || self.strides.contains(&0) || self.dilations.contains(&0) {
-            return Err("zero kernel, stride or dilation".into());
-        }
-        Ok(())
+    fn validate(&self, rank: usize) -> Result<(), String> {
+        self.geometry().validate(rank)
     }
 }
 
@@ -107,7 +82,7 @@ pub struct AvgPool {
 
 impl FloatOp for FloatAvgPool {
     fn quantize(&self, cx: &QuantCx<'_>) -> Result<(QOpKind, i32)> {
-        let op = AvgPool { window: self.window, count_include_pad: self.count_include_pad };
+        let op = AvgPool { window: self.window.clone(), count_include_pad: self.count_include_pad };
         Ok((QOpKind::AvgPool(op), cx.s_in[0]))
     }
 }
@@ -126,8 +101,8 @@ impl QuantizedOp for AvgPool {
     const NAME: &'static str = "avg_pool";
 
     fn validate(&self, cx: &ValidateCx<'_>) -> Result<(), String> {
-        self.window.validate()?;
-        pool_shapes(cx)
+        pool_shapes(cx)?;
+        self.window.validate(cx.inputs[0].shape.len() - 2)
     }
 
     fn exec(&self, cx: &ExecCx<'_>) -> Result<Vec<i128>, String> {
@@ -157,7 +132,7 @@ pub struct MaxPool {
 
 impl FloatOp for FloatMaxPool {
     fn quantize(&self, cx: &QuantCx<'_>) -> Result<(QOpKind, i32)> {
-        Ok((QOpKind::MaxPool(MaxPool { window: self.window }), cx.s_in[0]))
+        Ok((QOpKind::MaxPool(MaxPool { window: self.window.clone() }), cx.s_in[0]))
     }
 }
 
@@ -165,8 +140,8 @@ impl QuantizedOp for MaxPool {
     const NAME: &'static str = "max_pool";
 
     fn validate(&self, cx: &ValidateCx<'_>) -> Result<(), String> {
-        self.window.validate()?;
         pool_shapes(cx)?;
+        self.window.validate(cx.inputs[0].shape.len() - 2)?;
         let mut empty = false;
         self.window.for_each(&cx.inputs[0].shape, &cx.output.shape, |idx, _| empty |= idx.is_empty());
         if empty { Err("a window lies entirely in the padding".into()) } else { Ok(()) }
@@ -183,11 +158,11 @@ impl QuantizedOp for MaxPool {
 }
 
 fn pool_shapes(cx: &ValidateCx<'_>) -> Result<(), String> {
-    let (x, y) = (nchw(&cx.inputs[0].shape), nchw(&cx.output.shape));
-    match (x, y) {
-        (Some(x), Some(y)) if x[..2] == y[..2] => Ok(()),
-        _ => Err(format!("pooling {:?} into {:?} (NCHW or NCL, same N and C)", cx.inputs[0].shape, cx.output.shape)),
+    let (x, y) = (&cx.inputs[0].shape, &cx.output.shape);
+    if !(3..=5).contains(&x.len()) || y.len() != x.len() || x[..2] != y[..2] {
+        return Err(format!("pooling {x:?} into {y:?} ([N, C, 1–3 spatial axes], same N and C)"));
     }
+    Ok(())
 }
 
 /// Float mean over the spatial dims.
@@ -229,12 +204,12 @@ impl QuantizedOp for GlobalAvgPool {
     }
 }
 
-/// AveragePool, MaxPool: 1-D or 2-D, any strides, padding, dilations, ceil mode.
+/// AveragePool, MaxPool: 1, 2 or 3 spatial axes, any strides, padding, dilations, ceil mode.
 pub(crate) fn import_pool(node: &Node<'_>) -> Result<Imported> {
     let x_shape = node.shape(&node.acts[0])?;
     let rank = x_shape.len();
-    if rank != 3 && rank != 4 {
-        return Err(node.unsup(format!("only 1-D and 2-D pooling (input rank {rank})")));
+    if !(3..=5).contains(&rank) {
+        return Err(node.unsup(format!("only 1-D, 2-D and 3-D pooling (input rank {rank})")));
     }
     if node.outputs.len() > 1 {
         return Err(node.unsup("the indices output"));
@@ -243,8 +218,8 @@ pub(crate) fn import_pool(node: &Node<'_>) -> Result<Imported> {
     if k.len() != rank - 2 || k.iter().any(|v| *v <= 0) {
         return Err(node.unsup(format!("kernel_shape {k:?} for input rank {rank}")));
     }
-    let kernel = if rank == 3 { [1, k[0] as usize] } else { [k[0] as usize, k[1] as usize] };
-    let cw = node.window_attrs(kernel, &x_shape)?;
+    let kernel: Vec<usize> = k.iter().map(|&v| v as usize).collect();
+    let cw = node.window_attrs(&kernel, &x_shape, true)?;
     let window = Window { kernel, strides: cw.strides, pads: cw.pads, dilations: cw.dilations };
     if node.op == "MaxPool" {
         if node.attr_i("storage_order").unwrap_or(0) != 0 {
