@@ -15,7 +15,8 @@ pub(crate) struct Builder {
     pub(crate) tables: Vec<FuncTable>,
     pub(crate) max_bits: u32,
     pub(crate) act_bits: u32,
-    pub(crate) zero: Option<Wire>,
+    /// Wires pinned to constants, by value.
+    pub(crate) consts: std::collections::HashMap<i128, Wire>,
 }
 
 impl Builder {
@@ -159,13 +160,18 @@ impl Builder {
 
     /// The shared wire constrained to 0.
     pub(crate) fn zero(&mut self) -> Result<Wire> {
-        if let Some(z) = self.zero {
-            return Ok(z);
+        self.constant(0)
+    }
+
+    /// The shared wire constrained to `v` (`w − v = 0`, one row per distinct constant).
+    pub(crate) fn constant(&mut self, v: i128) -> Result<Wire> {
+        if let Some(&w) = self.consts.get(&v) {
+            return Ok(w);
         }
-        let z = self.wire(Some(0));
-        self.lin([Some(z), None, None], [1, 0, 0], 0, 0, 0, "zero")?;
-        self.zero = Some(z);
-        Ok(z)
+        let w = self.wire(Some(v));
+        self.lin([Some(w), None, None], [1, 0, 0], 0, -v, 0, "constant")?;
+        self.consts.insert(v, w);
+        Ok(w)
     }
 
     /// `y = base + b·d` with boolean `b`.

@@ -177,7 +177,7 @@ pub fn build_plan(model: &QModel, trace: Option<&Trace>, width: usize) -> Result
         tables: vec![],
         max_bits: 0,
         act_bits: model.config.act_bits,
-        zero: None,
+        consts: Default::default(),
     };
     let value_of = |t: usize, i: usize| -> Option<i128> { trace.map(|tr| elem(&tr.tensors[t], i)) };
     // Wires per tensor, row-major.
@@ -266,9 +266,11 @@ impl Plan {
         range.max(funcs)
     }
 
-    /// The smallest `k` whose domain holds the rows, the tables and the blinding rows.
+    /// The smallest `k` whose domain holds the rows, the tables, the instances and the blinding rows.
     pub fn min_k(&self) -> u32 {
-        let need = self.used_rows().max(self.table_rows()) + BLINDING_ROWS;
+        // The instance column holds inputs, outputs and the binding in the usable rows too.
+        let instances = self.inputs.len() + self.outputs.len() + 1;
+        let need = self.used_rows().max(self.table_rows()).max(instances) + BLINDING_ROWS;
         need.next_power_of_two().trailing_zeros().max(4)
     }
 }

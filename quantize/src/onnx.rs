@@ -322,10 +322,10 @@ impl Builder<'_> {
             // Not constant for tract yet independent of the input: unknowable statically.
             return Err(QuantizeError::unsupported(op, name, "its value could not be computed at import"));
         }
-        if FOLDABLE_OPS.contains(&op) {
-            return Err(QuantizeError::unsupported(op, name, "supported only on constants (shape arithmetic)"));
-        }
         let Some(import) = importer(op) else {
+            if FOLDABLE_OPS.contains(&op) {
+                return Err(QuantizeError::unsupported(op, name, "supported only on constants (shape arithmetic)"));
+            }
             return Err(QuantizeError::unsupported(op, name, ""));
         };
         let n = Node {
@@ -340,7 +340,11 @@ impl Builder<'_> {
             b: self,
         };
         let imported = import(&n)?;
-        let Node { acts, out_shape, .. } = n;
+        let shapes: Vec<Vec<usize>> = match &imported {
+            Imported::PerOutput(_) => n.outputs.iter().map(|o| n.shape(o)).collect::<Result<_>>()?,
+            _ => vec![],
+        };
+        let Node { acts, out_shape, outputs, .. } = n;
         match imported {
             Imported::Alias(note) => {
                 self.notes.extend(note);
@@ -357,6 +361,18 @@ impl Builder<'_> {
                 };
                 self.activations.insert(out);
                 self.ops.push(op);
+            }
+            Imported::PerOutput(kinds) => {
+                for ((kind, output), shape) in kinds.into_iter().zip(outputs).zip(shapes) {
+                    self.ops.push(FloatOp {
+                        node: format!("{name}:{output}"),
+                        op_type: op.to_string(),
+                        inputs: acts.clone(),
+                        output: TensorSpec { name: output.clone(), shape },
+                        kind,
+                    });
+                    self.activations.insert(output);
+                }
             }
         }
         Ok(())

@@ -30,11 +30,11 @@ fn unsupported_uses_of_supported_ops_say_why() {
     let e = import_err(&g).to_string();
     assert!(e.contains("`MatMul` at node `mm2`") && e.contains("both operands are non-constant"), "{e}");
 
-    let mut g = Graph::new(&[1, 2, 3, 4, 4], 3);
-    let w = g.rand_init("w", &[2, 2, 2, 3, 3], 1.0);
-    g.node("Conv", "conv3d", &["input", &w], vec![]);
+    let mut g = Graph::new(&[1, 2, 2, 3, 3, 3], 3);
+    let w = g.rand_init("w", &[2, 2, 2, 2, 2, 2], 1.0);
+    g.node("Conv", "conv4d", &["input", &w], vec![]);
     let e = import_err(&g).to_string();
-    assert!(e.contains("`Conv` at node `conv3d`") && e.contains("only 1-D and 2-D convolutions (input rank 5)"), "{e}");
+    assert!(e.contains("`Conv` at node `conv4d`") && e.contains("1-D, 2-D and 3-D convolutions (input rank 6)"), "{e}");
 
     let mut g = Graph::new(&[1, 4], 4);
     let s = g.node("Softmax", "mid_softmax", &["input"], vec![]);

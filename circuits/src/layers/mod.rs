@@ -55,5 +55,11 @@ pub(crate) fn lower(b: &mut Builder, cx: &LayerCx<'_>) -> Result<Vec<Wire>> {
         QOpKind::MaxPool(op) => pool::max_pool(b, cx, op),
         QOpKind::GlobalAvgPool(_) => pool::global_avg_pool(b, cx),
         QOpKind::Reshape(_) => shape::reshape(cx),
+        QOpKind::Transpose(op) => shape::wiring(b, cx, op),
+        QOpKind::Pad(op) => shape::wiring(b, cx, op),
+        QOpKind::Slice(op) => shape::wiring(b, cx, op),
+        QOpKind::Concat(op) => shape::wiring(b, cx, op),
+        QOpKind::Repeat(op) => shape::wiring(b, cx, op),
+        QOpKind::Gather(op) => shape::wiring(b, cx, op),
     }
 }

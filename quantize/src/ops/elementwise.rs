@@ -98,7 +98,10 @@ impl FloatOp for FloatAdd {
 
 impl QuantizedOp for Add {
     const NAME: &'static str = "add";
-    const ARITY: usize = 2;
+
+    fn arity(&self) -> usize {
+        2
+    }
 
     fn validate(&self, cx: &ValidateCx<'_>) -> Result<(), String> {
         two_operands(cx)
@@ -133,7 +136,10 @@ impl FloatOp for FloatMul {
 
 impl QuantizedOp for Mul {
     const NAME: &'static str = "mul";
-    const ARITY: usize = 2;
+
+    fn arity(&self) -> usize {
+        2
+    }
 
     fn validate(&self, cx: &ValidateCx<'_>) -> Result<(), String> {
         two_operands(cx)

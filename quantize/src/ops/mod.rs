@@ -8,7 +8,7 @@
 //! | [`activation`] | Relu, LeakyRelu | hybrid: a sign bit and a select |
 //! | [`lookup`] | Sigmoid, Tanh | lookup: a function table |
 //! | [`pool`] | AveragePool, MaxPool, GlobalAveragePool | linear (average) or hybrid (max) |
-//! | [`shape`] | Flatten, Reshape, Squeeze, Unsqueeze, Identity, Dropout, final Softmax | wiring: no rows |
+//! | [`shape`] | Flatten, Reshape, Squeeze, Unsqueeze, Transpose, Pad, Slice, Split, Concat, Tile, Expand, Gather (constant indices), Identity, Dropout, final Softmax | wiring: no rows |
 //!
 //! Each family defines, for each of its ops, a float struct (`Float*`, what
 //! import produces; constants as `f32` arrays) implementing [`FloatOp`], and a
@@ -40,6 +40,8 @@ use crate::qmodel::{QTensor, QuantConfig};
 pub(crate) enum Imported {
     /// A provable op reading the node's activation inputs.
     Op(FloatOpKind),
+    /// One op per output of the node (e.g. Split), each reading the node's activation inputs.
+    PerOutput(Vec<FloatOpKind>),
     /// No op: the output is the (first) activation input under another name
     /// (Identity, Dropout in inference), with an optional note for the report.
     Alias(Option<String>),
@@ -71,6 +73,14 @@ pub(crate) const IMPORTERS: &[(&str, ImportFn)] = &[
     ("Reshape", shape::import_reshape),
     ("Squeeze", shape::import_reshape),
     ("Unsqueeze", shape::import_reshape),
+    ("Transpose", shape::import_transpose),
+    ("Pad", shape::import_pad),
+    ("Slice", shape::import_slice),
+    ("Split", shape::import_split),
+    ("Concat", shape::import_concat),
+    ("Tile", shape::import_repeat),
+    ("Expand", shape::import_repeat),
+    ("Gather", shape::import_gather),
     ("Identity", shape::import_identity),
     ("Dropout", shape::import_identity),
     ("Softmax", shape::import_final_softmax),
@@ -168,7 +178,9 @@ pub trait QuantizedOp {
     /// Short name of the op (`"dense"`), as [`QOpKind::family`] reports it.
     const NAME: &'static str;
     /// Number of activation inputs.
-    const ARITY: usize = 1;
+    fn arity(&self) -> usize {
+        1
+    }
     /// Structural checks (parameter lengths, shapes) against its tensors; `Err` says what is wrong.
     fn validate(&self, cx: &ValidateCx<'_>) -> Result<(), String>;
     /// The output values, row-major, before the activation range check. `Err` names the problem.
@@ -202,7 +214,7 @@ macro_rules! op_set {
             }
             /// Number of activation inputs.
             pub fn arity(&self) -> usize {
-                match self { $( QOpKind::$variant(_) => <$quant as QuantizedOp>::ARITY, )* }
+                match self { $( QOpKind::$variant(op) => op.arity(), )* }
             }
             /// See [`QuantizedOp::validate`].
             pub fn validate(&self, cx: &ValidateCx<'_>) -> Result<(), String> {
@@ -250,4 +262,16 @@ op_set! {
     GlobalAvgPool(pool::FloatGlobalAvgPool, pool::GlobalAvgPool),
     /// See [`shape::Reshape`].
     Reshape(shape::FloatReshape, shape::Reshape),
+    /// See [`shape::Transpose`].
+    Transpose(shape::FloatTranspose, shape::Transpose),
+    /// See [`shape::Pad`].
+    Pad(shape::FloatPad, shape::Pad),
+    /// See [`shape::Slice`].
+    Slice(shape::FloatSlice, shape::Slice),
+    /// See [`shape::Concat`].
+    Concat(shape::FloatConcat, shape::Concat),
+    /// See [`shape::Repeat`].
+    Repeat(shape::FloatRepeat, shape::Repeat),
+    /// See [`shape::Gather`].
+    Gather(shape::FloatGather, shape::Gather),
 }
