@@ -209,7 +209,7 @@ impl Builder {
         x: Wire,
         in_shift: u32,
         tag: u64,
-        table: &[i64],
+        table: &[Option<i64>],
         half: i128,
         node: &str,
     ) -> Result<Wire> {
@@ -218,11 +218,11 @@ impl Builder {
         self.lin([Some(x), Some(i), None], [1, -(1i128 << in_shift), 0], 0, 0, in_shift, node)?;
         if self.witness() {
             let idx = self.val(Some(i)) + half;
-            if idx < 0 || idx as usize >= table.len() {
-                return Err(CircuitError::Witness(format!("{node}: table index {idx} outside the table")));
+            if idx < 0 || table.get(idx as usize).is_none_or(|v| v.is_none()) {
+                return Err(CircuitError::Witness(format!("{node}: table index {idx} has no entry")));
             }
         }
-        let y = self.derived(|s| table[(s.val(Some(i)) + half) as usize] as i128);
+        let y = self.derived(|s| table[(s.val(Some(i)) + half) as usize].unwrap_or(0) as i128);
         self.rows.push(Row::Func { tag, i, y });
         Ok(y)
     }
@@ -242,6 +242,30 @@ impl Builder {
         }
         self.range_act(y)?;
         Ok(y)
+    }
+
+    /// `min(m, v)` via `e = m − v`, its sign (1 ⇔ m ≥ v), and `y = m + b·(v − m)`.
+    pub(crate) fn min(&mut self, m: Wire, v: Wire) -> Result<Wire> {
+        let e = self.derived(|s| s.val(Some(m)) - s.val(Some(v)));
+        self.lin([Some(m), Some(v), Some(e)], [1, -1, -1], 0, 0, 0, "min")?;
+        let b = self.sign(e, self.act_bits + 1)?;
+        let d = self.derived(|s| s.val(Some(v)) - s.val(Some(m)));
+        self.lin([Some(v), Some(m), Some(d)], [1, -1, -1], 0, 0, 0, "min")?;
+        Ok(self.select(m, d, b))
+    }
+
+    /// `−x`, exactly.
+    pub(crate) fn neg(&mut self, x: Wire) -> Result<Wire> {
+        let n = self.derived(|s| -s.val(Some(x)));
+        self.lin([Some(x), Some(n), None], [1, 1, 0], 0, 0, 0, "neg")?;
+        Ok(n)
+    }
+
+    /// Makes `b` boolean (`b·(1 − b) = 0`, through a select row whose other wires are 0).
+    pub(crate) fn boolean(&mut self, b: Wire) -> Result<()> {
+        let z = self.zero()?;
+        self.rows.push(Row::Sel { base: z, d: z, b, y: z });
+        Ok(())
     }
 
     /// `max(m, v)` via `d = v - m`, its sign, and a select.

@@ -217,7 +217,7 @@ fn forged_lint_mac_weight_negation_overflow() {
 /// the out-of-range value as the output, because a `Func` row's `y` gets no `range_act`.
 fn lookup_model(bad_entry: i64) -> QModel {
     let config = QuantConfig { act_bits: 8, weight_bits: 8, headroom_bits: 1, table_bits: 4 };
-    let table: Vec<i64> = (0..16).map(|i| if i == 15 { bad_entry } else { 4 * i as i64 }).collect();
+    let table: Vec<Option<i64>> = (0..16).map(|i| Some(if i == 15 { bad_entry } else { 4 * i as i64 })).collect();
     QModel {
         format: zkinfer_quantize::qmodel::QMODEL_FORMAT.into(),
         version: zkinfer_quantize::qmodel::QMODEL_VERSION,

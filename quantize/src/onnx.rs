@@ -20,7 +20,7 @@ use tract_onnx::tract_hir::infer::Factoid;
 
 use crate::error::{QuantizeError, Result};
 use crate::ops::linear::ConvWindow;
-use crate::ops::{FloatOpKind, Imported, importer};
+use crate::ops::{FloatOpKind, Imported, composite, importer};
 
 /// Name and static shape of a tensor.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -76,6 +76,9 @@ pub struct ImportOptions {
     /// Input shape to use instead of the one declared in the file (required when it is symbolic
     /// in more than the batch dimension).
     pub input_shape: Option<Vec<usize>>,
+    /// Prove a final Softmax too, instead of dropping it (the argmax is the same either way;
+    /// keeping it costs an exp, a sum and a reciprocal table per output).
+    pub keep_final_softmax: bool,
 }
 
 /// ONNX ops accepted only when tract folds them into constants (shape arithmetic).
@@ -115,7 +118,7 @@ pub fn import_onnx(path: &Path, opts: &ImportOptions) -> Result<FloatModel> {
 pub fn import_onnx_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Result<FloatModel> {
     use prost::Message;
     let corrupt = |reason: String| QuantizeError::CorruptModel { path: path.to_path_buf(), reason };
-    let proto = pb::ModelProto::decode(bytes).map_err(|e| corrupt(e.to_string()))?;
+    let mut proto = pb::ModelProto::decode(bytes).map_err(|e| corrupt(e.to_string()))?;
     let graph = proto.graph.as_ref().ok_or_else(|| corrupt("the file holds no graph".into()))?;
     if graph.node.is_empty() {
         return Err(corrupt("the graph has no nodes".into()));
@@ -131,7 +134,7 @@ pub fn import_onnx_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Res
                 format!("custom domain `{}`", node.domain),
             ));
         }
-        if importer(op).is_none() && !FOLDABLE_OPS.contains(&op) {
+        if importer(op).is_none() && !FOLDABLE_OPS.contains(&op) && !composite::EXPANDED.contains(&op) {
             return Err(QuantizeError::unsupported(op, &node_name(node, i), ""));
         }
     }
@@ -160,19 +163,15 @@ pub fn import_onnx_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Res
     };
 
     let dir = path.parent().and_then(|p| p.to_str()).filter(|s| !s.is_empty());
-    let parsed = guarded("parsing the graph", || tract_onnx::onnx().parse(&proto, dir))?;
-    if !parsed.unresolved_inputs.is_empty() {
-        return Err(QuantizeError::InvalidModel(format!(
-            "tensors used but never defined: {:?}",
-            parsed.unresolved_inputs
-        )));
+    let (mut tract, mut outlets) = analyse(&proto, dir, &input_shape)?;
+    // Composite ops become ONNX nodes of other families; the expanded graph is analysed again.
+    let facts = TractFacts { tract: &tract, outlets: &outlets };
+    if let Some((expanded, expansions)) = composite::expand(&proto, &facts, opts.keep_final_softmax) {
+        proto = expanded;
+        notes.extend(expansions);
+        (tract, outlets) = analyse(&proto, dir, &input_shape)?;
     }
-    let mut tract = parsed.model;
-    let outlets = parsed.outlets_by_name;
-    tract
-        .set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), input_shape.clone()))
-        .map_err(|e| tract_err("setting the input shape", e))?;
-    guarded("shape inference", || tract.analyse(false))?;
+    let graph = proto.graph.as_ref().expect("checked above");
 
     let name = if graph.name.is_empty() {
         path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into())
@@ -219,9 +218,48 @@ pub fn import_onnx_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Res
     })
 }
 
+/// Parses and analyses `proto` with tract, the input fixed to `input_shape`.
+fn analyse(
+    proto: &pb::ModelProto,
+    dir: Option<&str>,
+    input_shape: &[usize],
+) -> Result<(InferenceModel, HashMap<String, OutletId>)> {
+    let parsed = guarded("parsing the graph", || tract_onnx::onnx().parse(proto, dir))?;
+    if !parsed.unresolved_inputs.is_empty() {
+        return Err(QuantizeError::InvalidModel(format!(
+            "tensors used but never defined: {:?}",
+            parsed.unresolved_inputs
+        )));
+    }
+    let mut tract = parsed.model;
+    tract
+        .set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), input_shape.to_vec()))
+        .map_err(|e| tract_err("setting the input shape", e))?;
+    guarded("shape inference", || tract.analyse(false))?;
+    Ok((tract, parsed.outlets_by_name))
+}
+
+/// The analysed graph's facts, for [`composite::expand`].
+struct TractFacts<'a> {
+    tract: &'a InferenceModel,
+    outlets: &'a HashMap<String, OutletId>,
+}
+
+impl composite::Facts for TractFacts<'_> {
+    fn shape(&self, tensor: &str) -> Option<Vec<usize>> {
+        let f = self.outlets.get(tensor).and_then(|o| self.tract.outlet_fact(*o).ok())?;
+        f.shape.as_concrete_finite().ok().flatten().map(|s| s.to_vec())
+    }
+
+    fn is_const(&self, tensor: &str) -> bool {
+        let f = self.outlets.get(tensor).and_then(|o| self.tract.outlet_fact(*o).ok());
+        f.is_some_and(|f| f.value.concretize().is_some())
+    }
+}
+
 /// Runs a tract stage, turning its errors and its panics (tract indexes attributes
 /// without checking them on some malformed nodes) into [`QuantizeError::Tract`].
-pub(crate) fn guarded<T, E: std::fmt::Debug>(stage: &str, f: impl FnOnce() -> Result<T, E>) -> Result<T> {
+pub(crate) fn guarded<T, E: std::fmt::Display>(stage: &str, f: impl FnOnce() -> Result<T, E>) -> Result<T> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r.map_err(|e| tract_err(stage, e)),
         Err(panic) => {
@@ -235,9 +273,9 @@ pub(crate) fn guarded<T, E: std::fmt::Debug>(stage: &str, f: impl FnOnce() -> Re
     }
 }
 
-fn tract_err(stage: &str, e: impl std::fmt::Debug) -> QuantizeError {
-    // tract errors are anyhow chains; `{:?}` prints the whole chain.
-    QuantizeError::Tract(format!("{stage}: {e:?}"))
+fn tract_err(stage: &str, e: impl std::fmt::Display) -> QuantizeError {
+    // tract errors are anyhow chains; `{:#}` prints the causes (and no backtrace).
+    QuantizeError::Tract(format!("{stage}: {e:#}"))
 }
 
 fn declared_shape(input: &pb::ValueInfoProto, notes: &mut Vec<String>) -> Result<Vec<usize>> {
@@ -361,6 +399,16 @@ impl Builder<'_> {
                 };
                 self.activations.insert(out);
                 self.ops.push(op);
+            }
+            Imported::OpOn(kind, inputs) => {
+                self.ops.push(FloatOp {
+                    node: name.to_string(),
+                    op_type: op.to_string(),
+                    inputs,
+                    output: TensorSpec { name: out.clone(), shape: out_shape },
+                    kind,
+                });
+                self.activations.insert(out);
             }
             Imported::PerOutput(kinds) => {
                 for ((kind, output), shape) in kinds.into_iter().zip(outputs).zip(shapes) {

@@ -1,6 +1,6 @@
-//! Relu and LeakyRelu: a sign bit of the input and a select.
+//! Relu, LeakyRelu, PRelu, Clip, Abs, Sign: sign bits and selects.
 
-use zkinfer_quantize::ops::activation::LeakyRelu;
+use zkinfer_quantize::ops::activation::{Clip, LeakyRelu, PRelu};
 
 use super::LayerCx;
 use crate::error::Result;
@@ -13,4 +13,59 @@ pub(crate) fn relu(b: &mut Builder, cx: &LayerCx<'_>) -> Result<Vec<Wire>> {
 
 pub(crate) fn leaky_relu(b: &mut Builder, cx: &LayerCx<'_>, op: &LeakyRelu) -> Result<Vec<Wire>> {
     cx.inputs[0].iter().map(|&x| b.leaky_relu(x, op.alpha as i128, op.alpha_scale_bits, cx.node())).collect()
+}
+
+pub(crate) fn prelu(b: &mut Builder, cx: &LayerCx<'_>, op: &PRelu) -> Result<Vec<Wire>> {
+    let idx = op.slope.index_map(cx.out_shape);
+    cx.inputs[0]
+        .iter()
+        .zip(idx)
+        .map(|(&x, i)| b.leaky_relu(x, op.slope.values[i] as i128, op.slope_scale_bits, cx.node()))
+        .collect()
+}
+
+/// `min(max(x, lo), hi)`: comparisons with constant wires.
+pub(crate) fn clip(b: &mut Builder, cx: &LayerCx<'_>, op: &Clip) -> Result<Vec<Wire>> {
+    let lo = op.lo.map(|v| b.constant(v as i128)).transpose()?;
+    let hi = op.hi.map(|v| b.constant(v as i128)).transpose()?;
+    cx.inputs[0]
+        .iter()
+        .map(|&x| {
+            let y = match lo {
+                Some(l) => b.max(l, x)?,
+                None => x,
+            };
+            match hi {
+                Some(h) => b.min(y, h),
+                None => Ok(y),
+            }
+        })
+        .collect()
+}
+
+/// `|x| = max(−x, x)`.
+pub(crate) fn abs(b: &mut Builder, cx: &LayerCx<'_>) -> Result<Vec<Wire>> {
+    cx.inputs[0]
+        .iter()
+        .map(|&x| {
+            let n = b.neg(x)?;
+            b.max(n, x)
+        })
+        .collect()
+}
+
+/// `sign(x) = [x ≥ 0] − [−x ≥ 0]`, both bits boolean.
+pub(crate) fn sign(b: &mut Builder, cx: &LayerCx<'_>) -> Result<Vec<Wire>> {
+    let bits = b.act_bits;
+    cx.inputs[0]
+        .iter()
+        .map(|&x| {
+            let p = b.sign(x, bits)?;
+            b.boolean(p)?;
+            let n = b.neg(x)?;
+            let q = b.sign(n, bits + 1)?;
+            b.boolean(q)?;
+            b.combine([Some(p), Some(q)], [1, -1], 0, 0, 0, cx.node())
+        })
+        .collect()
 }

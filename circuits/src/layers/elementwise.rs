@@ -1,7 +1,9 @@
-//! Add, Mul, Affine: one `combine` (a linear row with a product term and a
+//! Add, Mul, Affine, Sum, Extremum: one `combine` (a linear row with a product term and a
 //! rescale, then a range check) per output element.
 
-use zkinfer_quantize::ops::elementwise::{Add, Affine, Mul, broadcast_index};
+use std::collections::HashMap;
+
+use zkinfer_quantize::ops::elementwise::{Add, Affine, Extremum, Mul, Sum, broadcast_index, broadcast_operands};
 
 use super::LayerCx;
 use crate::error::Result;
@@ -39,6 +41,50 @@ pub(crate) fn affine(b: &mut Builder, cx: &LayerCx<'_>, op: &Affine) -> Result<V
                 _ => 0,
             };
             b.combine([Some(cx.inputs[0][i]), None], [m, 0], 0, a, op.shift, cx.node())
+        })
+        .collect()
+}
+
+/// `rescale(Σ x_i·2^a_i, shift)` or the rounded mean: one accumulation per output.
+pub(crate) fn sum(b: &mut Builder, cx: &LayerCx<'_>, op: &Sum) -> Result<Vec<Wire>> {
+    let idx = broadcast_operands(&cx.in_shapes, cx.out_shape);
+    (0..cx.out_shape.iter().product::<usize>())
+        .map(|o| {
+            let terms: Vec<(Wire, i128)> =
+                (0..cx.inputs.len()).map(|i| (cx.inputs[i][idx[i][o]], 1i128 << op.a_shifts[i])).collect();
+            let acc = b.mac(&terms);
+            if op.mean {
+                b.div_round(acc, cx.inputs.len() as i128, cx.node())
+            } else {
+                b.rescale(acc, 0, op.shift, cx.node())
+            }
+        })
+        .collect()
+}
+
+/// Max or min over the inputs (each rescaled once to the common scale).
+pub(crate) fn extremum(b: &mut Builder, cx: &LayerCx<'_>, op: &Extremum) -> Result<Vec<Wire>> {
+    let idx = broadcast_operands(&cx.in_shapes, cx.out_shape);
+    let mut scaled: HashMap<(usize, usize), Wire> = HashMap::new();
+    let mut operand = |b: &mut Builder, i: usize, j: usize| -> Result<Wire> {
+        if op.shifts[i] == 0 {
+            return Ok(cx.inputs[i][j]);
+        }
+        if let Some(&w) = scaled.get(&(i, j)) {
+            return Ok(w);
+        }
+        let w = b.rescale(cx.inputs[i][j], 0, op.shifts[i], cx.node())?;
+        scaled.insert((i, j), w);
+        Ok(w)
+    };
+    (0..cx.out_shape.iter().product::<usize>())
+        .map(|o| {
+            let mut m = operand(b, 0, idx[0][o])?;
+            for i in 1..cx.inputs.len() {
+                let v = operand(b, i, idx[i][o])?;
+                m = if op.min { b.min(m, v)? } else { b.max(m, v)? };
+            }
+            Ok(m)
         })
         .collect()
 }

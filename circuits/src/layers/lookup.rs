@@ -14,7 +14,7 @@ pub(crate) fn lookup(b: &mut Builder, cx: &LayerCx<'_>, op: &Lookup) -> Result<V
     let tag = b.tables.len() as u64 + 1;
     b.tables.push(FuncTable {
         tag,
-        entries: op.table.iter().enumerate().map(|(i, &v)| (i as i128 - half, v as i128)).collect(),
+        entries: op.table.iter().enumerate().filter_map(|(i, v)| v.map(|v| (i as i128 - half, v as i128))).collect(),
     });
     cx.inputs[0].iter().map(|&x| b.lookup(x, op.in_shift, tag, &op.table, half, cx.node())).collect()
 }

@@ -9,6 +9,7 @@ pub(crate) mod elementwise;
 pub(crate) mod linear;
 pub(crate) mod lookup;
 pub(crate) mod pool;
+pub(crate) mod reduce;
 pub(crate) mod shape;
 
 use zkinfer_quantize::QOpKind;
@@ -48,12 +49,19 @@ pub(crate) fn lower(b: &mut Builder, cx: &LayerCx<'_>) -> Result<Vec<Wire>> {
         QOpKind::Add(op) => elementwise::add(b, cx, op),
         QOpKind::Mul(op) => elementwise::mul(b, cx, op),
         QOpKind::Affine(op) => elementwise::affine(b, cx, op),
+        QOpKind::Sum(op) => elementwise::sum(b, cx, op),
+        QOpKind::Extremum(op) => elementwise::extremum(b, cx, op),
         QOpKind::Relu(_) => activation::relu(b, cx),
         QOpKind::LeakyRelu(op) => activation::leaky_relu(b, cx, op),
+        QOpKind::PRelu(op) => activation::prelu(b, cx, op),
+        QOpKind::Clip(op) => activation::clip(b, cx, op),
+        QOpKind::Abs(_) => activation::abs(b, cx),
+        QOpKind::Sign(_) => activation::sign(b, cx),
         QOpKind::Lookup(op) => lookup::lookup(b, cx, op),
         QOpKind::AvgPool(op) => pool::avg_pool(b, cx, op),
         QOpKind::MaxPool(op) => pool::max_pool(b, cx, op),
         QOpKind::GlobalAvgPool(_) => pool::global_avg_pool(b, cx),
+        QOpKind::Reduce(op) => reduce::reduce(b, cx, op),
         QOpKind::Reshape(_) => shape::reshape(cx),
         QOpKind::Transpose(op) => shape::wiring(b, cx, op),
         QOpKind::Pad(op) => shape::wiring(b, cx, op),

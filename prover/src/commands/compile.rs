@@ -47,7 +47,7 @@ pub fn run(a: CompileArgs) -> Result<()> {
         headroom_bits: a.headroom_bits,
         table_bits: a.table_bits,
     };
-    let opts = ImportOptions { input_shape: a.input_shape };
+    let opts = ImportOptions { input_shape: a.input_shape, ..Default::default() };
     let float = import_onnx(&a.model, &opts).context("[quantize] importing the ONNX model")?;
     let calib = Dataset::read(&a.calibration).context("[quantize] reading the calibration set")?;
     calib.check_shape(&float.input.name, &float.input.shape).context("[quantize] calibration set")?;

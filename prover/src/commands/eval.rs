@@ -27,7 +27,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let dir = ModelDir::new(&a.dir);
     let qmodel = QModel::read(&dir.qmodel()).context("[quantize] reading the compiled model")?;
     let input = qmodel.input_tensor();
-    let opts = ImportOptions { input_shape: Some(input.shape.clone()) };
+    let opts = ImportOptions { input_shape: Some(input.shape.clone()), ..Default::default() };
     let float = import_onnx(&dir.onnx(), &opts).context("[quantize] importing the float model")?;
     let data = Dataset::read(&a.dataset).context("[quantize] reading the dataset")?;
     let runner = float.runner(&[qmodel.output_tensor().name.clone()]).context("[quantize] float model")?;

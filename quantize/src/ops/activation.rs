@@ -1,7 +1,8 @@
-//! Piecewise-linear activations: `Relu` and `LeakyRelu`.
+//! Piecewise-linear activations, exact: `Relu`, `LeakyRelu`, `PRelu`,
+//! `Clip` (ReLU6 and friends), `Abs`, `Sign` (and Neg, as an affine map).
 //!
-//! Each output is a sign bit of the input and a select between two branches
-//! (`circuits/src/layers/activation.rs`); the scale is the input's.
+//! Each output is a sign bit and a select between branches
+//! (`circuits/src/layers/activation.rs`); the scale is the input's (Sign's is 0).
 
 use serde::{Deserialize, Serialize};
 
@@ -90,4 +91,213 @@ pub(crate) fn import_relu(_: &Node<'_>) -> Result<Imported> {
 
 pub(crate) fn import_leaky_relu(node: &Node<'_>) -> Result<Imported> {
     Ok(Imported::Op(FloatOpKind::LeakyRelu(FloatLeakyRelu { alpha: node.attr_f("alpha").unwrap_or(0.01) })))
+}
+
+/// Float `|x|`.
+#[derive(Clone, Debug)]
+pub struct FloatAbs;
+
+/// `y = |x|`; same scale.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Abs {}
+
+impl FloatOp for FloatAbs {
+    fn quantize(&self, cx: &QuantCx<'_>) -> Result<(QOpKind, i32)> {
+        Ok((QOpKind::Abs(Abs {}), cx.s_in[0]))
+    }
+}
+
+impl QuantizedOp for Abs {
+    const NAME: &'static str = "abs";
+
+    fn validate(&self, cx: &ValidateCx<'_>) -> Result<(), String> {
+        same_shape(cx)
+    }
+
+    fn exec(&self, cx: &ExecCx<'_>) -> Result<Vec<i128>, String> {
+        Ok(cx.inputs[0].iter().map(|&v| (v as i128).abs()).collect())
+    }
+}
+
+/// Float `sign(x)`.
+#[derive(Clone, Debug)]
+pub struct FloatSign;
+
+/// `y = sign(x) ∈ {−1, 0, 1}` at scale 0.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sign {}
+
+impl FloatOp for FloatSign {
+    fn quantize(&self, _: &QuantCx<'_>) -> Result<(QOpKind, i32)> {
+        Ok((QOpKind::Sign(Sign {}), 0))
+    }
+}
+
+impl QuantizedOp for Sign {
+    const NAME: &'static str = "sign";
+
+    fn validate(&self, cx: &ValidateCx<'_>) -> Result<(), String> {
+        same_shape(cx)
+    }
+
+    fn exec(&self, cx: &ExecCx<'_>) -> Result<Vec<i128>, String> {
+        Ok(cx.inputs[0].iter().map(|&v| (v as i128).signum()).collect())
+    }
+}
+
+/// Float `min(max(x, lo), hi)`.
+#[derive(Clone, Debug)]
+pub struct FloatClip {
+    /// Lower bound.
+    pub lo: Option<f32>,
+    /// Upper bound.
+    pub hi: Option<f32>,
+}
+
+/// `y = min(max(x, lo), hi)` with the bounds quantized at the input's scale (each optional);
+/// same scale.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Clip {
+    /// Lower bound.
+    pub lo: Option<i64>,
+    /// Upper bound.
+    pub hi: Option<i64>,
+}
+
+impl FloatOp for FloatClip {
+    fn quantize(&self, cx: &QuantCx<'_>) -> Result<(QOpKind, i32)> {
+        let (lo, hi) = crate::fixed::signed_range(cx.config.act_bits);
+        // A bound beyond the activation range never binds.
+        let q = |v: Option<f32>| {
+            v.map(|v| quantize_value(v as f64, cx.s_in[0]) as i128)
+                .filter(|&b| (lo..=hi).contains(&b))
+                .map(|b| b as i64)
+        };
+        Ok((QOpKind::Clip(Clip { lo: q(self.lo), hi: q(self.hi) }), cx.s_in[0]))
+    }
+}
+
+impl QuantizedOp for Clip {
+    const NAME: &'static str = "clip";
+
+    fn validate(&self, cx: &ValidateCx<'_>) -> Result<(), String> {
+        let (lo, hi) = crate::fixed::signed_range(cx.config.act_bits);
+        for b in [self.lo, self.hi].into_iter().flatten() {
+            if !(lo..=hi).contains(&(b as i128)) {
+                return Err(format!("bound {b} outside the activation range"));
+            }
+        }
+        if let (Some(a), Some(b)) = (self.lo, self.hi)
+            && a > b
+        {
+            return Err(format!("lower bound {a} above the upper bound {b}"));
+        }
+        same_shape(cx)
+    }
+
+    fn exec(&self, cx: &ExecCx<'_>) -> Result<Vec<i128>, String> {
+        Ok(cx.inputs[0]
+            .iter()
+            .map(|&v| {
+                let v = self.lo.map_or(v, |l| v.max(l));
+                self.hi.map_or(v, |h| v.min(h)) as i128
+            })
+            .collect())
+    }
+}
+
+/// Float `x ≥ 0 ? x : slope · x` with a constant slope broadcast to `x`.
+#[derive(Clone, Debug)]
+pub struct FloatPRelu {
+    /// Slope, rank-aligned with the input.
+    pub slope: ndarray::ArrayD<f32>,
+}
+
+/// `y = x` if `x ≥ 0`, else `rescale(x · slope, slope_scale_bits)` with the constant `slope`
+/// broadcast to `x`; same scale.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PRelu {
+    /// Slope at `slope_scale_bits`.
+    pub slope: super::elementwise::QConst,
+    /// Scale of the slope.
+    pub slope_scale_bits: u32,
+}
+
+impl FloatOp for FloatPRelu {
+    fn quantize(&self, cx: &QuantCx<'_>) -> Result<(QOpKind, i32)> {
+        let s = cx.weight_scale(QuantCx::max_abs(&self.slope)).max(0);
+        let slope = super::elementwise::QConst {
+            shape: self.slope.shape().to_vec(),
+            values: self.slope.iter().map(|&v| quantize_value(v as f64, s)).collect(),
+        };
+        Ok((QOpKind::PRelu(PRelu { slope, slope_scale_bits: s as u32 }), cx.s_in[0]))
+    }
+}
+
+impl QuantizedOp for PRelu {
+    const NAME: &'static str = "prelu";
+
+    fn validate(&self, cx: &ValidateCx<'_>) -> Result<(), String> {
+        same_shape(cx)?;
+        self.slope.broadcast(&cx.output.shape).map(|_| ())
+    }
+
+    fn exec(&self, cx: &ExecCx<'_>) -> Result<Vec<i128>, String> {
+        let slopes = self.slope.index_map(cx.out_shape);
+        let s = self.slope_scale_bits as i32;
+        Ok(cx.inputs[0]
+            .iter()
+            .zip(slopes)
+            .map(|(&v, i)| if v >= 0 { v as i128 } else { rescale(v as i128 * self.slope.values[i] as i128, s) })
+            .collect())
+    }
+}
+
+pub(crate) fn import_abs(_: &Node<'_>) -> Result<Imported> {
+    Ok(Imported::Op(FloatOpKind::Abs(FloatAbs)))
+}
+
+pub(crate) fn import_sign(_: &Node<'_>) -> Result<Imported> {
+    Ok(Imported::Op(FloatOpKind::Sign(FloatSign)))
+}
+
+/// Clip: bounds from attributes (opset < 11) or constant inputs.
+pub(crate) fn import_clip(node: &Node<'_>) -> Result<Imported> {
+    if node.ins.first() != Some(&node.acts[0]) || node.acts.len() != 1 {
+        return Err(node.unsup("the bounds must be constants"));
+    }
+    let bound = |i: usize, attr: &str| -> Result<Option<f32>> {
+        match node.ins.get(i).filter(|s| !s.is_empty()) {
+            Some(name) => Ok(node.const_array(name)?.iter().next().copied()),
+            None => Ok(node.attr_f(attr)),
+        }
+    };
+    let (lo, hi) = (bound(1, "min")?, bound(2, "max")?);
+    Ok(Imported::Op(FloatOpKind::Clip(FloatClip { lo, hi })))
+}
+
+pub(crate) fn import_prelu(node: &Node<'_>) -> Result<Imported> {
+    if node.acts.len() != 1 || node.ins.first() != Some(&node.acts[0]) {
+        return Err(node.unsup("the slope must be a constant"));
+    }
+    let x = node.shape(&node.acts[0])?;
+    let mut slope = node.const_array(&node.ins[1])?;
+    // ONNX broadcasts the slope unidirectionally; PyTorch's per-channel [C] slope is [C, 1, …].
+    if slope.ndim() == 1 && x.len() > 2 && slope.len() == x[1] && x[x.len() - 1] != x[1] {
+        let mut shape = vec![1; x.len() - 1];
+        shape[0] = x[1];
+        slope = slope.into_shape_with_order(ndarray::IxDyn(&shape)).expect("same length");
+    }
+    let slope = super::elementwise::align_rank(slope, x.len());
+    if slope.shape().iter().zip(&x).any(|(&s, &d)| s != 1 && s != d) {
+        return Err(node.unsup(format!("slope of shape {:?} for input {x:?}", slope.shape())));
+    }
+    Ok(Imported::Op(FloatOpKind::PRelu(FloatPRelu { slope })))
+}
+
+/// Neg: an affine map by −1.
+pub(crate) fn import_neg(node: &Node<'_>) -> Result<Imported> {
+    let rank = node.out_shape.len();
+    let mul = ndarray::ArrayD::from_elem(ndarray::IxDyn(&vec![1; rank]), -1.0f32);
+    Ok(Imported::Op(FloatOpKind::Affine(super::elementwise::FloatAffine { mul: Some(mul), add: None })))
 }

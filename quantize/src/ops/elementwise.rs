@@ -1,6 +1,7 @@
 //! Element-wise arithmetic: `Add`/`Sub`/`Mul` of two activations (numpy
-//! broadcasting), and `Affine` (`x · mul + add` with constants: Add, Sub, Mul,
-//! Div by a constant, BatchNormalization not folded into a linear op).
+//! broadcasting), `Sum`/`Mean` and `Extremum` (Max, Min) of n activations, and
+//! `Affine` (`x · mul + add` with constants: Add, Sub, Mul, Div by a constant,
+//! Neg, BatchNormalization not folded into a linear op).
 //!
 //! Each output element is one linear row with a product term and a rescale
 //! (`circuits/src/layers/elementwise.rs`).
@@ -150,6 +151,7 @@ impl QuantizedOp for Mul {
     }
 }
 
+/// Every input broadcasts to the output's shape.
 fn two_operands(cx: &ValidateCx<'_>) -> Result<(), String> {
     let out = &cx.output.shape;
     for t in &cx.inputs {
@@ -308,4 +310,136 @@ pub(crate) fn import_batch_norm(node: &Node<'_>) -> Result<Imported> {
     let add: Vec<f32> = (0..c).map(|i| bias[i] - mean[i] * mul[i]).collect();
     let arr = |v: Vec<f32>| ArrayD::from_shape_vec(IxDyn(&shape), v).expect("shape holds c values");
     Ok(Imported::Op(FloatOpKind::Affine(FloatAffine { mul: Some(arr(mul)), add: Some(arr(add)) })))
+}
+
+/// For each output element, the index into each input broadcast to `out`.
+pub fn broadcast_operands(in_shapes: &[&[usize]], out: &[usize]) -> Vec<Vec<usize>> {
+    in_shapes.iter().map(|s| broadcast_index(s, out)).collect()
+}
+
+/// Float `Σ x_i` (Sum) or its mean (Mean) over n activations (numpy broadcasting).
+#[derive(Clone, Debug)]
+pub struct FloatSum {
+    /// Divide by n.
+    pub mean: bool,
+}
+
+/// `y = rescale(Σ_i x_i · 2^a_shifts[i], shift)`, or with `mean`
+/// `y = div_round(Σ_i x_i · 2^a_shifts[i], n)` (inputs aligned to the finest of their
+/// scales; broadcast).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sum {
+    /// Left shift of each input.
+    pub a_shifts: Vec<u32>,
+    /// `max(s_i) − out` (0 for a mean).
+    pub shift: i32,
+    /// Divide by the number of inputs.
+    pub mean: bool,
+}
+
+impl FloatOp for FloatSum {
+    fn quantize(&self, cx: &QuantCx<'_>) -> Result<(QOpKind, i32)> {
+        let m = cx.s_in.iter().copied().max().unwrap_or(0);
+        let a_shifts = cx.s_in.iter().map(|s| (m - s) as u32).collect();
+        if self.mean {
+            return Ok((QOpKind::Sum(Sum { a_shifts, shift: 0, mean: true }), m));
+        }
+        let s_out = cx.calibrated().min(m);
+        Ok((QOpKind::Sum(Sum { a_shifts, shift: m - s_out, mean: false }), s_out))
+    }
+}
+
+impl QuantizedOp for Sum {
+    const NAME: &'static str = "sum";
+
+    fn arity(&self) -> usize {
+        self.a_shifts.len()
+    }
+
+    fn validate(&self, cx: &ValidateCx<'_>) -> Result<(), String> {
+        if self.mean && self.shift != 0 || self.a_shifts.iter().any(|&a| a > 64) {
+            return Err("shifts".into());
+        }
+        two_operands(cx)
+    }
+
+    fn exec(&self, cx: &ExecCx<'_>) -> Result<Vec<i128>, String> {
+        let shapes: Vec<&[usize]> = cx.inputs.iter().map(|a| a.shape()).collect();
+        let idx = broadcast_operands(&shapes, cx.out_shape);
+        let flats: Vec<_> = cx.inputs.iter().map(|a| super::linear::flat(a)).collect();
+        Ok((0..cx.numel())
+            .map(|o| {
+                let acc: i128 = (0..flats.len()).map(|i| (flats[i][idx[i][o]] as i128) << self.a_shifts[i]).sum();
+                if self.mean { crate::fixed::div_round(acc, flats.len() as i128) } else { rescale(acc, self.shift) }
+            })
+            .collect())
+    }
+}
+
+/// Float element-wise maximum (or minimum) of n activations.
+#[derive(Clone, Debug)]
+pub struct FloatExtremum {
+    /// Minimum instead of maximum.
+    pub min: bool,
+}
+
+/// `y = max_i(rescale(x_i, shifts[i]))` (or `min`), the inputs brought to the coarsest of
+/// their scales (broadcast).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extremum {
+    /// Minimum instead of maximum.
+    pub min: bool,
+    /// `s_i − out` per input (≥ 0).
+    pub shifts: Vec<i32>,
+}
+
+impl FloatOp for FloatExtremum {
+    fn quantize(&self, cx: &QuantCx<'_>) -> Result<(QOpKind, i32)> {
+        let s_out = cx.s_in.iter().copied().min().unwrap_or(0);
+        let shifts = cx.s_in.iter().map(|s| s - s_out).collect();
+        Ok((QOpKind::Extremum(Extremum { min: self.min, shifts }), s_out))
+    }
+}
+
+impl QuantizedOp for Extremum {
+    const NAME: &'static str = "extremum";
+
+    fn arity(&self) -> usize {
+        self.shifts.len()
+    }
+
+    fn validate(&self, cx: &ValidateCx<'_>) -> Result<(), String> {
+        if self.shifts.iter().any(|&s| !(0..=64).contains(&s)) {
+            return Err("shifts".into());
+        }
+        two_operands(cx)
+    }
+
+    fn exec(&self, cx: &ExecCx<'_>) -> Result<Vec<i128>, String> {
+        let shapes: Vec<&[usize]> = cx.inputs.iter().map(|a| a.shape()).collect();
+        let idx = broadcast_operands(&shapes, cx.out_shape);
+        let flats: Vec<_> = cx.inputs.iter().map(|a| super::linear::flat(a)).collect();
+        Ok((0..cx.numel())
+            .map(|o| {
+                let vals = (0..flats.len()).map(|i| rescale(flats[i][idx[i][o]] as i128, self.shifts[i]));
+                if self.min { vals.min().unwrap_or(0) } else { vals.max().unwrap_or(0) }
+            })
+            .collect())
+    }
+}
+
+/// Sum, Mean, Max, Min of one or more activations.
+pub(crate) fn import_nary(node: &Node<'_>) -> Result<Imported> {
+    if node.acts.len() != node.ins.iter().filter(|s| !s.is_empty()).count() {
+        return Err(node.unsup("a constant operand (only activations)"));
+    }
+    if node.acts.len() == 1 {
+        return Ok(Imported::Alias(None));
+    }
+    Ok(Imported::Op(match node.op {
+        "Sum" => FloatOpKind::Sum(FloatSum { mean: false }),
+        "Mean" => FloatOpKind::Sum(FloatSum { mean: true }),
+        "Max" => FloatOpKind::Extremum(FloatExtremum { min: false }),
+        _ => FloatOpKind::Extremum(FloatExtremum { min: true }),
+    }))
 }

@@ -1,4 +1,11 @@
-//! Non-linear functions by table: `Sigmoid`, `Tanh`.
+//! Non-linear functions by table: Sigmoid, Tanh, Exp, Log, Sqrt, Reciprocal,
+//! Softplus, Softsign, Elu, Selu, Celu, HardSigmoid, HardSwish, Erf, Gelu,
+//! Mish, ThresholdedRelu, Shrink, Sin, Cos, Atan.
+//!
+//! Numerical error: every input of a bucket of `2^(act_bits − table_bits)`
+//! quanta gets the value at the bucket's midpoint, so the error is at most
+//! half a bucket times the function's slope there, plus half an output
+//! quantum (measured per function in `quantize/tests/ops.rs`).
 //!
 //! The input's top `table_bits` bits index a table of `2^table_bits` outputs
 //! (each the function at its bucket's midpoint); the circuit proves the index
@@ -13,21 +20,169 @@ use crate::error::Result;
 use crate::fixed::{floor_shift, quantize_value};
 use crate::onnx::Node;
 
-/// The function of a [`Lookup`] table.
+/// The function a [`Lookup`] table tabulates (its name: the table is the semantics).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LookupFn {
     /// `1 / (1 + e^-x)`.
     Sigmoid,
     /// `tanh(x)`.
     Tanh,
+    /// `e^x`.
+    Exp,
+    /// `ln x` (`x > 0`).
+    Log,
+    /// `√x` (`x ≥ 0`).
+    Sqrt,
+    /// `1 / x` (`x ≠ 0`).
+    Reciprocal,
+    /// `ln(1 + e^x)`.
+    Softplus,
+    /// `x / (1 + |x|)`.
+    Softsign,
+    /// `x ≥ 0 ? x : α(e^x − 1)`.
+    Elu,
+    /// `γ·(x > 0 ? x : α(e^x − 1))`.
+    Selu,
+    /// `max(0, x) + min(0, α(e^(x/α) − 1))`.
+    Celu,
+    /// `max(0, min(1, αx + β))`.
+    HardSigmoid,
+    /// `x · max(0, min(1, x/6 + 1/2))`.
+    HardSwish,
+    /// The error function.
+    Erf,
+    /// `x/2 · (1 + erf(x/√2))`, or its tanh approximation.
+    Gelu,
+    /// `x · tanh(softplus(x))`.
+    Mish,
+    /// `x > α ? x : 0`.
+    ThresholdedRelu,
+    /// `x < −λ ? x + bias : x > λ ? x − bias : 0`.
+    Shrink,
+    /// Sine.
+    Sin,
+    /// Cosine.
+    Cos,
+    /// Arc tangent.
+    Atan,
+    /// `x^α` for a constant `α`.
+    Pow,
 }
 
-impl LookupFn {
-    /// The function on floats.
-    pub fn eval(self, x: f64) -> f64 {
-        match self {
+/// A unary function with its ONNX attributes, as import finds it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UnaryFn {
+    /// Which function.
+    pub func: LookupFn,
+    /// `alpha` (Elu, Selu, Celu, HardSigmoid, ThresholdedRelu) or `lambd` (Shrink).
+    pub alpha: f64,
+    /// `gamma` (Selu), `beta` (HardSigmoid), `bias` (Shrink); for Gelu 1 selects the tanh form.
+    pub beta: f64,
+}
+
+/// The error function (Abramowitz & Stegun 7.1.26 refined: |error| < 1.2e-7).
+pub fn erf(x: f64) -> f64 {
+    // Numerical Recipes' erfc with Chebyshev coefficients.
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let r = t
+        * (-z * z - 1.26551223
+            + t * (1.00002368
+                + t * (0.37409196
+                    + t * (0.09678418
+                        + t * (-0.18628806
+                            + t * (0.27886807
+                                + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+            .exp();
+    if x >= 0.0 { 1.0 - r } else { r - 1.0 }
+}
+
+impl UnaryFn {
+    /// The function on floats (NaN where it is undefined).
+    pub fn eval(&self, x: f64) -> f64 {
+        let (a, b) = (self.alpha, self.beta);
+        match self.func {
             LookupFn::Sigmoid => 1.0 / (1.0 + (-x).exp()),
             LookupFn::Tanh => x.tanh(),
+            LookupFn::Exp => x.exp(),
+            LookupFn::Log => {
+                if x > 0.0 {
+                    x.ln()
+                } else {
+                    f64::NAN
+                }
+            }
+            LookupFn::Sqrt => {
+                if x >= 0.0 {
+                    x.sqrt()
+                } else {
+                    f64::NAN
+                }
+            }
+            LookupFn::Reciprocal => {
+                if x != 0.0 {
+                    1.0 / x
+                } else {
+                    f64::NAN
+                }
+            }
+            LookupFn::Softplus => {
+                if x > 30.0 {
+                    x
+                } else {
+                    x.exp().ln_1p()
+                }
+            }
+            LookupFn::Softsign => x / (1.0 + x.abs()),
+            LookupFn::Elu => {
+                if x >= 0.0 {
+                    x
+                } else {
+                    a * x.exp_m1()
+                }
+            }
+            LookupFn::Selu => b * if x > 0.0 { x } else { a * x.exp_m1() },
+            LookupFn::Celu => x.max(0.0) + (a * (x / a).exp_m1()).min(0.0),
+            LookupFn::HardSigmoid => (a * x + b).clamp(0.0, 1.0),
+            LookupFn::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
+            LookupFn::Erf => erf(x),
+            LookupFn::Gelu if b == 1.0 => {
+                0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh())
+            }
+            LookupFn::Gelu => 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2)),
+            LookupFn::Mish => x * (if x > 30.0 { x } else { x.exp().ln_1p() }).tanh(),
+            LookupFn::ThresholdedRelu => {
+                if x > a {
+                    x
+                } else {
+                    0.0
+                }
+            }
+            LookupFn::Shrink => {
+                if x < -a {
+                    x + b
+                } else if x > a {
+                    x - b
+                } else {
+                    0.0
+                }
+            }
+            LookupFn::Sin => x.sin(),
+            LookupFn::Cos => x.cos(),
+            LookupFn::Atan => x.atan(),
+            LookupFn::Pow => x.powf(a),
+        }
+    }
+
+    /// A bound on `|f(x)|` over all inputs, when the function has one.
+    fn bound(&self) -> Option<f64> {
+        match self.func {
+            LookupFn::Sigmoid | LookupFn::Tanh | LookupFn::Softsign | LookupFn::HardSigmoid | LookupFn::Erf => {
+                Some(1.0)
+            }
+            LookupFn::Sin | LookupFn::Cos => Some(1.0),
+            LookupFn::Atan => Some(std::f64::consts::FRAC_PI_2),
+            _ => None,
         }
     }
 }
@@ -36,11 +191,13 @@ impl LookupFn {
 #[derive(Clone, Debug)]
 pub struct FloatLookup {
     /// The function.
-    pub func: LookupFn,
+    pub func: UnaryFn,
 }
 
 /// `y = table[⌊x / 2^in_shift⌋ + 2^(table_bits-1)]`: the table covers the whole activation range,
-/// each entry the function at its bucket's midpoint, rounded at the output scale.
+/// each entry the function at its bucket's midpoint, rounded at the output scale. An entry is
+/// absent (`null`) where the function is undefined or its value leaves the activation range:
+/// such inputs cannot be executed nor proved.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lookup {
     /// The function tabulated.
@@ -48,17 +205,21 @@ pub struct Lookup {
     /// `act_bits - table_bits` (≥ 0).
     pub in_shift: u32,
     /// `2^table_bits` outputs, for indices `-2^(table_bits-1) ..`.
-    pub table: Vec<i64>,
+    pub table: Vec<Option<i64>>,
 }
 
 impl FloatOp for FloatLookup {
     fn quantize(&self, cx: &QuantCx<'_>) -> Result<(QOpKind, i32)> {
-        // Both functions are bounded by 1 in magnitude: no input can overflow the output.
-        let s_out = cx.act_scale(1.0);
+        // A bounded function gets the scale of its bound (no input can overflow it); any
+        // other the output's calibrated scale.
+        let s_out = match self.func.bound() {
+            Some(b) => cx.act_scale(b),
+            None => cx.calibrated(),
+        };
         let c = cx.config;
         let in_shift = c.act_bits - c.table_bits;
-        let table = lookup_table(self.func, cx.s_in[0], s_out, in_shift, c.table_bits);
-        Ok((QOpKind::Lookup(Lookup { func: self.func, in_shift, table }), s_out))
+        let table = lookup_table(&self.func, cx.s_in[0], s_out, in_shift, c.table_bits, c.act_bits);
+        Ok((QOpKind::Lookup(Lookup { func: self.func.func, in_shift, table }), s_out))
     }
 }
 
@@ -70,7 +231,7 @@ impl QuantizedOp for Lookup {
             return Err("table length".into());
         }
         let (lo, hi) = crate::fixed::signed_range(cx.config.act_bits);
-        if let Some(v) = self.table.iter().find(|&&v| (v as i128) < lo || (v as i128) > hi) {
+        if let Some(v) = self.table.iter().flatten().find(|&&v| (v as i128) < lo || (v as i128) > hi) {
             return Err(format!("table entry {v} is outside the {}-bit activation range", cx.config.act_bits));
         }
         same_shape(cx)
@@ -82,30 +243,98 @@ impl QuantizedOp for Lookup {
             .iter()
             .map(|&v| {
                 let idx = floor_shift(v as i128, self.in_shift) + offset;
-                self.table.get(idx as usize).map(|&t| t as i128).ok_or_else(|| format!("table index {idx}"))
+                match self.table.get(idx as usize) {
+                    Some(Some(t)) => Ok(*t as i128),
+                    Some(None) => Err(format!(
+                        "{:?} of input {v} is undefined or outside the activation range at this scale",
+                        self.func
+                    )),
+                    None => Err(format!("table index {idx}")),
+                }
             })
             .collect()
     }
 }
 
 /// The table of a [`Lookup`]: entry `i + 2^(T-1)` is `f` at the midpoint of the
-/// bucket `[i·2^d, (i+1)·2^d - 1]` (input scale `s_in`), quantized at `s_out`.
-pub fn lookup_table(func: LookupFn, s_in: i32, s_out: i32, in_shift: u32, table_bits: u32) -> Vec<i64> {
+/// bucket `[i·2^d, (i+1)·2^d - 1]` (input scale `s_in`), quantized at `s_out`; absent where
+/// `f` is undefined or the value leaves the `act_bits` range.
+pub fn lookup_table(
+    func: &UnaryFn,
+    s_in: i32,
+    s_out: i32,
+    in_shift: u32,
+    table_bits: u32,
+    act_bits: u32,
+) -> Vec<Option<i64>> {
     let half = 1i64 << (table_bits - 1);
     let width = 1i64 << in_shift;
+    let (lo, hi) = crate::fixed::signed_range(act_bits);
     (-half..half)
         .map(|i| {
             let mid = (i * width) as f64 + (width - 1) as f64 / 2.0;
-            quantize_value(func.eval(mid * (-s_in as f64).exp2()), s_out)
+            let y = func.eval(mid * (-s_in as f64).exp2());
+            let q = quantize_value(y, s_out) as i128;
+            (y.is_finite() && (lo..=hi).contains(&q)).then_some(q as i64)
         })
         .collect()
 }
 
 pub(crate) fn import_lookup(node: &Node<'_>) -> Result<Imported> {
-    let func = match node.op {
-        "Sigmoid" => LookupFn::Sigmoid,
-        "Tanh" => LookupFn::Tanh,
+    let attr = |n: &str, d: f32| node.attr_f(n).unwrap_or(d) as f64;
+    let (func, alpha, beta) = match node.op {
+        "Sigmoid" => (LookupFn::Sigmoid, 0.0, 0.0),
+        "Tanh" => (LookupFn::Tanh, 0.0, 0.0),
+        "Exp" => (LookupFn::Exp, 0.0, 0.0),
+        "Log" => (LookupFn::Log, 0.0, 0.0),
+        "Sqrt" => (LookupFn::Sqrt, 0.0, 0.0),
+        "Reciprocal" => (LookupFn::Reciprocal, 0.0, 0.0),
+        "Softplus" => (LookupFn::Softplus, 0.0, 0.0),
+        "Softsign" => (LookupFn::Softsign, 0.0, 0.0),
+        "Elu" => (LookupFn::Elu, attr("alpha", 1.0), 0.0),
+        "Selu" => (LookupFn::Selu, attr("alpha", 1.673_263_2), attr("gamma", 1.050_701)),
+        "Celu" => (LookupFn::Celu, attr("alpha", 1.0), 0.0),
+        "HardSigmoid" => (LookupFn::HardSigmoid, attr("alpha", 0.2), attr("beta", 0.5)),
+        "HardSwish" => (LookupFn::HardSwish, 0.0, 0.0),
+        "Erf" => (LookupFn::Erf, 0.0, 0.0),
+        "Gelu" => {
+            let tanh = match node.attr_s("approximate").as_deref().unwrap_or("none") {
+                "none" => 0.0,
+                "tanh" => 1.0,
+                other => return Err(node.unsup(format!("approximate `{other}`"))),
+            };
+            (LookupFn::Gelu, 0.0, tanh)
+        }
+        "Mish" => (LookupFn::Mish, 0.0, 0.0),
+        "ThresholdedRelu" => (LookupFn::ThresholdedRelu, attr("alpha", 1.0), 0.0),
+        "Shrink" => (LookupFn::Shrink, attr("lambd", 0.5), attr("bias", 0.0)),
+        "Sin" => (LookupFn::Sin, 0.0, 0.0),
+        "Cos" => (LookupFn::Cos, 0.0, 0.0),
+        "Atan" => (LookupFn::Atan, 0.0, 0.0),
         other => return Err(node.unsup(format!("no table for `{other}`"))),
     };
-    Ok(Imported::Op(FloatOpKind::Lookup(FloatLookup { func })))
+    if func == LookupFn::Celu && alpha == 0.0 {
+        return Err(node.unsup("alpha 0"));
+    }
+    Ok(Imported::Op(FloatOpKind::Lookup(FloatLookup { func: UnaryFn { func, alpha, beta } })))
+}
+
+/// Pow with a constant exponent: `x·x` exactly for 2, else a table.
+pub(crate) fn import_pow(node: &Node<'_>) -> Result<Imported> {
+    if node.acts.len() != 1 || node.ins.first() != Some(&node.acts[0]) {
+        return Err(node.unsup("the exponent must be a constant (and the base not)"));
+    }
+    let e = node.const_array(&node.ins[1])?;
+    if e.len() != 1 {
+        return Err(node.unsup(format!("an exponent of shape {:?} (only a scalar)", e.shape())));
+    }
+    let alpha = e.iter().next().copied().unwrap_or(1.0) as f64;
+    if alpha == 2.0 {
+        let x = node.acts[0].clone();
+        return Ok(Imported::OpOn(FloatOpKind::Mul(super::elementwise::FloatMul), vec![x.clone(), x]));
+    }
+    if alpha == 1.0 {
+        return Ok(Imported::Alias(None));
+    }
+    Ok(Imported::Op(FloatOpKind::Lookup(FloatLookup { func: UnaryFn { func: LookupFn::Pow, alpha, beta: 0.0 } })))
 }

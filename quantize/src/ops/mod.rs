@@ -4,10 +4,12 @@
 //! | family file | ops | kind (EZKL's taxonomy) |
 //! |---|---|---|
 //! | [`linear`] | Gemm, MatMul (× constant), Conv, ConvTranspose | linear: multiply-accumulate rows + a rescale |
-//! | [`elementwise`] | Add, Sub, Mul, Div by a constant, BatchNormalization | linear: one row per element |
-//! | [`activation`] | Relu, LeakyRelu | hybrid: a sign bit and a select |
-//! | [`lookup`] | Sigmoid, Tanh | lookup: a function table |
+//! | [`elementwise`] | Add, Sub, Mul, Div by a constant, Sum, Mean, Max, Min, Neg, BatchNormalization | linear: one row per element (Max/Min: hybrid) |
+//! | [`activation`] | Relu, LeakyRelu, PRelu, Clip, Abs, Sign | hybrid: sign bits and selects |
+//! | [`lookup`] | Sigmoid, Tanh, Exp, Log, Sqrt, Reciprocal, Softplus, Softsign, Elu, Selu, Celu, HardSigmoid, HardSwish, Erf, Gelu, Mish, ThresholdedRelu, Shrink, Sin, Cos, Atan | lookup: a function table |
 //! | [`pool`] | AveragePool, MaxPool, GlobalAveragePool | linear (average) or hybrid (max) |
+//! | [`reduce`] | ReduceSum, ReduceMean, ReduceMax, ReduceMin, GlobalMaxPool | linear (sum, mean) or hybrid (max, min) |
+//! | `composite` | LogSoftmax, Softmax, Div by an activation, InstanceNormalization (expanded into the others in the ONNX graph) | — |
 //! | [`shape`] | Flatten, Reshape, Squeeze, Unsqueeze, Transpose, Pad, Slice, Split, Concat, Tile, Expand, Gather (constant indices), Identity, Dropout, final Softmax | wiring: no rows |
 //!
 //! Each family defines, for each of its ops, a float struct (`Float*`, what
@@ -22,11 +24,13 @@
 //! to the `op_set!` lists below, and its lowering in the circuits crate.
 
 pub mod activation;
+pub(crate) mod composite;
 pub mod elementwise;
 pub mod grid;
 pub mod linear;
 pub mod lookup;
 pub mod pool;
+pub mod reduce;
 pub mod shape;
 
 use ndarray::ArrayD;
@@ -42,6 +46,8 @@ pub(crate) enum Imported {
     Op(FloatOpKind),
     /// One op per output of the node (e.g. Split), each reading the node's activation inputs.
     PerOutput(Vec<FloatOpKind>),
+    /// A provable op reading the given activations (e.g. `x·x` for `Pow(x, 2)`).
+    OpOn(FloatOpKind, Vec<String>),
     /// No op: the output is the (first) activation input under another name
     /// (Identity, Dropout in inference), with an optional note for the report.
     Alias(Option<String>),
@@ -62,13 +68,47 @@ pub(crate) const IMPORTERS: &[(&str, ImportFn)] = &[
     ("Mul", elementwise::import_arith),
     ("Div", elementwise::import_arith),
     ("BatchNormalization", elementwise::import_batch_norm),
+    ("Sum", elementwise::import_nary),
+    ("Mean", elementwise::import_nary),
+    ("Max", elementwise::import_nary),
+    ("Min", elementwise::import_nary),
+    ("Neg", activation::import_neg),
     ("Relu", activation::import_relu),
     ("LeakyRelu", activation::import_leaky_relu),
+    ("PRelu", activation::import_prelu),
+    ("Clip", activation::import_clip),
+    ("Abs", activation::import_abs),
+    ("Sign", activation::import_sign),
     ("Sigmoid", lookup::import_lookup),
     ("Tanh", lookup::import_lookup),
+    ("Exp", lookup::import_lookup),
+    ("Log", lookup::import_lookup),
+    ("Sqrt", lookup::import_lookup),
+    ("Reciprocal", lookup::import_lookup),
+    ("Softplus", lookup::import_lookup),
+    ("Softsign", lookup::import_lookup),
+    ("Elu", lookup::import_lookup),
+    ("Selu", lookup::import_lookup),
+    ("Celu", lookup::import_lookup),
+    ("HardSigmoid", lookup::import_lookup),
+    ("HardSwish", lookup::import_lookup),
+    ("Erf", lookup::import_lookup),
+    ("Gelu", lookup::import_lookup),
+    ("Mish", lookup::import_lookup),
+    ("ThresholdedRelu", lookup::import_lookup),
+    ("Shrink", lookup::import_lookup),
+    ("Sin", lookup::import_lookup),
+    ("Cos", lookup::import_lookup),
+    ("Atan", lookup::import_lookup),
+    ("Pow", lookup::import_pow),
     ("AveragePool", pool::import_pool),
     ("MaxPool", pool::import_pool),
     ("GlobalAveragePool", pool::import_global_pool),
+    ("GlobalMaxPool", reduce::import_reduce),
+    ("ReduceSum", reduce::import_reduce),
+    ("ReduceMean", reduce::import_reduce),
+    ("ReduceMax", reduce::import_reduce),
+    ("ReduceMin", reduce::import_reduce),
     ("Flatten", shape::import_reshape),
     ("Reshape", shape::import_reshape),
     ("Squeeze", shape::import_reshape),
@@ -248,10 +288,22 @@ op_set! {
     Mul(elementwise::FloatMul, elementwise::Mul),
     /// See [`elementwise::Affine`].
     Affine(elementwise::FloatAffine, elementwise::Affine),
+    /// See [`elementwise::Sum`].
+    Sum(elementwise::FloatSum, elementwise::Sum),
+    /// See [`elementwise::Extremum`].
+    Extremum(elementwise::FloatExtremum, elementwise::Extremum),
     /// See [`activation::Relu`].
     Relu(activation::FloatRelu, activation::Relu),
     /// See [`activation::LeakyRelu`].
     LeakyRelu(activation::FloatLeakyRelu, activation::LeakyRelu),
+    /// See [`activation::PRelu`].
+    PRelu(activation::FloatPRelu, activation::PRelu),
+    /// See [`activation::Clip`].
+    Clip(activation::FloatClip, activation::Clip),
+    /// See [`activation::Abs`].
+    Abs(activation::FloatAbs, activation::Abs),
+    /// See [`activation::Sign`].
+    Sign(activation::FloatSign, activation::Sign),
     /// See [`lookup::Lookup`].
     Lookup(lookup::FloatLookup, lookup::Lookup),
     /// See [`pool::AvgPool`].
@@ -260,6 +312,8 @@ op_set! {
     MaxPool(pool::FloatMaxPool, pool::MaxPool),
     /// See [`pool::GlobalAvgPool`].
     GlobalAvgPool(pool::FloatGlobalAvgPool, pool::GlobalAvgPool),
+    /// See [`reduce::Reduce`].
+    Reduce(reduce::FloatReduce, reduce::Reduce),
     /// See [`shape::Reshape`].
     Reshape(shape::FloatReshape, shape::Reshape),
     /// See [`shape::Transpose`].

@@ -1,0 +1,236 @@
+//! Composite ops, expanded in the ONNX graph itself before import: each becomes
+//! a few ops of the other families, as ONNX nodes, so that tract computes every
+//! intermediate tensor in calibration and each gets its own scale.
+//!
+//! | ONNX op | expansion |
+//! |---|---|
+//! | `LogSoftmax(x)` | `d = x − ReduceMax(x)`, `y = d − Log(ReduceSum(Exp(d)))` |
+//! | `Softmax(x)` (not the dropped final one) | `e = Exp(x − ReduceMax(x))`, `y = e · Reciprocal(ReduceSum(e))` |
+//! | `Div(a, b)`, `b` an activation | `a · Reciprocal(b)` |
+//! | `InstanceNormalization(x, γ, β)` | `d = x − ReduceMean(x)`, `y = d · Pow(ReduceMean(d·d) + ε, −½) · γ + β` |
+//! | `PRelu(x, slope[C])` on `[N, C, …]` (PyTorch's per-channel slope) | the slope reshaped to `[C, 1, …]` |
+//!
+//! Numerical error: the expansions are exact in floats; in integers each
+//! intermediate is quantized at its calibrated scale and the non-linear steps
+//! (Exp, Log, Reciprocal, Pow) are tables (see [`super::lookup`]), so the error
+//! is the sum of their bucket errors (measured by the conformance test).
+
+use std::collections::HashSet;
+
+use tract_onnx::pb;
+
+/// ONNX op types that import only through an expansion.
+pub(crate) const EXPANDED: &[&str] = &["LogSoftmax", "InstanceNormalization"];
+
+/// What the expansion needs to know of the analysed graph.
+pub(crate) trait Facts {
+    /// The static shape of a tensor.
+    fn shape(&self, tensor: &str) -> Option<Vec<usize>>;
+    /// Whether a tensor is a constant (foldable without the input).
+    fn is_const(&self, tensor: &str) -> bool;
+}
+
+/// The model's default-domain opset version.
+fn opset(proto: &pb::ModelProto) -> i64 {
+    proto.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map_or(13, |o| o.version)
+}
+
+fn attr_i(node: &pb::NodeProto, name: &str) -> Option<i64> {
+    node.attribute.iter().find(|a| a.name == name).map(|a| a.i)
+}
+
+fn attr_f(node: &pb::NodeProto, name: &str) -> Option<f32> {
+    node.attribute.iter().find(|a| a.name == name).map(|a| a.f)
+}
+
+/// Builds the replacement nodes of one expansion.
+struct Emit<'a> {
+    prefix: String,
+    opset: i64,
+    nodes: Vec<pb::NodeProto>,
+    inits: &'a mut Vec<pb::TensorProto>,
+    count: usize,
+}
+
+impl Emit<'_> {
+    fn fresh(&mut self, what: &str) -> String {
+        self.count += 1;
+        format!("{}/{what}.{}", self.prefix, self.count)
+    }
+
+    fn node(&mut self, op: &str, inputs: &[&str], output: Option<&str>, attrs: Vec<pb::AttributeProto>) -> String {
+        let out = output.map(String::from).unwrap_or_else(|| self.fresh(&op.to_lowercase()));
+        let name = self.fresh(op);
+        self.nodes.push(pb::NodeProto {
+            op_type: op.into(),
+            name,
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![out.clone()],
+            attribute: attrs,
+            ..Default::default()
+        });
+        out
+    }
+
+    fn scalar(&mut self, v: f32) -> String {
+        let name = self.fresh("c");
+        self.inits.push(pb::TensorProto {
+            name: name.clone(),
+            data_type: 1,
+            float_data: vec![v],
+            ..Default::default()
+        });
+        name
+    }
+
+    /// A reduction over `axes` with kept dims, in the form the model's opset wants (axes as an
+    /// input from opset 13 for ReduceSum and 18 for the others, an attribute before).
+    fn reduce(&mut self, op: &str, x: &str, axes: &[i64]) -> String {
+        let as_input = if op == "ReduceSum" { self.opset >= 13 } else { self.opset >= 18 };
+        let keep = int_attr("keepdims", 1);
+        if as_input {
+            let name = self.fresh("axes");
+            self.inits.push(pb::TensorProto {
+                name: name.clone(),
+                dims: vec![axes.len() as i64],
+                data_type: 7,
+                int64_data: axes.to_vec(),
+                ..Default::default()
+            });
+            self.node(op, &[x, &name], None, vec![keep])
+        } else {
+            let a = pb::AttributeProto { name: "axes".into(), ints: axes.to_vec(), r#type: 7, ..Default::default() };
+            self.node(op, &[x], None, vec![keep, a])
+        }
+    }
+}
+
+fn int_attr(name: &str, i: i64) -> pb::AttributeProto {
+    pb::AttributeProto { name: name.into(), i, r#type: 2, ..Default::default() }
+}
+
+/// The axes a (Log)Softmax normalizes over: before opset 13 all axes from `axis` (default 1),
+/// from 13 the single `axis` (default −1).
+fn softmax_axes(node: &pb::NodeProto, rank: usize, opset: i64) -> Vec<i64> {
+    let default = if opset >= 13 { -1 } else { 1 };
+    let a = attr_i(node, "axis").unwrap_or(default);
+    let a = if a < 0 { a + rank as i64 } else { a };
+    if opset >= 13 { vec![a] } else { (a..rank as i64).collect() }
+}
+
+/// The expanded model and a note per expansion, or `None` when nothing needs expanding.
+/// `keep_final_softmax` expands a final Softmax too (else import drops it).
+pub(crate) fn expand(
+    proto: &pb::ModelProto,
+    facts: &dyn Facts,
+    keep_final_softmax: bool,
+) -> Option<(pb::ModelProto, Vec<String>)> {
+    let graph = proto.graph.as_ref()?;
+    let opset = opset(proto);
+    let outputs: HashSet<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
+    let mut out = proto.clone();
+    let g = out.graph.as_mut().expect("cloned graph");
+    let mut nodes = vec![];
+    let mut notes = vec![];
+    for (i, node) in graph.node.iter().enumerate() {
+        let x = node.input.first().map(String::as_str).unwrap_or("");
+        let y = node.output.first().map(String::as_str).unwrap_or("");
+        let rank = facts.shape(x).map_or(0, |s| s.len());
+        let name = if node.name.is_empty() { format!("{y}#{i}") } else { node.name.clone() };
+        let mut emit = Emit { prefix: name.clone(), opset, nodes: vec![], inits: &mut g.initializer, count: 0 };
+        let expanded = match node.op_type.as_str() {
+            "LogSoftmax" if rank > 0 => {
+                let axes = softmax_axes(node, rank, opset);
+                let m = emit.reduce("ReduceMax", x, &axes);
+                let d = emit.node("Sub", &[x, &m], None, vec![]);
+                let e = emit.node("Exp", &[&d], None, vec![]);
+                let s = emit.reduce("ReduceSum", &e, &axes);
+                let l = emit.node("Log", &[&s], None, vec![]);
+                emit.node("Sub", &[&d, &l], Some(y), vec![]);
+                true
+            }
+            "Softmax" if rank > 0 && (keep_final_softmax || !outputs.contains(y)) && !facts.is_const(x) => {
+                let axes = softmax_axes(node, rank, opset);
+                let m = emit.reduce("ReduceMax", x, &axes);
+                let d = emit.node("Sub", &[x, &m], None, vec![]);
+                let e = emit.node("Exp", &[&d], None, vec![]);
+                let s = emit.reduce("ReduceSum", &e, &axes);
+                let r = emit.node("Reciprocal", &[&s], None, vec![]);
+                emit.node("Mul", &[&e, &r], Some(y), vec![]);
+                true
+            }
+            "Div" if node.input.len() == 2 && !facts.is_const(&node.input[1]) && !facts.is_const(x) => {
+                let r = emit.node("Reciprocal", &[&node.input[1]], None, vec![]);
+                emit.node("Mul", &[x, &r], Some(y), vec![]);
+                true
+            }
+            "InstanceNormalization" if rank > 2 && node.input.len() == 3 => {
+                let c = facts.shape(x).map_or(0, |s| s[1]);
+                let axes: Vec<i64> = (2..rank as i64).collect();
+                let eps = attr_f(node, "epsilon").unwrap_or(1e-5);
+                // γ and β as [C, 1, …] so they broadcast over the spatial axes.
+                let per_channel = |emit: &mut Emit<'_>, t: &str| -> String {
+                    let shape = emit.fresh("shape");
+                    let mut dims = vec![c as i64];
+                    dims.extend(std::iter::repeat_n(1, rank - 2));
+                    emit.inits.push(pb::TensorProto {
+                        name: shape.clone(),
+                        dims: vec![dims.len() as i64],
+                        data_type: 7,
+                        int64_data: dims,
+                        ..Default::default()
+                    });
+                    emit.node("Reshape", &[t, &shape], None, vec![])
+                };
+                let mu = emit.reduce("ReduceMean", x, &axes);
+                let d = emit.node("Sub", &[x, &mu], None, vec![]);
+                let d2 = emit.node("Mul", &[&d, &d], None, vec![]);
+                let var = emit.reduce("ReduceMean", &d2, &axes);
+                let e = emit.scalar(eps);
+                let ve = emit.node("Add", &[&var, &e], None, vec![]);
+                let h = emit.scalar(-0.5);
+                let inv = emit.node("Pow", &[&ve, &h], None, vec![]);
+                let n = emit.node("Mul", &[&d, &inv], None, vec![]);
+                let gamma = per_channel(&mut emit, &node.input[1]);
+                let beta = per_channel(&mut emit, &node.input[2]);
+                let sc = emit.node("Mul", &[&n, &gamma], None, vec![]);
+                emit.node("Add", &[&sc, &beta], Some(y), vec![]);
+                true
+            }
+            "PRelu" if rank > 2 && node.input.len() == 2 && facts.is_const(&node.input[1]) => {
+                let x_shape = facts.shape(x).unwrap_or_default();
+                match facts.shape(&node.input[1]) {
+                    Some(s) if s.len() == 1 && s[0] == x_shape[1] && x_shape[rank - 1] != s[0] => {
+                        let shape = emit.fresh("shape");
+                        let mut dims = vec![s[0] as i64];
+                        dims.extend(std::iter::repeat_n(1, rank - 2));
+                        emit.inits.push(pb::TensorProto {
+                            name: shape.clone(),
+                            dims: vec![dims.len() as i64],
+                            data_type: 7,
+                            int64_data: dims,
+                            ..Default::default()
+                        });
+                        let slope = emit.node("Reshape", &[&node.input[1], &shape], None, vec![]);
+                        emit.node("PRelu", &[x, &slope], Some(y), vec![]);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            _ => false,
+        };
+        if expanded {
+            let ops: Vec<&str> = emit.nodes.iter().map(|n| n.op_type.as_str()).collect();
+            notes.push(format!("`{name}` ({}) expanded into {}", node.op_type, ops.join(", ")));
+            nodes.extend(emit.nodes);
+        } else {
+            nodes.push(node.clone());
+        }
+    }
+    if notes.is_empty() {
+        return None;
+    }
+    g.node = nodes;
+    Some((out, notes))
+}
