@@ -20,8 +20,20 @@ pub const WIDTH_CANDIDATES: &[usize] = &[5, 8, 12, 16, 24];
 /// columns; ties go to the narrower circuit. Deterministic: the same model
 /// always gets the same shape.
 pub fn plan_circuit(model: &QModel) -> Result<(Plan, CircuitShape, CostReport)> {
+    // Cost before work: a model far beyond any circuit is refused from its shapes alone.
+    let best_estimate = estimate(model)?;
+    if best_estimate.k > crate::prove::MAX_CIRCUIT_K {
+        return Err(crate::error::CircuitError::TooLarge {
+            k: best_estimate.k,
+            max: crate::prove::MAX_CIRCUIT_K,
+            detail: format!(": {}", best_estimate.summary()),
+        });
+    }
+    // Small circuits: plan every width and keep the cheapest by the real rows; large ones:
+    // only the width the estimate prefers (planning is linear in the rows).
+    let widths: Vec<usize> = if best_estimate.k <= 18 { WIDTH_CANDIDATES.to_vec() } else { vec![best_estimate.width] };
     let mut best: Option<(Plan, CircuitShape, CostReport)> = None;
-    for &width in WIDTH_CANDIDATES {
+    for width in widths {
         let plan = build_plan(model, None, width)?;
         let shape = CircuitShape { width, limbs: plan.limbs() };
         let report = report_for(model, &plan, shape);
@@ -129,4 +141,139 @@ pub fn estimate_memory(r: &CostReport, permutation_columns: usize) -> u64 {
         + 3 // l_0, l_last, l_active_row
         + 2; // quotient and its pieces
     polys * per_poly + 2 * n * 64
+}
+
+/// The cost of a model's circuit predicted from its ops' shapes alone, before any row is
+/// built (seconds even for ResNet-50 at 224×224).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    /// The MAC width the estimate prefers.
+    pub width: usize,
+    /// Predicted rows (an upper bound where padding removes products).
+    pub rows: u64,
+    /// Rows of the lookup tables.
+    pub table_rows: u64,
+    /// Public instances.
+    pub instances: u64,
+    /// log2 of the circuit's rows.
+    pub k: u32,
+    /// Predicted peak proving memory, bytes (the model of [`estimate_memory`]).
+    pub memory_bytes: u64,
+    /// Predicted proving time on one core of a machine like this one's, seconds (memory
+    /// model × a rate measured on the fixtures: rough, within ~2×).
+    pub proving_seconds: f64,
+    /// The ops with the most rows: (node, op type, rows), most first (at most 8).
+    pub top_ops: Vec<(String, String, u64)>,
+}
+
+/// Seconds of proving per byte of the memory model, fitted on the fixtures' proofs
+/// (benches/compare/RESULTS.md: cnn_medium, lenet on 2 cores of this machine, × 2 for one core).
+const SECONDS_PER_MODEL_BYTE: f64 = 3.6e-8;
+
+/// Predicts the circuit of `model` at the cheapest candidate width (see [`Estimate`]).
+pub fn estimate(model: &QModel) -> Result<Estimate> {
+    let mut best: Option<Estimate> = None;
+    for &width in WIDTH_CANDIDATES {
+        let e = estimate_at(model, width);
+        if best.as_ref().is_none_or(|b| e.memory_bytes < b.memory_bytes) {
+            best = Some(e);
+        }
+    }
+    Ok(best.expect("at least one width"))
+}
+
+/// [`estimate`] at one MAC width.
+pub fn estimate_at(model: &QModel, width: usize) -> Estimate {
+    use crate::layers::{RowsCx, rows};
+    let mut per_op: Vec<(String, String, u64)> = model
+        .ops
+        .iter()
+        .map(|op| {
+            let cx = RowsCx {
+                op,
+                in_shapes: op.inputs.iter().map(|&t| model.tensors[t].shape.as_slice()).collect(),
+                out_shape: &model.tensors[op.output].shape,
+                width: width as u64,
+            };
+            (op.node.clone(), op.op_type.clone(), rows(&cx))
+        })
+        .collect();
+    let input_rows = model.input_tensor().numel() as u64;
+    // Input range checks, the empty first row and the binding row, and at most one constant
+    // row (zero, a clip bound, a padding value) per op.
+    let rows: u64 = per_op.iter().map(|o| o.2).sum::<u64>() + input_rows + 2 + model.ops.len() as u64;
+    let range = (0..=crate::plan::LIMB_BITS).map(|b| 1u64 << b).sum::<u64>();
+    let funcs = 1 + model
+        .ops
+        .iter()
+        .map(|o| match &o.kind {
+            zkinfer_quantize::QOpKind::Lookup(l) => l.table.iter().flatten().count() as u64,
+            _ => 0,
+        })
+        .sum::<u64>();
+    let table_rows = range.max(funcs);
+    let instances = (model.input_tensor().numel() + model.output_tensor().numel() + 1) as u64;
+    let need = rows.max(table_rows).max(instances) + crate::plan::BLINDING_ROWS as u64;
+    let k = need.next_power_of_two().trailing_zeros().max(4);
+    // Limbs: the widest range check is an activation's, a rescale's remainder or a sign's.
+    let max_shift = model
+        .ops
+        .iter()
+        .filter_map(|o| serde_json::to_value(&o.kind).ok()?.get("shift")?.as_i64())
+        .max()
+        .unwrap_or(0)
+        .max(0) as u32;
+    let max_bits = (model.config.act_bits + 2).max(max_shift);
+    let shape = CircuitShape { width, limbs: max_bits.div_ceil(crate::plan::LIMB_BITS) as usize };
+    let mut cs = ConstraintSystem::<Fr>::default();
+    let _ = <ModelCircuit as Circuit<Fr>>::configure_with_params(&mut cs, shape);
+    let report = CostReport {
+        k,
+        rows: rows as usize,
+        table_rows: table_rows as usize,
+        rows_by_kind: RowsByKind { mac: 0, linear: 0, select: 0, lookup: 0 },
+        mac_width: width,
+        advice_columns: cs.num_advice_columns(),
+        fixed_columns: cs.num_fixed_columns() + cs.num_selectors(),
+        instance_columns: cs.num_instance_columns(),
+        instances: instances as usize,
+        lookups: cs.lookups().len(),
+        degree: cs.degree(),
+        estimated_proving_memory_bytes: 0,
+    };
+    let memory_bytes = estimate_memory(&report, cs.permutation().get_columns().len());
+    per_op.sort_by_key(|o| std::cmp::Reverse(o.2));
+    per_op.truncate(8);
+    Estimate {
+        width,
+        rows,
+        table_rows,
+        instances,
+        k,
+        memory_bytes,
+        proving_seconds: memory_bytes as f64 * SECONDS_PER_MODEL_BYTE,
+        top_ops: per_op,
+    }
+}
+
+impl Estimate {
+    /// One line: rows, k, memory, time and the dominating ops.
+    pub fn summary(&self) -> String {
+        let gib = self.memory_bytes as f64 / (1u64 << 30) as f64;
+        let total = self.rows.max(1) as f64;
+        let top: Vec<String> = self
+            .top_ops
+            .iter()
+            .take(3)
+            .map(|(node, op, rows)| format!("`{node}` ({op}) {:.0}%", 100.0 * *rows as f64 / total))
+            .collect();
+        format!(
+            "estimated {} rows (k = {}), {:.1} GiB and ~{:.0} s to prove one input; most rows in {}",
+            self.rows,
+            self.k,
+            gib,
+            self.proving_seconds,
+            top.join(", ")
+        )
+    }
 }

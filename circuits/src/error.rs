@@ -14,12 +14,14 @@ pub enum CircuitError {
     #[error("unsound circuit: {0}")]
     Unsound(String),
     /// The model needs more rows than the largest supported circuit.
-    #[error("the circuit needs 2^{k} rows, more than the supported maximum 2^{max}")]
+    #[error("the circuit needs 2^{k} rows, more than the supported maximum 2^{max}{detail}")]
     TooLarge {
         /// Required k.
         k: u32,
         /// Largest allowed k.
         max: u32,
+        /// What the estimate says (rows, memory, time, the ops that dominate), or empty.
+        detail: String,
     },
     /// halo2 failed (keygen, proving).
     #[error("halo2: {0}")]

@@ -38,7 +38,7 @@ pub fn shape_of(model: &QModel) -> Result<(ModelCircuit, u32)> {
     let (plan, shape, _) = crate::cost::plan_circuit(model)?;
     let k = plan.min_k();
     if k > MAX_CIRCUIT_K {
-        return Err(CircuitError::TooLarge { k, max: MAX_CIRCUIT_K });
+        return Err(CircuitError::TooLarge { k, max: MAX_CIRCUIT_K, detail: String::new() });
     }
     Ok((ModelCircuit::new(Arc::new(plan), None, shape), k))
 }

@@ -95,3 +95,23 @@ fn soundness_lint_passes_on_every_fixture() {
         }
     }
 }
+
+/// The estimate from shapes alone agrees with the rows the plan really builds (it may only
+/// overcount, and by little), and picks the same k on every fixture.
+#[test]
+fn estimate_matches_the_plan() {
+    for name in ["mlp_digits", "cnn_digits", "cnn_medium"] {
+        let q = compile(name);
+        for &width in zkinfer_circuits::cost::WIDTH_CANDIDATES {
+            let e = zkinfer_circuits::cost::estimate_at(&q, width);
+            let plan = build_plan(&q, None, width).unwrap();
+            let real = plan.used_rows() as u64;
+            eprintln!("{name} width {width}: estimate {} rows, plan {real}; k {} vs {}", e.rows, e.k, plan.min_k());
+            assert!(e.rows >= real && e.rows as f64 <= real as f64 * 1.15, "{name}: estimate {} vs {real}", e.rows);
+        }
+        let e = zkinfer_circuits::cost::estimate(&q).unwrap();
+        let (c, k) = zkinfer_circuits::prove::shape_of(&q).unwrap();
+        eprintln!("{name}: {} (planner: width {}, k {k})", e.summary(), c.shape.width);
+        assert!(e.k == k || e.k == k + 1, "{name}: estimated k {} vs {k}", e.k);
+    }
+}

@@ -255,6 +255,12 @@ impl composite::Facts for TractFacts<'_> {
         let f = self.outlets.get(tensor).and_then(|o| self.tract.outlet_fact(*o).ok());
         f.is_some_and(|f| f.value.concretize().is_some())
     }
+
+    fn values(&self, tensor: &str) -> Option<Vec<f64>> {
+        let f = self.outlets.get(tensor).and_then(|o| self.tract.outlet_fact(*o).ok())?;
+        let t = f.value.concretize()?;
+        tensor_to_array(&t).ok().map(|a| a.iter().map(|&v| v as f64).collect())
+    }
 }
 
 /// Runs a tract stage, turning its errors and its panics (tract indexes attributes

@@ -2,7 +2,9 @@
 
 use zkinfer_quantize::ops::activation::{Clip, LeakyRelu, PRelu};
 
-use super::LayerCx;
+use zkinfer_quantize::QOpKind;
+
+use super::{LayerCx, RowsCx};
 use crate::error::Result;
 use crate::gadgets::Builder;
 use crate::plan::Wire;
@@ -68,4 +70,18 @@ pub(crate) fn sign(b: &mut Builder, cx: &LayerCx<'_>) -> Result<Vec<Wire>> {
             b.combine([Some(p), Some(q)], [1, -1], 0, 0, 0, cx.node())
         })
         .collect()
+}
+
+/// Rows per element: Relu 2 (sign, select); LeakyRelu and PRelu 6 (the rescaled branch, a
+/// sign, a difference, a select, and a range check for slopes above 1); Clip 3–4 per bound;
+/// Abs 4; Sign 7.
+pub(crate) fn rows(cx: &RowsCx<'_>) -> u64 {
+    let per = match &cx.op.kind {
+        QOpKind::Relu(_) => 2,
+        QOpKind::LeakyRelu(_) | QOpKind::PRelu(_) => 6,
+        QOpKind::Clip(c) => 3 * c.lo.is_some() as u64 + 4 * c.hi.is_some() as u64,
+        QOpKind::Abs(_) => 4,
+        _ => 7,
+    };
+    per * cx.outputs()
 }

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use zkinfer_quantize::ops::elementwise::{Add, Affine, Extremum, Mul, Sum, broadcast_index, broadcast_operands};
 
-use super::LayerCx;
+use zkinfer_quantize::QOpKind;
+
+use super::{LayerCx, RowsCx};
 use crate::error::Result;
 use crate::gadgets::Builder;
 use crate::plan::Wire;
@@ -80,11 +82,29 @@ pub(crate) fn extremum(b: &mut Builder, cx: &LayerCx<'_>, op: &Extremum) -> Resu
     (0..cx.out_shape.iter().product::<usize>())
         .map(|o| {
             let mut m = operand(b, 0, idx[0][o])?;
-            for i in 1..cx.inputs.len() {
-                let v = operand(b, i, idx[i][o])?;
+            for (i, ix) in idx.iter().enumerate().skip(1) {
+                let v = operand(b, i, ix[o])?;
                 m = if op.min { b.min(m, v)? } else { b.max(m, v)? };
             }
             Ok(m)
         })
         .collect()
+}
+
+/// Rows of Add, Mul, Affine (a combine and a range check per element), Sum (an accumulation
+/// and a rescale or division) and Extremum (comparisons, and rescales of inputs at other scales).
+pub(crate) fn rows(cx: &RowsCx<'_>) -> u64 {
+    let n = cx.outputs();
+    let k = cx.in_shapes.len() as u64;
+    match &cx.op.kind {
+        QOpKind::Sum(_) => n * (super::linear::mac_rows(k, cx.width) + 4),
+        QOpKind::Extremum(e) => {
+            let rescaled: u64 = (0..cx.in_shapes.len())
+                .filter(|&i| e.shifts[i] != 0)
+                .map(|i| 2 * cx.in_shapes[i].iter().product::<usize>() as u64)
+                .sum();
+            n * 4 * k.saturating_sub(1) + rescaled
+        }
+        _ => 2 * n,
+    }
 }

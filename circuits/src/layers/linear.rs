@@ -4,7 +4,7 @@
 
 use zkinfer_quantize::ops::linear::{Conv, ConvTranspose, Dense};
 
-use super::LayerCx;
+use super::{LayerCx, RowsCx};
 use crate::error::Result;
 use crate::gadgets::Builder;
 use crate::plan::Wire;
@@ -46,4 +46,15 @@ pub(crate) fn conv(b: &mut Builder, cx: &LayerCx<'_>, op: &Conv) -> Result<Vec<W
 
 pub(crate) fn conv_transpose(b: &mut Builder, cx: &LayerCx<'_>, op: &ConvTranspose) -> Result<Vec<Wire>> {
     accumulate(b, cx, op.shift, |f| op.for_each_output(cx.in_shapes[0], cx.out_shape, f))
+}
+
+/// Multiply-accumulate rows of an accumulation of `terms` products.
+pub(crate) fn mac_rows(terms: u64, width: u64) -> u64 {
+    terms.div_ceil(width.max(1)).max(1)
+}
+
+/// Rows of Dense, Conv or ConvTranspose (an upper bound for padded convolutions): per output,
+/// its multiply-accumulate rows and a rescale with its range check.
+pub(crate) fn rows(cx: &RowsCx<'_>, terms_per_output: u64) -> u64 {
+    cx.outputs() * (mac_rows(terms_per_output, cx.width) + 2)
 }

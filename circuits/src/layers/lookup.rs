@@ -4,7 +4,7 @@
 
 use zkinfer_quantize::ops::lookup::Lookup;
 
-use super::LayerCx;
+use super::{LayerCx, RowsCx};
 use crate::error::Result;
 use crate::gadgets::Builder;
 use crate::plan::{FuncTable, Wire};
@@ -17,4 +17,9 @@ pub(crate) fn lookup(b: &mut Builder, cx: &LayerCx<'_>, op: &Lookup) -> Result<V
         entries: op.table.iter().enumerate().filter_map(|(i, v)| v.map(|v| (i as i128 - half, v as i128))).collect(),
     });
     cx.inputs[0].iter().map(|&x| b.lookup(x, op.in_shift, tag, &op.table, half, cx.node())).collect()
+}
+
+/// Rows per element: an index decomposition and a lookup.
+pub(crate) fn rows(cx: &RowsCx<'_>) -> u64 {
+    2 * cx.outputs()
 }

@@ -71,3 +71,56 @@ pub(crate) fn lower(b: &mut Builder, cx: &LayerCx<'_>) -> Result<Vec<Wire>> {
         QOpKind::Gather(op) => shape::wiring(b, cx, op),
     }
 }
+
+/// What estimating one op's rows sees (no wires: shapes only).
+pub(crate) struct RowsCx<'a> {
+    /// The op.
+    pub op: &'a QOp,
+    /// Shapes of the activation inputs.
+    pub in_shapes: Vec<&'a [usize]>,
+    /// The output's shape.
+    pub out_shape: &'a [usize],
+    /// Products per multiply-accumulate row.
+    pub width: u64,
+}
+
+impl RowsCx<'_> {
+    /// Output elements.
+    pub fn outputs(&self) -> u64 {
+        self.out_shape.iter().product::<usize>() as u64
+    }
+}
+
+/// The rows one op's lowering will use, from shapes alone (exact for all but padded
+/// convolutions, where it is an upper bound): what [`crate::cost::estimate`] sums.
+pub(crate) fn rows(cx: &RowsCx<'_>) -> u64 {
+    let product = |s: &[usize]| s.iter().product::<usize>() as u64;
+    match &cx.op.kind {
+        QOpKind::Dense(op) => linear::rows(cx, op.k as u64),
+        QOpKind::Conv(op) => linear::rows(cx, product(&op.weight_shape[1..])),
+        QOpKind::ConvTranspose(op) => {
+            let stride = product(&op.strides).max(1);
+            let per_group = op.weight_shape[0] as u64 / op.groups.max(1) as u64;
+            linear::rows(cx, (per_group * product(&op.weight_shape[2..])).div_ceil(stride))
+        }
+        QOpKind::Add(_) | QOpKind::Mul(_) | QOpKind::Affine(_) | QOpKind::Sum(_) | QOpKind::Extremum(_) => {
+            elementwise::rows(cx)
+        }
+        QOpKind::Relu(_)
+        | QOpKind::LeakyRelu(_)
+        | QOpKind::PRelu(_)
+        | QOpKind::Clip(_)
+        | QOpKind::Abs(_)
+        | QOpKind::Sign(_) => activation::rows(cx),
+        QOpKind::Lookup(_) => lookup::rows(cx),
+        QOpKind::AvgPool(_) | QOpKind::MaxPool(_) | QOpKind::GlobalAvgPool(_) => pool::rows(cx),
+        QOpKind::Reduce(op) => reduce::rows(cx, op),
+        QOpKind::Reshape(_)
+        | QOpKind::Transpose(_)
+        | QOpKind::Pad(_)
+        | QOpKind::Slice(_)
+        | QOpKind::Concat(_)
+        | QOpKind::Repeat(_)
+        | QOpKind::Gather(_) => shape::rows(cx),
+    }
+}

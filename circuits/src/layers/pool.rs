@@ -6,7 +6,9 @@
 
 use zkinfer_quantize::ops::pool::{AvgPool, GlobalAvgPool, MaxPool};
 
-use super::LayerCx;
+use zkinfer_quantize::QOpKind;
+
+use super::{LayerCx, RowsCx};
 use crate::error::{CircuitError, Result};
 use crate::gadgets::Builder;
 use crate::plan::Wire;
@@ -54,4 +56,16 @@ pub(crate) fn global_avg_pool(b: &mut Builder, cx: &LayerCx<'_>) -> Result<Vec<W
             b.div_round(acc, hw as i128, cx.node())
         })
         .collect()
+}
+
+/// Rows of pooling: an average is its window's accumulation and a rounded division (3–4
+/// rows); a maximum 3 rows per comparison.
+pub(crate) fn rows(cx: &RowsCx<'_>) -> u64 {
+    let n = cx.outputs();
+    let window = |w: &zkinfer_quantize::Window| w.kernel.iter().product::<usize>() as u64;
+    match &cx.op.kind {
+        QOpKind::AvgPool(p) => n * (super::linear::mac_rows(window(&p.window), cx.width) + 4),
+        QOpKind::MaxPool(p) => n * 3 * window(&p.window).saturating_sub(1),
+        _ => n * (super::linear::mac_rows(GlobalAvgPool::window_len(cx.in_shapes[0]) as u64, cx.width) + 4),
+    }
 }

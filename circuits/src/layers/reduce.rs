@@ -3,7 +3,7 @@
 
 use zkinfer_quantize::ops::reduce::{Reduce, ReduceKind};
 
-use super::LayerCx;
+use super::{LayerCx, RowsCx};
 use crate::error::Result;
 use crate::gadgets::Builder;
 use crate::plan::Wire;
@@ -31,4 +31,17 @@ pub(crate) fn reduce(b: &mut Builder, cx: &LayerCx<'_>, op: &Reduce) -> Result<V
             }
         })
         .collect()
+}
+
+/// Rows of a reduction: per output, an accumulation and a rescale or division, or a chain of
+/// comparisons (3 rows each for a maximum, 4 for a minimum).
+pub(crate) fn rows(cx: &RowsCx<'_>, op: &Reduce) -> u64 {
+    let inputs: u64 = cx.in_shapes[0].iter().product::<usize>() as u64;
+    let n = cx.outputs().max(1);
+    let group = inputs / n;
+    n * match op.kind {
+        ReduceKind::Sum | ReduceKind::Mean => super::linear::mac_rows(group, cx.width) + 4,
+        ReduceKind::Max => 3 * group.saturating_sub(1),
+        ReduceKind::Min => 4 * group.saturating_sub(1),
+    }
 }

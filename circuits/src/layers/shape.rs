@@ -4,7 +4,9 @@
 
 use zkinfer_quantize::ops::shape::{Source, Wiring};
 
-use super::LayerCx;
+use zkinfer_quantize::QOpKind;
+
+use super::{LayerCx, RowsCx};
 use crate::error::{CircuitError, Result};
 use crate::gadgets::Builder;
 use crate::plan::Wire;
@@ -38,4 +40,17 @@ pub(crate) fn wiring(b: &mut Builder, cx: &LayerCx<'_>, op: &impl Wiring) -> Res
             },
         })
         .collect()
+}
+
+/// Rows of a wiring op: none, but a rescale per element of a Concat input at another scale
+/// (and one constant row).
+pub(crate) fn rows(cx: &RowsCx<'_>) -> u64 {
+    match &cx.op.kind {
+        QOpKind::Concat(c) => (0..cx.in_shapes.len())
+            .filter(|&i| c.shifts[i] != 0)
+            .map(|i| 2 * cx.in_shapes[i].iter().product::<usize>() as u64)
+            .sum(),
+        QOpKind::Pad(_) => 1,
+        _ => 0,
+    }
 }

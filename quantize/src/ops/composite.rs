@@ -9,6 +9,8 @@
 //! | `Div(a, b)`, `b` an activation | `a · Reciprocal(b)` |
 //! | `InstanceNormalization(x, γ, β)` | `d = x − ReduceMean(x)`, `y = d · Pow(ReduceMean(d·d) + ε, −½) · γ + β` |
 //! | `PRelu(x, slope[C])` on `[N, C, …]` (PyTorch's per-channel slope) | the slope reshaped to `[C, 1, …]` |
+//! | `LRN(x)` on `[N, C, H, W]` | `x · Pow(bias + α·AveragePool_C(x·x), −β)` (the channel window as a pool over `[C, H·W]`) |
+//! | `ConstantOfShape(shape)` with a constant shape that tract did not fold (large weights) | an initializer |
 //!
 //! Numerical error: the expansions are exact in floats; in integers each
 //! intermediate is quantized at its calibrated scale and the non-linear steps
@@ -20,7 +22,10 @@ use std::collections::HashSet;
 use tract_onnx::pb;
 
 /// ONNX op types that import only through an expansion.
-pub(crate) const EXPANDED: &[&str] = &["LogSoftmax", "InstanceNormalization"];
+pub(crate) const EXPANDED: &[&str] = &["LogSoftmax", "InstanceNormalization", "LRN"];
+
+/// A tensor larger than this many elements is never read into an expansion's decision.
+const MAX_CONST_OF_SHAPE: usize = 1 << 28;
 
 /// What the expansion needs to know of the analysed graph.
 pub(crate) trait Facts {
@@ -28,6 +33,8 @@ pub(crate) trait Facts {
     fn shape(&self, tensor: &str) -> Option<Vec<usize>>;
     /// Whether a tensor is a constant (foldable without the input).
     fn is_const(&self, tensor: &str) -> bool;
+    /// The values of a constant tensor, as floats.
+    fn values(&self, tensor: &str) -> Option<Vec<f64>>;
 }
 
 /// The model's default-domain opset version.
@@ -213,6 +220,90 @@ pub(crate) fn expand(
                         });
                         let slope = emit.node("Reshape", &[&node.input[1], &shape], None, vec![]);
                         emit.node("PRelu", &[x, &slope], Some(y), vec![]);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            "LRN" if rank == 4 => {
+                let d = facts.shape(x).unwrap_or_default();
+                let size = attr_i(node, "size").unwrap_or(1).max(1);
+                let (alpha, beta, bias) = (
+                    attr_f(node, "alpha").unwrap_or(1e-4),
+                    attr_f(node, "beta").unwrap_or(0.75),
+                    attr_f(node, "bias").unwrap_or(1.0),
+                );
+                let dims = |emit: &mut Emit<'_>, v: Vec<i64>| -> String {
+                    let name = emit.fresh("shape");
+                    emit.inits.push(pb::TensorProto {
+                        name: name.clone(),
+                        dims: vec![v.len() as i64],
+                        data_type: 7,
+                        int64_data: v,
+                        ..Default::default()
+                    });
+                    name
+                };
+                let sq = emit.node("Mul", &[x, x], None, vec![]);
+                let flat = dims(&mut emit, vec![d[0] as i64, 1, d[1] as i64, (d[2] * d[3]) as i64]);
+                let r = emit.node("Reshape", &[&sq, &flat], None, vec![]);
+                let (before, after) = ((size - 1) / 2, size - 1 - (size - 1) / 2);
+                let pool = emit.node(
+                    "AveragePool",
+                    &[&r],
+                    None,
+                    vec![
+                        pb::AttributeProto {
+                            name: "kernel_shape".into(),
+                            ints: vec![size, 1],
+                            r#type: 7,
+                            ..Default::default()
+                        },
+                        pb::AttributeProto {
+                            name: "pads".into(),
+                            ints: vec![before, 0, after, 0],
+                            r#type: 7,
+                            ..Default::default()
+                        },
+                        int_attr("count_include_pad", 1),
+                    ],
+                );
+                let back = dims(&mut emit, d.iter().map(|&v| v as i64).collect());
+                let mean = emit.node("Reshape", &[&pool, &back], None, vec![]);
+                let a = emit.scalar(alpha);
+                let scaled = emit.node("Mul", &[&mean, &a], None, vec![]);
+                let b = emit.scalar(bias);
+                let base = emit.node("Add", &[&scaled, &b], None, vec![]);
+                let e = emit.scalar(-beta);
+                let p = emit.node("Pow", &[&base, &e], None, vec![]);
+                emit.node("Mul", &[x, &p], Some(y), vec![]);
+                true
+            }
+            "ConstantOfShape" if facts.is_const(x) && !facts.is_const(y) => {
+                let shape: Vec<i64> = facts.values(x).unwrap_or_default().iter().map(|&v| v as i64).collect();
+                let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(usize::try_from(d).ok()?));
+                let value = node.attribute.iter().find(|a| a.name == "value").and_then(|a| a.t.as_ref());
+                let fill = value.map_or(0.0, |t| {
+                    t.float_data
+                        .first()
+                        .copied()
+                        .or_else(|| {
+                            (t.raw_data.len() >= 4).then(|| {
+                                f32::from_le_bytes([t.raw_data[0], t.raw_data[1], t.raw_data[2], t.raw_data[3]])
+                            })
+                        })
+                        .unwrap_or(0.0)
+                });
+                let float = value.is_none_or(|t| t.data_type == 1);
+                match n {
+                    Some(n) if n <= MAX_CONST_OF_SHAPE && float => {
+                        emit.inits.push(pb::TensorProto {
+                            name: y.to_string(),
+                            dims: shape,
+                            data_type: 1,
+                            float_data: vec![fill; n],
+                            ..Default::default()
+                        });
                         true
                     }
                     _ => false,

@@ -431,7 +431,7 @@ impl QuantizedOp for ConvTranspose {
         }
         let g = self.groups.max(1);
         check_conv(cx, w, &self.weight, self.bias.as_ref(), self.groups, (w[0] / g, w[1]), self.geometry())?;
-        if w[0] % g != 0 {
+        if !w[0].is_multiple_of(g) {
             return Err(format!("weight {w:?} for {g} groups"));
         }
         Ok(())

@@ -438,7 +438,7 @@ impl Wiring for Repeat {
     fn sources(&self, in_shapes: &[&[usize]], out_shape: &[usize]) -> Result<Vec<Source>, String> {
         let x = in_shapes[0];
         if self.tile {
-            if x.len() != out_shape.len() || (0..x.len()).any(|a| x[a] == 0 || out_shape[a] % x[a] != 0) {
+            if x.len() != out_shape.len() || (0..x.len()).any(|a| x[a] == 0 || !out_shape[a].is_multiple_of(x[a])) {
                 return Err(format!("tile of {x:?} into {out_shape:?}"));
             }
             let st = grid::strides(x);
