@@ -24,6 +24,12 @@ fi
 target/pyenv/bin/pip install -q --disable-pip-version-check -r clients/python/requirements.txt
 export ZKINFER_PYTHON="$root/target/pyenv/bin/python" ZKINFER_REQUIRE_PYTHON=1
 
+echo "== ONNX's backend test data (the onnx package) for the conformance test"
+target/pyenv/bin/pip install -q --disable-pip-version-check -r circuits/tests/conformance-requirements.txt
+ZKINFER_ONNX_TESTDATA=$(target/pyenv/bin/python -c \
+    'import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data"))')
+export ZKINFER_ONNX_TESTDATA ZKINFER_REQUIRE_ONNX=1
+
 echo "== npm tools (snarkjs) and a small .ptau made by snarkjs"
 (cd tools && npm ci --no-audit --no-fund --loglevel=error)
 fx="$root/target/test-fixtures"

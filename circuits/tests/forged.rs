@@ -664,3 +664,159 @@ fn forged_global_average_pool_real_proof_is_rejected() {
     let e = zkinfer_circuits::prove::verify(&params, pk.get_vk(), &inst, &proof).unwrap_err();
     assert!(e.to_string().contains("proof rejected"), "{e}");
 }
+
+/// Every attack that applies to each output wire, chosen by the row that defines it:
+/// a rescale or exact row (another quotient, a field quotient, limbs out of range), a select
+/// (wrong and non-boolean bits), a lookup (neighbouring entries, a field index), a division
+/// (the review's attack); and for every output `y + 1`, `p − y` and `y + 2^100`.
+fn attack_outputs(c: &Case, op: &str, max_outputs: usize) -> usize {
+    let mut attacked = 0;
+    for (y, yv) in c.outputs().into_iter().take(max_outputs) {
+        let rows = c.plan().rows.iter();
+        let defining = rows.enumerate().find(|(_, r)| match r {
+            Row::Sel { y: yy, .. } | Row::Func { y: yy, .. } => *yy == y,
+            Row::Lin { a, c: co, .. } => a[2] == Some(y) && co[2] < 0 || a[1] == Some(y) && co[0] == 2,
+            Row::Mac { acc, .. } => *acc == y,
+        });
+        match defining.map(|(_, r)| r) {
+            Some(Row::Sel { .. }) => attack_select(c, y, op),
+            Some(Row::Lin { c: co, .. }) if co[0] == 2 && co[2] == -1 => attack_average(c, y, op),
+            Some(Row::Lin { .. }) => attack_rescale(c, y, op),
+            _ => {}
+        }
+        for (name, y2) in [("y + 1", fr(yv + 1)), ("p − y", -fr(yv)), ("y + 2^100", fr(yv) + Fr::from(2).pow([100]))]
+        {
+            if y2 == fr(yv) {
+                continue;
+            }
+            let mut f = c.honest();
+            f.set(y, y2);
+            assert!(c.check(f).is_err(), "{op}: output {y} = {name} was ACCEPTED");
+        }
+        attacked += 1;
+    }
+    attacked
+}
+
+fn graph_case(g: &Graph, input_len: usize, amp: f64, config: QuantConfig) -> Case {
+    let mut rng = Lcg(5);
+    let input: Vec<f64> = rng.vec(input_len, amp as f32).into_iter().map(f64::from).collect();
+    Case::new(g, input_len, config, Some(input.iter().map(|v| v * 0.45).collect()))
+}
+
+#[test]
+fn forged_clip_abs_sign_prelu() {
+    let mut g = Graph::new(&[1, 8], 30);
+    let lo = g.init("lo", &[], vec![-0.5]);
+    let hi = g.init("hi", &[], vec![0.75]);
+    g.node("Clip", "clip", &["input", &lo, &hi], vec![]);
+    let c = graph_case(&g, 8, 2.0, cfg());
+    assert!(attack_outputs(&c, "Clip", 8) > 0);
+    for op in ["Abs", "Sign"] {
+        let mut g = Graph::new(&[1, 8], 31);
+        g.node(op, "op", &["input"], vec![]);
+        let c = graph_case(&g, 8, 2.0, cfg());
+        assert!(attack_outputs(&c, op, 8) > 0);
+    }
+    let mut g = Graph::new(&[1, 3, 2, 2], 32);
+    let s = g.init("slope", &[3, 1, 1], vec![0.25, -0.5, 1.5]);
+    g.node("PRelu", "prelu", &["input", &s], vec![]);
+    let c = graph_case(&g, 12, 2.0, cfg());
+    assert!(attack_outputs(&c, "PRelu", 12) > 0);
+}
+
+#[test]
+fn forged_sum_mean_max_min_and_reductions() {
+    for op in ["Sum", "Mean", "Max", "Min"] {
+        let mut g = Graph::new(&[1, 6], 33);
+        let w = g.rand_init("w", &[6, 6], 0.9);
+        let d = g.node("MatMul", "mm", &["input", &w], vec![]);
+        let r = g.node("Relu", "r", &[&d], vec![]);
+        g.node(op, "op", &["input", &d, &r], vec![]);
+        let c = graph_case(&g, 6, 1.0, cfg());
+        assert!(attack_outputs(&c, op, 6) > 0, "{op}");
+    }
+    for op in ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin"] {
+        let mut g = Graph::new(&[1, 3, 4], 34);
+        // Opset 13: ReduceSum takes its axes as an input, the others as an attribute.
+        if op == "ReduceSum" {
+            let axes = g.init_i64("axes", &[1], vec![2]);
+            g.node(op, "op", &["input", &axes], vec![("keepdims", Attr::I(0))]);
+        } else {
+            g.node(op, "op", &["input"], vec![("axes", Attr::Ints(vec![2])), ("keepdims", Attr::I(0))]);
+        }
+        let c = graph_case(&g, 12, 1.0, cfg());
+        assert!(attack_outputs(&c, op, 3) > 0, "{op}");
+    }
+}
+
+#[test]
+fn forged_grouped_dilated_and_transposed_convolutions() {
+    let mut g = Graph::new(&[1, 4, 6], 35);
+    let w = g.rand_init("w", &[4, 2, 3], 0.5);
+    g.node("Conv", "conv1d", &["input", &w], vec![("group", Attr::I(2)), ("dilations", Attr::Ints(vec![2]))]);
+    let c = graph_case(&g, 24, 1.0, cfg());
+    assert!(attack_outputs(&c, "Conv1d", 4) > 0);
+    let mut g = Graph::new(&[1, 2, 3, 3, 3], 36);
+    let w = g.rand_init("w", &[2, 2, 2, 2, 2], 0.5);
+    g.node("Conv", "conv3d", &["input", &w], vec![]);
+    let c = graph_case(&g, 54, 1.0, cfg());
+    assert!(attack_outputs(&c, "Conv3d", 4) > 0);
+    let mut g = Graph::new(&[1, 2, 3, 3], 37);
+    let w = g.rand_init("w", &[2, 3, 3, 3], 0.5);
+    g.node("ConvTranspose", "deconv", &["input", &w], vec![("strides", Attr::Ints(vec![2, 2]))]);
+    let c = graph_case(&g, 18, 1.0, cfg());
+    assert!(attack_outputs(&c, "ConvTranspose", 6) > 0);
+}
+
+/// Wiring: outputs are input wires, so every attack on them is an attack on the rows that
+/// pin the input (range checks, the instance copy); a constant fill is pinned by its row.
+#[test]
+fn forged_wiring() {
+    let mut g = Graph::new(&[1, 2, 3], 38);
+    let w = g.rand_init("w", &[3, 3], 0.9);
+    let d = g.node("MatMul", "mm", &["input", &w], vec![]);
+    let t = g.node("Transpose", "t", &[&d], vec![("perm", Attr::Ints(vec![0, 2, 1]))]);
+    let p = g.init_i64("pads", &[6], vec![0, 1, 0, 0, 1, 1]);
+    let v = g.init("v", &[], vec![0.625]);
+    g.node("Pad", "pad", &[&t, &p, &v], vec![]);
+    let c = graph_case(&g, 6, 1.0, cfg());
+    assert!(attack_outputs(&c, "Transpose+Pad", 20) > 0);
+    // The padding constant: its row pins it.
+    let fill = c
+        .plan()
+        .rows
+        .iter()
+        .position(|r| matches!(r, Row::Lin { a, bits: 0, cc, .. } if a[1].is_none() && *cc != 0))
+        .expect("a constant row");
+    let w_fill = match &c.plan().rows[fill] {
+        Row::Lin { a, .. } => a[0].unwrap(),
+        _ => unreachable!(),
+    };
+    let mut f = c.honest();
+    f.set(w_fill, fr(c.value(w_fill) + 1));
+    c.assert_rejected_by("Pad: fill value", f, RANGE, fill);
+    let mut g = Graph::new(&[1, 4], 39);
+    let w = g.rand_init("w", &[4, 4], 0.9);
+    let d = g.node("MatMul", "mm", &["input", &w], vec![]);
+    g.node("Concat", "cat", &["input", &d], vec![("axis", Attr::I(1))]);
+    let c = graph_case(&g, 4, 1.0, cfg());
+    assert!(attack_outputs(&c, "Concat", 8) > 0);
+}
+
+#[test]
+fn forged_tables_and_composites() {
+    let small = QuantConfig { act_bits: 12, table_bits: 8, ..QuantConfig::default() };
+    for op in ["Exp", "Softplus", "Elu", "Erf", "HardSwish"] {
+        let mut g = Graph::new(&[1, 8], 40);
+        g.node(op, "f", &["input"], vec![]);
+        let c = graph_case(&g, 8, 2.0, small);
+        assert!(attack_outputs(&c, op, 4) > 0, "{op}");
+    }
+    // Softmax in the middle of a network: exp, sum, reciprocal, product.
+    let mut g = Graph::new(&[1, 6], 41);
+    let s = g.node("Softmax", "sm", &["input"], vec![("axis", Attr::I(1))]);
+    g.node("Relu", "r", &[&s], vec![]);
+    let c = graph_case(&g, 6, 1.0, small);
+    assert!(attack_outputs(&c, "Softmax", 6) > 0);
+}

@@ -433,3 +433,31 @@ fn info_names_the_backend_and_why() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("proving backend: "), "{text}");
 }
+
+/// Cost before work: a model far beyond any circuit is refused in seconds, from its shapes,
+/// with the estimate's numbers (before calibration runs it).
+#[test]
+fn compile_refuses_a_model_too_large_to_prove() {
+    #[path = "../../quantize/tests/common/mod.rs"]
+    #[allow(dead_code)]
+    mod graph;
+    let dir = tempfile::tempdir().unwrap();
+    let mut g = graph::Graph::new(&[1, 64, 512, 512], 3);
+    let w = g.rand_init("w", &[64, 64, 3, 3], 0.1);
+    g.node("Conv", "big_conv", &["input", &w], vec![("pads", graph::Attr::Ints(vec![1, 1, 1, 1]))]);
+    let model = g.write(dir.path(), "big.onnx");
+    let t = std::time::Instant::now();
+    let o = zkinfer(&[
+        "compile",
+        model.to_str().unwrap(),
+        "--calibration",
+        "/nonexistent-calibration.json",
+        "-o",
+        dir.path().join("out").to_str().unwrap(),
+    ]);
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let msg = text(&o);
+    assert!(msg.contains("too large to prove") && msg.contains("`big_conv` (Conv)") && msg.contains("GiB"), "{msg}");
+    eprintln!("refused in {secs:.1} s: {msg}");
+}

@@ -178,7 +178,10 @@ pub fn import_onnx_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Res
     } else {
         graph.name.clone()
     };
+    let opset =
+        proto.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map_or(1, |o| o.version);
     let mut b = Builder {
+        opset,
         tract: &tract,
         outlets: &outlets,
         alias: HashMap::new(),
@@ -315,6 +318,8 @@ fn declared_shape(input: &pb::ValueInfoProto, notes: &mut Vec<String>) -> Result
 }
 
 struct Builder<'a> {
+    /// The model's default-domain opset version.
+    opset: i64,
     tract: &'a InferenceModel,
     outlets: &'a HashMap<String, OutletId>,
     /// Tensor renamings from Identity, Dropout and a dropped Softmax.
@@ -379,6 +384,7 @@ impl Builder<'_> {
             out_shape: self.shape(&out, name)?,
             outputs: outputs.iter().map(|s| s.to_string()).collect(),
             is_graph_output: node.output[0] == graph_output,
+            opset: self.opset,
             ins,
             acts,
             b: self,
@@ -451,6 +457,8 @@ pub(crate) struct Node<'a> {
     pub out_shape: Vec<usize>,
     /// Whether the first output is the graph's output.
     pub is_graph_output: bool,
+    /// The model's default-domain opset version.
+    pub opset: i64,
     b: &'a Builder<'a>,
 }
 

@@ -258,3 +258,75 @@ fn leaky_relu_semantics_are_exact() {
     let t = q.execute(&[-7, -6, 5, 0]).unwrap();
     assert_eq!(t.tensors[q.output].iter().copied().collect::<Vec<_>>(), [-2, -1, 5, 0]);
 }
+
+/// Every table function's error, measured on a grid of inputs against the float function,
+/// stays within its bound: half a bucket times the steepest slope in reach, plus one output
+/// quantum (and a relative 1e-3 for the float path). The table of measured errors is printed.
+#[test]
+fn table_functions_within_their_error_bound() {
+    // (op, attributes, input range)
+    let cases: Vec<(&str, Vec<(&str, Attr)>, (f32, f32))> = vec![
+        ("Sigmoid", vec![], (-6.0, 6.0)),
+        ("Tanh", vec![], (-3.0, 3.0)),
+        ("Exp", vec![], (-4.0, 2.0)),
+        ("Log", vec![], (0.25, 8.0)),
+        ("Sqrt", vec![], (0.25, 8.0)),
+        ("Reciprocal", vec![], (0.5, 8.0)),
+        ("Softplus", vec![], (-4.0, 4.0)),
+        ("Softsign", vec![], (-4.0, 4.0)),
+        ("Elu", vec![("alpha", Attr::F(1.0))], (-4.0, 4.0)),
+        ("Selu", vec![], (-4.0, 4.0)),
+        // tract 0.23.9 computes Celu without the factor α (min(0, e^(x/α) − 1)); with α = 1 it
+        // agrees with ONNX's definition, which our table follows for every α.
+        ("Celu", vec![("alpha", Attr::F(1.0))], (-4.0, 4.0)),
+        ("HardSigmoid", vec![], (-4.0, 4.0)),
+        ("HardSwish", vec![], (-4.0, 4.0)),
+        ("Erf", vec![], (-3.0, 3.0)),
+        ("Gelu", vec![], (-4.0, 4.0)),
+        ("Mish", vec![], (-4.0, 4.0)),
+        ("ThresholdedRelu", vec![("alpha", Attr::F(0.5))], (-4.0, 4.0)),
+        ("Shrink", vec![("lambd", Attr::F(0.5)), ("bias", Attr::F(0.25))], (-4.0, 4.0)),
+        ("Sin", vec![], (-3.0, 3.0)),
+        ("Cos", vec![], (-3.0, 3.0)),
+        ("Atan", vec![], (-4.0, 4.0)),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let n = 64;
+    for (op, attrs, (lo, hi)) in cases {
+        let mut g = Graph::new(&[1, n as i64], 1);
+        g.node(op, "f", &["input"], attrs);
+        let model = import_onnx(&g.write(dir.path(), "m.onnx"), &ImportOptions::default()).unwrap();
+        let grid: Vec<f64> = (0..n).map(|i| lo as f64 + (hi - lo) as f64 * i as f64 / (n - 1) as f64).collect();
+        let calib = Dataset { input_data: vec![grid.clone()], labels: None };
+        let (q, _) = calibrate_and_quantize(&model, &calib, &cfg(), || {}).unwrap();
+        let runner = model.runner(&[q.output_tensor().name.clone()]).unwrap();
+        let (s_in, s_out) = (q.input_tensor().scale_bits, q.output_tensor().scale_bits);
+        let QOpKind::Lookup(ref l) = q.ops[0].kind else { panic!("{op}: not a table") };
+        let half_bucket = (l.in_shift as f64 - 1.0 - s_in as f64).exp2();
+        // Inputs strictly inside the range (the table's buckets near its ends straddle it).
+        let inner: Vec<f64> = grid.iter().map(|v| v * 0.97).collect();
+        let float: Vec<f64> = runner.run(&inner).unwrap()[0].iter().map(|&v| v as f64).collect();
+        let got = q.dequantize_output(&q.execute(&q.quantize_input(&inner).unwrap().values).unwrap());
+        // The steepest slope within half a bucket (and an input quantum) of the grid.
+        let reach = half_bucket + (-s_in as f64).exp2();
+        let slope = inner
+            .iter()
+            .map(|&x| {
+                let h = reach / 8.0;
+                (-8..8)
+                    .map(|i| {
+                        let a = x + i as f64 * h;
+                        let fa = runner.run(&vec![a; n]).unwrap()[0][[0, 0]] as f64;
+                        let fb = runner.run(&vec![a + h; n]).unwrap()[0][[0, 0]] as f64;
+                        ((fb - fa) / h).abs()
+                    })
+                    .fold(0.0f64, f64::max)
+            })
+            .fold(0.0f64, f64::max);
+        let mag = float.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let bound = slope * reach + (-s_out as f64).exp2() + 1e-3 * mag;
+        let err = float.iter().zip(&got).fold(0.0f64, |m, (f, g)| m.max((f - g).abs()));
+        eprintln!("{op:16} max error {err:.5} (bound {bound:.5}; half bucket {half_bucket:.5}, slope {slope:.3})");
+        assert!(err <= bound, "{op}: error {err} above its bound {bound}");
+    }
+}

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
-use zkinfer_circuits::cost::cost_report;
+use zkinfer_circuits::cost::{cost_report, estimate};
+use zkinfer_circuits::prove::MAX_CIRCUIT_K;
 use zkinfer_quantize::{Dataset, ImportOptions, QuantConfig, calibrate_and_quantize, evaluate, import_onnx};
 
 use crate::ModelDir;
@@ -37,6 +38,21 @@ pub struct CompileArgs {
     /// Input shape, comma-separated, when the model's is symbolic (e.g. 1,3,32,32).
     #[arg(long, value_delimiter = ',')]
     input_shape: Option<Vec<usize>>,
+    /// Prove a final Softmax instead of dropping it (the argmax is the same; keeping it costs
+    /// an exp, a sum and a reciprocal table per output).
+    #[arg(long)]
+    keep_softmax: bool,
+    /// Go on when the cost estimate says proving needs more memory than this machine has.
+    #[arg(long)]
+    force: bool,
+}
+
+/// This machine's physical memory, bytes (from /proc/meminfo; `None` elsewhere).
+fn physical_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Runs `zkinfer compile`.
@@ -47,8 +63,32 @@ pub fn run(a: CompileArgs) -> Result<()> {
         headroom_bits: a.headroom_bits,
         table_bits: a.table_bits,
     };
-    let opts = ImportOptions { input_shape: a.input_shape, ..Default::default() };
+    let opts = ImportOptions { input_shape: a.input_shape, keep_final_softmax: a.keep_softmax };
     let float = import_onnx(&a.model, &opts).context("[quantize] importing the ONNX model")?;
+
+    // Cost before work: the circuit's size from shapes alone (placeholder scales), in seconds,
+    // before calibration runs the model or any row is built.
+    let sketch = zkinfer_quantize::calibrate::quantize(&float, &Default::default(), &config)
+        .context("[quantize] sizing the model")?
+        .0;
+    let estimate = estimate(&sketch).context("[circuit] estimating the circuit")?;
+    println!("estimate     {}", estimate.summary());
+    if estimate.k > MAX_CIRCUIT_K {
+        anyhow::bail!(
+            "[circuit] {} is too large to prove: {} (the largest circuit is 2^{MAX_CIRCUIT_K} rows)",
+            a.model.display(),
+            estimate.summary()
+        );
+    }
+    if let Some(mem) = physical_memory().filter(|&m| estimate.memory_bytes > m && !a.force) {
+        anyhow::bail!(
+            "[circuit] proving {} would need ~{:.1} GiB, this machine has {:.1} GiB ({}); pass --force to compile anyway",
+            a.model.display(),
+            estimate.memory_bytes as f64 / (1u64 << 30) as f64,
+            mem as f64 / (1u64 << 30) as f64,
+            estimate.summary()
+        );
+    }
     let calib = Dataset::read(&a.calibration).context("[quantize] reading the calibration set")?;
     calib.check_shape(&float.input.name, &float.input.shape).context("[quantize] calibration set")?;
 
@@ -90,6 +130,7 @@ pub fn run(a: CompileArgs) -> Result<()> {
         "calibration_accuracy": accuracy,
         "notes": qmodel.notes,
     });
+    report["estimate"] = serde_json::to_value(&estimate)?;
     // The circuit's cost report: k, rows, advice_columns, fixed_columns, lookups, estimated memory, ...
     if let (Some(obj), serde_json::Value::Object(c)) = (report.as_object_mut(), serde_json::to_value(&cost)?) {
         obj.extend(c);

@@ -133,9 +133,12 @@ pub(crate) fn import_reduce(node: &Node<'_>) -> Result<Imported> {
         "ReduceMax" | "GlobalMaxPool" => ReduceKind::Max,
         _ => ReduceKind::Min,
     };
+    // Axes are an input from opset 13 (ReduceSum) or 18 (the others), an attribute before.
+    let from_input = node.opset >= if node.op == "ReduceSum" { 13 } else { 18 };
     let given = match node.ins.get(1).filter(|s| !s.is_empty()) {
-        Some(a) => Some(node.const_array(a)?.iter().map(|&v| v as i64).collect::<Vec<_>>()),
-        None => node.attr_ints("axes"),
+        Some(a) if from_input => Some(node.const_array(a)?.iter().map(|&v| v as i64).collect::<Vec<_>>()),
+        _ if from_input => None,
+        _ => node.attr_ints("axes"),
     };
     let mut axes: Vec<usize> = match given {
         _ if node.op == "GlobalMaxPool" => (2..rank).collect(),
