@@ -16,12 +16,13 @@ use halo2_proofs::plonk::{ProvingKey, VerifyingKey};
 use halo2curves::bn256::{G1Affine, G2Affine};
 use serde::{Deserialize, Serialize};
 use sha3::{Digest, Keccak256};
-use zkinfer_quantize::QModel;
+use zkinfer_quantize::{QModel, QOpKind};
 
 use crate::circuit::CircuitShape;
 use crate::error::{CircuitError, Result};
-use crate::keys::{read_pk, vk_from_bytes, write_pk, write_vk};
-use crate::prove::{keygen, model_id, shape_of};
+use crate::keys::{check_shape, read_pk, vk_from_bytes, write_pk, write_vk};
+use crate::plan::build_plan;
+use crate::prove::{MAX_CIRCUIT_K, keygen, model_id, shape_of};
 use crate::srs::Srs;
 
 /// `format` of setup.json.
@@ -158,7 +159,8 @@ impl Bundle {
         Ok(SetupOutcome { info, keygen_secs, pk_bytes: size(self.pk())?, vk_bytes: size(self.vk())? })
     }
 
-    /// Reads setup.json.
+    /// Reads setup.json; its k and shape are bounded ([`check_shape`],
+    /// [`MAX_CIRCUIT_K`]) before anything is built from them.
     pub fn info(&self) -> Result<SetupInfo> {
         let path = self.setup_json();
         let bytes = std::fs::read(&path).map_err(|source| match source.kind() {
@@ -169,23 +171,67 @@ impl Bundle {
             )),
             _ => CircuitError::Io { path: path.display().to_string(), source },
         })?;
-        let info: SetupInfo = serde_json::from_slice(&bytes)
-            .map_err(|e| CircuitError::Invalid(format!("{}: malformed: {e}", path.display())))?;
+        let bad = |what: String| CircuitError::Invalid(format!("{}: {what}", path.display()));
+        let info: SetupInfo = serde_json::from_slice(&bytes).map_err(|e| bad(format!("malformed: {e}")))?;
         if info.format != SETUP_FORMAT || info.version != 1 {
-            return Err(CircuitError::Invalid(format!("{}: not a version-1 setup file", path.display())));
+            return Err(bad("not a version-1 setup file".into()));
+        }
+        check_shape(info.shape).map_err(bad)?;
+        if !(1..=MAX_CIRCUIT_K).contains(&info.k) {
+            return Err(bad(format!("k = {} is outside 1..={MAX_CIRCUIT_K}", info.k)));
         }
         Ok(info)
     }
 
     /// Loads what verifying needs, checking that the files belong together.
     pub fn load_verifier(&self) -> Result<Verifier> {
+        self.load_verifier_within(MAX_CIRCUIT_K)
+    }
+
+    /// [`Bundle::load_verifier`] of a model whose circuit has at most 2^`max_k`
+    /// rows. Every file is checked before it is parsed: setup.json's k and
+    /// shape must be the ones the model's plan needs (the model's size is
+    /// bounded by k first, so planning is bounded too), and each key's layout
+    /// must be the circuit's ([`crate::keys`]). A panic while reading a
+    /// malformed file is an error here, not a crash.
+    pub fn load_verifier_within(&self, max_k: u32) -> Result<Verifier> {
+        guarded(|| self.load_verifier_unguarded(max_k))
+    }
+
+    fn load_verifier_unguarded(&self, max_k: u32) -> Result<Verifier> {
         let info = self.info()?;
+        if info.k > max_k {
+            return Err(CircuitError::TooLarge { k: info.k, max: max_k });
+        }
         let model = QModel::read(&self.qmodel())?;
         if model.content_hash_hex() != info.qmodel_hash {
             return Err(CircuitError::Invalid(format!(
                 "{} changed after setup (content hash differs): run `zkinfer setup` again",
                 self.qmodel().display()
             )));
+        }
+        let setup = self.setup_json();
+        let mismatch = |what: String| {
+            CircuitError::Invalid(format!(
+                "{}: {what} (setup.json does not belong to model.qm: run `zkinfer setup` again)",
+                setup.display()
+            ))
+        };
+        check_model_size(&model, info.k, info.shape).map_err(mismatch)?;
+        let plan = build_plan(&model, None, info.shape.width)?;
+        if plan.limbs() != info.shape.limbs || plan.min_k() != info.k {
+            return Err(mismatch(format!(
+                "k = {}, limbs = {}, but the model's circuit at width {} has k = {}, limbs = {}",
+                info.k,
+                info.shape.limbs,
+                info.shape.width,
+                plan.min_k(),
+                plan.limbs()
+            )));
+        }
+        let instances = model.input_tensor().numel() + model.output_tensor().numel() + 1;
+        if info.instances != instances {
+            return Err(mismatch(format!("{} instances, the model has {instances}", info.instances)));
         }
         let vk_bytes = std::fs::read(self.vk())
             .map_err(|source| CircuitError::Io { path: self.vk().display().to_string(), source })?;
@@ -196,7 +242,7 @@ impl Bundle {
                 self.vk().display()
             )));
         }
-        let vk = vk_from_bytes(&vk_bytes, info.shape)
+        let vk = vk_from_bytes(&vk_bytes, info.k, info.shape)
             .map_err(|e| CircuitError::Invalid(format!("{}: {e}", self.vk().display())))?;
         let srs = Srs::read(&self.srs())?;
         if srs.k() != info.k {
@@ -212,16 +258,82 @@ impl Bundle {
 
     /// Loads what proving needs (the verifier half and the proving key).
     pub fn load_prover(&self) -> Result<Prover> {
-        let verifier = self.load_verifier()?;
-        let pk = read_pk(&self.pk(), verifier.info.shape)?;
-        if crate::prove::model_id(pk.get_vk()) != verifier.model_id {
-            return Err(CircuitError::Invalid(format!(
-                "{}: the proving key does not belong to the verifying key",
-                self.pk().display()
-            )));
-        }
-        Ok(Prover { verifier, pk, accel: Default::default() })
+        self.load_prover_within(MAX_CIRCUIT_K)
     }
+
+    /// [`Bundle::load_prover`] of a model of at most 2^`max_k` rows, checked
+    /// as [`Bundle::load_verifier_within`] checks.
+    pub fn load_prover_within(&self, max_k: u32) -> Result<Prover> {
+        guarded(|| {
+            let verifier = self.load_verifier_unguarded(max_k)?;
+            let pk = read_pk(&self.pk(), verifier.info.k, verifier.info.shape)?;
+            if crate::prove::model_id(pk.get_vk()) != verifier.model_id {
+                return Err(CircuitError::Invalid(format!(
+                    "{}: the proving key does not belong to the verifying key",
+                    self.pk().display()
+                )));
+            }
+            Ok(Prover { verifier, pk, accel: Default::default() })
+        })
+    }
+}
+
+/// Runs a loader, turning a panic (a malformed file hitting an assertion deep
+/// inside a parser) into an error. Aborts (allocation failure, stack overflow)
+/// cannot be caught: the checks before each parser exist to rule them out.
+fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        let what = p
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| p.downcast_ref::<&str>().copied())
+            .unwrap_or("a panic");
+        Err(CircuitError::Invalid(format!("malformed model files ({what})")))
+    })
+}
+
+/// Necessary conditions for `model` to fit a circuit of 2^`k` rows and
+/// `shape`, checked with overflow-safe arithmetic before planning (which
+/// allocates per wire and per product): every wire takes an advice cell and
+/// every product a MAC slot.
+fn check_model_size(model: &QModel, k: u32, shape: CircuitShape) -> std::result::Result<(), String> {
+    let rows = 1u128 << k;
+    let cells = rows * shape.advice_columns() as u128;
+    let numel = |shape: &[usize]| shape.iter().try_fold(1u128, |a, &d| a.checked_mul(d as u128));
+    let mut wires: u128 = 0;
+    let mut products: u128 = 0;
+    let too_big = || "the model does not fit its k".to_string();
+    for (i, t) in model.tensors.iter().enumerate() {
+        let n = numel(&t.shape).filter(|&n| n <= cells).ok_or_else(|| {
+            format!("tensor `{}` of shape {:?} does not fit a circuit of 2^{k} rows", t.name, t.shape)
+        })?;
+        let reshaped = model.ops.iter().any(|op| op.output == i && matches!(op.kind, QOpKind::Reshape));
+        if !reshaped {
+            wires = wires.checked_add(n).ok_or_else(too_big)?;
+        }
+    }
+    for op in &model.ops {
+        let out = model.tensors.get(op.output).and_then(|t| numel(&t.shape)).ok_or_else(too_big)?;
+        let fan_in = match &op.kind {
+            QOpKind::Dense { k, .. } => *k as u128,
+            QOpKind::Conv { weight_shape: [_, c, kh, kw], .. } => {
+                (*c as u128).checked_mul(*kh as u128).and_then(|x| x.checked_mul(*kw as u128)).ok_or_else(too_big)?
+            }
+            QOpKind::AvgPool { window, .. } | QOpKind::MaxPool { window } => {
+                window.kernel[0] as u128 * window.kernel[1] as u128
+            }
+            _ => 0,
+        };
+        products = out.checked_mul(fan_in).and_then(|p| products.checked_add(p)).ok_or_else(too_big)?;
+    }
+    // Slack of 2 on the wires: a conservative bound, not the planner's count.
+    if wires > 2 * cells {
+        return Err(format!("{wires} activation values do not fit a circuit of 2^{k} rows"));
+    }
+    if products > rows * shape.width as u128 + cells {
+        return Err(format!("{products} products do not fit a circuit of 2^{k} rows at width {}", shape.width));
+    }
+    Ok(())
 }
 
 /// keccak256 of (G2, τ·G2) in raw form: names the ceremony an SRS comes from.

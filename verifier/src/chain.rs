@@ -169,6 +169,20 @@ impl Chain {
         }
     }
 
+    /// The hash of block `number` (`None` on the embedded chain, which has no
+    /// block hashes and never reorganizes, or when the block does not exist).
+    pub async fn block_hash(&self, number: u64) -> Result<Option<B256>> {
+        match self {
+            Chain::Embedded(_) => Ok(None),
+            Chain::Rpc(r) => Ok(r
+                .provider
+                .get_block_by_number(alloy::eips::BlockNumberOrTag::Number(number))
+                .await
+                .map_err(rpc_error)?
+                .map(|b| b.header.hash)),
+        }
+    }
+
     /// The timestamp the next transaction will see (embedded), or the latest
     /// block's (RPC).
     pub async fn timestamp(&self) -> Result<u64> {
