@@ -134,9 +134,9 @@ fn crafted_bundles_are_errors_not_aborts() {
         ),
         ("setup.json k = 40", Box::new(|d| set_json(d, |v| v["k"] = 40.into())), "k = 40"),
         (
-            "setup.json with another valid width",
+            "setup.json with another valid width (same k and limbs)",
             Box::new(|d| set_json(d, |v| v["shape"]["width"] = 24.into())),
-            "does not belong to model.qm",
+            "fixed columns, the circuit of this shape has",
         ),
     ];
     for (i, (what, craft, want)) in cases.iter().enumerate() {

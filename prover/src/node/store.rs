@@ -951,4 +951,59 @@ mod tests {
         let old = s.get("old").unwrap();
         assert_eq!((old.from_chain, old.input.as_slice()), (false, &[1.0][..]));
     }
+
+    /// The capacity check runs in the insert's transaction: 8 threads
+    /// submitting 50 jobs each at capacity 200 queue exactly 200 (the check
+    /// and the insert used to be two statements: 201 at capacity 200).
+    #[test]
+    fn capacity_is_exact_under_concurrent_inserts() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = std::sync::Arc::new(JobStore::open(&dir.path().join("jobs.db")).unwrap());
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    (0..50)
+                        .filter(|i| {
+                            let j = job(&format!("t{t}-{i}"), "");
+                            s.insert_within(&j, Some((200, &[JobState::Queued]))).unwrap().is_some()
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        let accepted: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!((accepted, s.queued().unwrap()), (200, 200));
+    }
+
+    #[test]
+    fn a_corrupted_store_is_reported_and_lost_jobs_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.db");
+        let s = JobStore::open(&path).unwrap();
+        assert_eq!(*s.health().borrow(), StoreHealth::Ok);
+        for i in 0..20 {
+            s.insert(&job(&format!("j{i}"), &format!("k{i}"))).unwrap();
+        }
+        assert!(s.probe() && s.lost_jobs().is_none());
+        drop(s);
+        // The witness says 20 were acknowledged; pretend the store holds 3 fewer.
+        std::fs::write(dir.path().join("jobs.acked"), "23\n").unwrap();
+        let s = JobStore::open(&path).unwrap();
+        assert_eq!(s.lost_jobs(), Some(&LostJobs { store_seq: 20, acked_seq: 23 }));
+        drop(s);
+        assert!(JobStore::open(&path).unwrap().lost_jobs().is_none(), "reported once");
+
+        let mut bytes = std::fs::read(&path).unwrap();
+        for b in &mut bytes[4096..] {
+            *b = 0x5a;
+        }
+        std::fs::write(&path, bytes).unwrap();
+        let s = JobStore::open(&path).unwrap();
+        let h = s.health().borrow().clone();
+        assert!(matches!(&h, StoreHealth::Corrupt(r) if r.contains("quick_check")), "{h:?}");
+        assert!(!s.writable());
+        assert!(s.list(10, None).is_err());
+        assert!(matches!(*s.health().borrow(), StoreHealth::Corrupt(_)), "stays corrupt");
+    }
 }

@@ -246,6 +246,11 @@ fn chain_key(job_ref: &str, posting: &str) -> String {
     format!("{CHAIN_KEY_PREFIX}{job_ref}:{posting}")
 }
 
+/// The posting hash in a chain job's key (`None` for keys of older versions, `chain:<job id>`).
+fn posting_of_key(key: &str) -> Option<&str> {
+    key.strip_prefix(CHAIN_KEY_PREFIX)?.split_once(':').map(|(_, h)| h)
+}
+
 fn market(access: &ChainAccess, contracts: Contracts) -> Market<'_> {
     Market { chain: &access.chain, contracts }
 }
@@ -414,7 +419,7 @@ impl Watcher {
 
     /// Whether the chain's job `job_id` is still the posting `job` was taken from.
     async fn posting_matches(&self, m: &Market<'_>, job: &JobRecord, job_id: U256) -> Result<bool> {
-        let Some(want) = job.idempotency_key.rsplit_once(':').map(|(_, h)| h).filter(|h| h.starts_with("0x")) else {
+        let Some(want) = posting_of_key(&job.idempotency_key) else {
             return Ok(true); // taken by an older node version: no hash to compare
         };
         let j = m.job(job_id).await?;
@@ -433,7 +438,7 @@ impl Watcher {
         let store = &self.state.store;
         let taken = store.chain_jobs_for(&job_ref).map_err(IngestError::store)?;
         // The same posting (a re-read block), or a job taken by an older version (key without hash).
-        if taken.iter().any(|j| j.idempotency_key == key || !j.idempotency_key.contains(":0x")) {
+        if taken.iter().any(|j| j.idempotency_key == key || posting_of_key(&j.idempotency_key).is_none()) {
             return Ok(());
         }
         for old in taken.iter().filter(|j| !matches!(j.state, JobState::Failed | JobState::Cancelled)) {
@@ -537,7 +542,10 @@ impl Watcher {
     async fn submit(&self, job: &JobRecord) -> Result<()> {
         let store = &self.state.store;
         let m = market(&self.access, self.contracts);
-        let job_id = U256::from_str_radix(job.job_ref.trim_start_matches("0x"), 16).context("stored job_ref")?;
+        let Ok(job_id) = U256::from_str_radix(job.job_ref.trim_start_matches("0x"), 16) else {
+            store.fail(&job.id, &format!("the stored job_ref `{}` is not an on-chain job id", job.job_ref))?;
+            return Ok(());
+        };
         if job.state == JobState::Submitted && self.settled_by_us(&m, job, job_id).await? {
             return Ok(());
         }
