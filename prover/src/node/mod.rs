@@ -283,9 +283,9 @@ impl NodeHandle {
 /// until a probe write succeeds.
 fn probe_store(state: Arc<NodeState>) {
     while !state.stopping.load(Ordering::SeqCst) {
-        if matches!(*state.store.health().borrow(), StoreHealth::Full(_) | StoreHealth::Failing(_))
-            && state.store.probe()
-        {
+        // (The health borrow must end before the probe updates it.)
+        let failing = matches!(*state.store.health().borrow(), StoreHealth::Full(_) | StoreHealth::Failing(_));
+        if failing && state.store.probe() {
             tracing::info!("the job store takes writes again");
             state.queued.notify_waiters();
         }

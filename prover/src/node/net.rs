@@ -285,6 +285,13 @@ impl Listener {
     /// Binds `addr` (port 0 picks a free one).
     pub fn bind(addr: SocketAddr) -> io::Result<Listener> {
         let inner = std::net::TcpListener::bind(addr)?;
+        // std listens with a backlog of 128: a burst of connections then waits
+        // for SYN retransmits (1 s). Listening again raises it (Linux, BSD).
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: listen on a socket this function owns; a failure keeps the old backlog.
+            unsafe { libc::listen(inner.as_raw_fd(), 4096) };
+        }
         inner.set_nonblocking(true)?;
         Ok(Listener { inner })
     }

@@ -214,13 +214,18 @@ fn check_input(r: &pb::SubmitJobRequest, m: &ServedModel) -> Result<(), Status> 
         return Err(Status::invalid_argument(format!(
             "input[{out}] = {} is outside the model's input range [{}, {}] ({} values out of range; \
              the node does not clamp)",
-            r.input[out],
+            short(r.input[out]),
             lo as f64 / scale,
             hi as f64 / scale,
             q.clamped
         )));
     }
     Ok(())
+}
+
+/// A number for a message: exponent notation when it is large.
+fn short(x: f64) -> String {
+    if x.abs() >= 1e9 { format!("{x:e}") } else { x.to_string() }
 }
 
 /// The binding of a submission for node job `job_id`; INVALID_ARGUMENT names the problem.
