@@ -419,7 +419,7 @@ async fn a_reorg_on_anvil_takes_the_new_job_and_settles_once() {
     let reverted: bool = raw.raw_request("evm_revert".into(), (snapshot,)).await.unwrap();
     assert!(reverted);
     let mut other = fx.inputs.clone();
-    other[0] = U256::ZERO;
+    other[0] = fr_to_u256(&zkinfer_circuits::circuit::fe(fx.q[0] as i128 + 1));
     let (again, _) = market.post_job(poster, fx.id, other.clone(), U256::from(100u64), now + 3600).await.unwrap();
     assert_eq!(again, job, "the job id is reused after the reorganization");
     let t = Instant::now();
@@ -431,7 +431,11 @@ async fn a_reorg_on_anvil_takes_the_new_job_and_settles_once() {
         {
             break j.clone();
         }
-        assert!(t.elapsed() < Duration::from_secs(120), "the new posting was not settled: {listed:?}");
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "the new posting was not settled: {listed:?}\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let reorg_s = t.elapsed().as_secs_f64();
@@ -448,7 +452,7 @@ async fn a_reorg_on_anvil_takes_the_new_job_and_settles_once() {
     let proof = c.get_proof(pb::GetProofRequest { id: second.id.clone() }).await.unwrap().into_inner();
     assert_eq!(
         proof.instances[0],
-        zkinfer_circuits::prove::fr_to_hex(&zkinfer_circuits::circuit::fe(0)),
+        zkinfer_circuits::prove::fr_to_hex(&zkinfer_circuits::circuit::fe(fx.q[0] as i128 + 1)),
         "proved for the new inputs"
     );
     drop(node);

@@ -96,7 +96,7 @@ impl Default for ChainConfig {
             reorg_depth: 64,
             min_bounty: String::new(),
             min_bounty_per_model: HashMap::new(),
-            settle_gas: 1_000_000,
+            settle_gas: 1_200_000,
             gas_price: "1000000000".into(),
             max_jobs_per_poster: 16,
         }
