@@ -52,6 +52,9 @@ fn set_json(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     std::fs::write(p, serde_json::to_vec(&v).unwrap()).unwrap();
 }
 
+/// Changes the files of a copied bundle.
+type Craft<'a> = Box<dyn Fn(&Path) + 'a>;
+
 #[test]
 fn crafted_bundles_are_errors_not_aborts() {
     let tmp = tempfile::tempdir().unwrap();
@@ -69,7 +72,7 @@ fn crafted_bundles_are_errors_not_aborts() {
     let first_fixed = fixed_count + 4;
     assert_eq!(&pk[44 + l0..44 + l0 + 4], &(n as u32).to_be_bytes(), "layout assumption: l0's length");
 
-    let cases: Vec<(&str, Box<dyn Fn(&Path)>, &str)> = vec![
+    let cases: Vec<(&str, Craft, &str)> = vec![
         (
             "fixed-values count 0xFFFFFFFF",
             Box::new(|d| {

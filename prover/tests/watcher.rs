@@ -462,3 +462,40 @@ async fn a_reorg_on_anvil_takes_the_new_job_and_settles_once() {
         "fault: reorg on anvil (evm_revert, same job id reposted): new posting settled {reorg_s:.1} s later, orphaned job failed, paid once"
     );
 }
+
+/// With `confirmations = 2`, a job is taken only once two more blocks are on top of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_are_taken_after_the_confirmations() {
+    let fx = fx();
+    let chain = Arc::new(Chain::embedded());
+    let acc = chain.accounts();
+    let (poster, node_addr) = (acc[1], acc[2]);
+    let market = market_with_model(&chain, poster).await;
+    let data = tempfile::tempdir().unwrap();
+    let cfg = NodeConfig {
+        data_dir: data.path().to_path_buf(),
+        models: Some(fx.models.clone()),
+        workers: 1,
+        chain: Some(ChainConfig {
+            start_block: Some(0),
+            poll_interval_ms: 50,
+            confirmations: 2,
+            min_bounty: "1".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let access = ChainAccess { chain: chain.clone(), prover: node_addr, market: market.contracts.market };
+    let node = start_with(cfg, access);
+    let mut c = client(&node.url).await;
+    let now = chain.timestamp().await.unwrap();
+    let (job, _) = market.post_job(poster, fx.id, fx.inputs.clone(), U256::from(100u64), now + 3600).await.unwrap();
+    // Many polls later, one block on top: not taken yet.
+    chain.advance_time(1).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(jobs(&mut c).await.is_empty(), "taken with one confirmation");
+    chain.advance_time(1).await.unwrap();
+    let j = wait_chain_job(&mut c, job).await;
+    assert_eq!(pb::JobState::try_from(j.state), Ok(pb::JobState::Settled), "{j:?}");
+    node.stop().await;
+}

@@ -493,6 +493,12 @@ pub async fn serve_with_chain(
         .max_encoding_message_size(cfg.max_message_bytes);
     let svc = tonic::service::interceptor::InterceptedService::new(svc, auth);
     let (health, health_svc) = tonic_health::server::health_reporter();
+    // The first status is set before the first connection is accepted.
+    if state.store.health().borrow().problem().is_none() {
+        health.set_serving::<ProverServiceServer<Service>>().await;
+    } else {
+        health.set_not_serving::<ProverServiceServer<Service>>().await;
+    }
     let health_task = tokio::spawn(report_health(state.clone(), health));
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(zkinfer_proto::FILE_DESCRIPTOR_SET)

@@ -333,7 +333,7 @@ impl Watcher {
             Some(v) => v.parse::<u64>().context("stored chain cursor")?,
             None => self.cfg.start_block.unwrap_or(latest),
         };
-        if let Some(rewound) = self.check_reorg(next, head).await? {
+        if let Some(rewound) = self.check_reorg(head).await? {
             next = rewound;
         }
         let m = market(&self.access, self.contracts);
@@ -364,7 +364,7 @@ impl Watcher {
     /// When the last block read was replaced (or the chain is now shorter),
     /// rewinds the cursor by `reorg_depth` blocks and re-checks the jobs
     /// taken from them; returns the new cursor.
-    async fn check_reorg(&self, next: u64, head: u64) -> Result<Option<u64>> {
+    async fn check_reorg(&self, head: u64) -> Result<Option<u64>> {
         let store = &self.state.store;
         let Some(last) = store.meta(&self.last_block_key())? else {
             return Ok(None);
@@ -392,7 +392,6 @@ impl Watcher {
         }
         store.set_meta(&self.cursor_key(), &from.to_string())?;
         store.set_meta(&self.last_block_key(), "")?;
-        let _ = next;
         Ok(Some(from))
     }
 
@@ -650,4 +649,40 @@ pub fn chain_input(model: &QModel, inputs: &[U256]) -> std::result::Result<Vec<f
         return Err(format!("input[{i}] = {} is out of the model's input range", q[i]));
     }
     Ok(floats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rpc_urls_are_logged_without_secrets() {
+        let url = "https://user:pa55word@eth.example.com:8545/v2/AbCdEf0123456789?key=sEcReT1234";
+        assert_eq!(redact_url(url), "https://eth.example.com:8545/…");
+        assert_eq!(redact_url("http://127.0.0.1:8545"), "http://127.0.0.1:8545");
+        let msg = format!("error sending request for url ({url}): connection refused");
+        let r = redact(&msg, url);
+        for secret in ["pa55word", "AbCdEf0123456789", "sEcReT1234", "user:"] {
+            assert!(!r.contains(secret), "{r}");
+        }
+        assert!(r.contains("eth.example.com:8545") && r.contains("connection refused"), "{r}");
+        // The HTTP client quotes the URL normalized: the path alone is redacted too.
+        let r = redact("for url (https://eth.example.com:8545/v2/AbCdEf0123456789?key=sEcReT1234)", url);
+        assert!(!r.contains("AbCdEf0123456789") && !r.contains("sEcReT1234"), "{r}");
+    }
+
+    #[test]
+    fn the_default_minimum_bounty_covers_the_settlement_gas() {
+        let c = ChainConfig::default();
+        assert_eq!(c.default_min_bounty().unwrap(), U256::from(1_200_000u64) * U256::from(1_000_000_000u64));
+        let c = ChainConfig { min_bounty: "7".into(), ..Default::default() };
+        assert_eq!(c.default_min_bounty().unwrap(), U256::from(7u64));
+        let id = format!("0x{}", "Ab".repeat(32));
+        let c = ChainConfig { min_bounty_per_model: [(id.clone(), "42".into())].into(), ..Default::default() };
+        assert_eq!(c.min_bounties().unwrap()[&id.to_ascii_lowercase()], U256::from(42u64));
+        let c = ChainConfig { min_bounty_per_model: [("mlp".into(), "42".into())].into(), ..Default::default() };
+        assert!(c.min_bounties().unwrap_err().to_string().contains("`mlp` is not a model id"));
+        let c = ChainConfig { gas_price: "cheap".into(), ..Default::default() };
+        assert!(c.default_min_bounty().unwrap_err().to_string().contains("gas_price `cheap`"));
+    }
 }
