@@ -46,4 +46,6 @@ node tools/ptau-points.cjs "$fx/pot10.ptau" 1024 >"$fx/pot10.points.json"
 export ZKINFER_TEST_PTAU="$fx/pot10.ptau"
 
 echo "== cargo test"
+# The full-disk fault test mounts a small tmpfs in a private mount namespace (unshare -rm).
+export ZKINFER_REQUIRE_TMPFS=1
 cargo test --workspace --locked

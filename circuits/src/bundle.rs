@@ -20,8 +20,9 @@ use zkinfer_quantize::QModel;
 
 use crate::circuit::CircuitShape;
 use crate::error::{CircuitError, Result};
-use crate::keys::{read_pk, vk_from_bytes, write_pk, write_vk};
-use crate::prove::{circuit_digest, keygen, model_id_for, shape_of};
+use crate::keys::{check_shape, read_pk, vk_from_bytes, write_pk, write_vk};
+use crate::plan::build_plan;
+use crate::prove::{MAX_CIRCUIT_K, circuit_digest, keygen, model_id_for, shape_of};
 use crate::srs::Srs;
 
 /// `format` of setup.json.
@@ -176,7 +177,8 @@ impl Bundle {
         Ok(SetupOutcome { info, keygen_secs, pk_bytes: size(self.pk())?, vk_bytes: size(self.vk())? })
     }
 
-    /// Reads setup.json.
+    /// Reads setup.json; its k and shape are bounded ([`check_shape`],
+    /// [`MAX_CIRCUIT_K`]) before anything is built from them.
     pub fn info(&self) -> Result<SetupInfo> {
         let path = self.setup_json();
         let bytes = std::fs::read(&path).map_err(|source| match source.kind() {
@@ -187,25 +189,45 @@ impl Bundle {
             )),
             _ => CircuitError::Io { path: path.display().to_string(), source },
         })?;
-        let info: SetupInfo = serde_json::from_slice(&bytes)
-            .map_err(|e| CircuitError::Invalid(format!("{}: malformed: {e}", path.display())))?;
+        let bad = |what: String| CircuitError::Invalid(format!("{}: {what}", path.display()));
+        let info: SetupInfo = serde_json::from_slice(&bytes).map_err(|e| bad(format!("malformed: {e}")))?;
         if info.format != SETUP_FORMAT {
-            return Err(CircuitError::Invalid(format!("{}: not a zkinfer setup file", path.display())));
+            return Err(bad("not a zkinfer setup file".into()));
         }
         if info.version != SETUP_VERSION {
-            return Err(CircuitError::Invalid(format!(
-                "{}: setup file version {}, this zkinfer reads version {SETUP_VERSION} (the model id changed): \
+            return Err(bad(format!(
+                "setup file version {}, this zkinfer reads version {SETUP_VERSION} (the model id changed): \
                  run `zkinfer setup` again",
-                path.display(),
                 info.version
             )));
+        }
+        check_shape(info.shape).map_err(bad)?;
+        if !(1..=MAX_CIRCUIT_K).contains(&info.k) {
+            return Err(bad(format!("k = {} is outside 1..={MAX_CIRCUIT_K}", info.k)));
         }
         Ok(info)
     }
 
     /// Loads what verifying needs, checking that the files belong together.
     pub fn load_verifier(&self) -> Result<Verifier> {
+        self.load_verifier_within(MAX_CIRCUIT_K)
+    }
+
+    /// [`Bundle::load_verifier`] of a model whose circuit has at most 2^`max_k`
+    /// rows. Every file is checked before it is parsed: setup.json's k and
+    /// shape must be the ones the model's plan needs (the model's size is
+    /// bounded by k first, so planning is bounded too), and each key's layout
+    /// must be the circuit's ([`crate::keys`]). A panic while reading a
+    /// malformed file is an error here, not a crash.
+    pub fn load_verifier_within(&self, max_k: u32) -> Result<Verifier> {
+        guarded(|| self.load_verifier_unguarded(max_k))
+    }
+
+    fn load_verifier_unguarded(&self, max_k: u32) -> Result<Verifier> {
         let info = self.info()?;
+        if info.k > max_k {
+            return Err(CircuitError::TooLarge { k: info.k, max: max_k, detail: String::new() });
+        }
         let model = QModel::read(&self.qmodel())?;
         if model.content_hash_hex() != info.qmodel_hash {
             return Err(CircuitError::Invalid(format!(
@@ -213,9 +235,32 @@ impl Bundle {
                 self.qmodel().display()
             )));
         }
+        let setup = self.setup_json();
+        let mismatch = |what: String| {
+            CircuitError::Invalid(format!(
+                "{}: {what} (setup.json does not belong to model.qm: run `zkinfer setup` again)",
+                setup.display()
+            ))
+        };
+        check_model_size(&model, info.k, info.shape).map_err(mismatch)?;
+        let plan = build_plan(&model, None, info.shape.width)?;
+        if plan.limbs() != info.shape.limbs || plan.min_k() != info.k {
+            return Err(mismatch(format!(
+                "k = {}, limbs = {}, but the model's circuit at width {} has k = {}, limbs = {}",
+                info.k,
+                info.shape.limbs,
+                info.shape.width,
+                plan.min_k(),
+                plan.limbs()
+            )));
+        }
+        let instances = model.input_tensor().numel() + model.output_tensor().numel() + 1;
+        if info.instances != instances {
+            return Err(mismatch(format!("{} instances, the model has {instances}", info.instances)));
+        }
         let vk_bytes = std::fs::read(self.vk())
             .map_err(|source| CircuitError::Io { path: self.vk().display().to_string(), source })?;
-        let vk = vk_from_bytes(&vk_bytes, info.shape)
+        let vk = vk_from_bytes(&vk_bytes, info.k, info.shape)
             .map_err(|e| CircuitError::Invalid(format!("{}: {e}", self.vk().display())))?;
         // The id is recomputed from what was loaded: the key read under setup.json's
         // shape (whose constraint system is in the transcript digest) and the model's
@@ -243,16 +288,50 @@ impl Bundle {
 
     /// Loads what proving needs (the verifier half and the proving key).
     pub fn load_prover(&self) -> Result<Prover> {
-        let verifier = self.load_verifier()?;
-        let pk = read_pk(&self.pk(), verifier.info.shape)?;
-        if model_id_for(pk.get_vk(), verifier.info.shape, &verifier.model) != verifier.model_id {
-            return Err(CircuitError::Invalid(format!(
-                "{}: the proving key does not belong to the verifying key",
-                self.pk().display()
-            )));
-        }
-        Ok(Prover { verifier, pk, accel: Default::default() })
+        self.load_prover_within(MAX_CIRCUIT_K)
     }
+
+    /// [`Bundle::load_prover`] of a model of at most 2^`max_k` rows, checked
+    /// as [`Bundle::load_verifier_within`] checks.
+    pub fn load_prover_within(&self, max_k: u32) -> Result<Prover> {
+        guarded(|| {
+            let verifier = self.load_verifier_unguarded(max_k)?;
+            let pk = read_pk(&self.pk(), verifier.info.k, verifier.info.shape)?;
+            if model_id_for(pk.get_vk(), verifier.info.shape, &verifier.model) != verifier.model_id {
+                return Err(CircuitError::Invalid(format!(
+                    "{}: the proving key does not belong to the verifying key",
+                    self.pk().display()
+                )));
+            }
+            Ok(Prover { verifier, pk, accel: Default::default() })
+        })
+    }
+}
+
+/// Runs a loader, turning a panic (a malformed file hitting an assertion deep
+/// inside a parser) into an error. Aborts (allocation failure, stack overflow)
+/// cannot be caught: the checks before each parser exist to rule them out.
+fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        let what = p
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| p.downcast_ref::<&str>().copied())
+            .unwrap_or("a panic");
+        Err(CircuitError::Invalid(format!("malformed model files ({what})")))
+    })
+}
+
+/// `model` fits a circuit of 2^`k` rows and `shape`: checked from its ops' shapes alone
+/// ([`crate::cost::estimate_at`], linear in the ops, overflow-safe) before planning, which
+/// allocates per wire and per product.
+fn check_model_size(model: &QModel, k: u32, shape: CircuitShape) -> std::result::Result<(), String> {
+    let e = crate::cost::estimate_at(model, shape.width);
+    // The estimate may overcount a little (padded convolutions): one k of slack.
+    if e.k > k + 1 {
+        return Err(format!("the model needs about 2^{} rows ({}), not 2^{k}", e.k, e.summary()));
+    }
+    Ok(())
 }
 
 /// keccak256 of (G2, τ·G2) in raw form: names the ceremony an SRS comes from.

@@ -116,11 +116,16 @@ fn start_in_process(data: &Path, access: ChainAccess) -> InProcessNode {
             start_block: Some(0),
             poll_interval_ms: 100,
             max_block_range: 3,
+            confirmations: 0,
             min_bounty: "50".into(),
             ..Default::default()
         }),
         ..Default::default()
     };
+    start_with(cfg, access)
+}
+
+fn start_with(cfg: NodeConfig, access: ChainAccess) -> InProcessNode {
     let (incoming, addr) = node::bind("127.0.0.1:0").unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(node::serve_with_chain(
@@ -254,7 +259,7 @@ async fn watcher_settles_a_job_on_anvil() {
     std::fs::write(
         &cfg,
         format!(
-            "workers = 1\n[chain]\nrpc_url = \"{}\"\nmarket = \"{}\"\nkey_env = \"NODE_KEY\"\nstart_block = 0\npoll_interval_ms = 200\n",
+            "workers = 1\n[chain]\nrpc_url = \"{}\"\nmarket = \"{}\"\nkey_env = \"NODE_KEY\"\nstart_block = 0\npoll_interval_ms = 200\nconfirmations = 0\nmin_bounty = \"1\"\n",
             anvil.url, market.contracts.market
         ),
     )
@@ -286,4 +291,246 @@ async fn watcher_settles_a_job_on_anvil() {
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("chain job settled"), "{logged}");
     assert!(!logged.contains(DEV_KEYS[2].trim_start_matches("0x")), "the node logged its private key");
+}
+
+/// Flooding the node with chain jobs: capacity applies to them (counted over
+/// queued and proving jobs), the default minimum bounty is the settlement gas
+/// at `gas_price`, one poster gets at most `max_jobs_per_poster`; a chain job
+/// whose submission fails (here a broken record) does not stop the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_job_floods_are_bounded() {
+    let fx = fx();
+    let chain = Arc::new(Chain::embedded());
+    let acc = chain.accounts();
+    let (poster, node_addr, other) = (acc[1], acc[2], acc[3]);
+    let market = market_with_model(&chain, poster).await;
+    market.transfer(poster, other, U256::from(5_000u64)).await.unwrap();
+    market.approve(other, U256::from(5_000u64)).await.unwrap();
+    let now = chain.timestamp().await.unwrap();
+    let post = |from: Address, bounty: u64| {
+        let market = &market;
+        async move {
+            market
+                .post_job(
+                    from,
+                    fx.id,
+                    B256::from(fx.evm.code_hash()),
+                    fx.inputs.clone(),
+                    U256::from(bounty),
+                    now + 3600,
+                )
+                .await
+                .unwrap()
+                .0
+        }
+    };
+    // Settlement gas 1000 at price 1: the default minimum bounty is 1000.
+    let cheap = post(poster, 999).await;
+    let a1 = post(poster, 1000).await;
+    let a2 = post(poster, 1000).await;
+    let a3 = post(poster, 1000).await; // over max_jobs_per_poster = 2
+    let b1 = post(other, 1000).await;
+    let b2 = post(other, 1000).await; // over queue_capacity = 3 (queued + proving)
+
+    // A broken chain record, proved and waiting for submission, comes first.
+    let data = tempfile::tempdir().unwrap();
+    {
+        use zkinfer_prover::node::store::{JobRecord, JobState, JobStore, StoredProof};
+        let s = JobStore::open(&data.path().join("jobs.db")).unwrap();
+        let rec = JobRecord {
+            id: "0xbroken".into(),
+            model_id: format!("{:#x}", fx.id),
+            state: JobState::Queued,
+            input: vec![],
+            binding: "0x01".into(),
+            job_ref: "0xnot-a-job-id".into(),
+            idempotency_key: "chain:0xnot-a-job-id:0x00".into(),
+            error: String::new(),
+            created_ms: 0,
+            updated_ms: 0,
+            attempts: 0,
+            from_chain: true,
+            bounty: "1".into(),
+            tx_hash: String::new(),
+            poster: String::new(),
+            chain_block: 0,
+        };
+        s.insert(&rec).unwrap();
+        s.claim_next().unwrap().unwrap();
+        s.complete("0xbroken", &StoredProof { proof_json: "{}".into(), prove_ms: 1.0, witness_ms: 1.0 }).unwrap();
+    }
+    let cfg = NodeConfig {
+        data_dir: data.path().to_path_buf(),
+        models: Some(fx.models.clone()),
+        workers: 1,
+        queue_capacity: 3,
+        chain: Some(ChainConfig {
+            start_block: Some(0),
+            poll_interval_ms: 100,
+            confirmations: 0,
+            settle_gas: 1000,
+            gas_price: "1".into(),
+            max_jobs_per_poster: 2,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let access = ChainAccess { chain: chain.clone(), prover: node_addr, market: market.contracts.market };
+    let node = start_with(cfg, access);
+    let mut c = client(&node.url).await;
+    for job in [a1, a2, b1] {
+        let j = wait_chain_job(&mut c, job).await;
+        assert_eq!(pb::JobState::try_from(j.state), Ok(pb::JobState::Settled), "{j:?}");
+    }
+    // A few more polls: the skipped jobs stay untaken (the cursor moved past them).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let listed = jobs(&mut c).await;
+    let refs: Vec<String> = listed.iter().map(|j| j.job_ref.clone()).collect();
+    for skipped in [cheap, a3, b2] {
+        assert!(!refs.contains(&format!("{skipped:#066x}")), "job {skipped} should have been skipped: {refs:?}");
+        assert_eq!(market.job(skipped).await.unwrap().status, JobMarket::Status::Open);
+    }
+    assert_eq!(listed.len(), 4, "{refs:?}");
+    let broken = listed.iter().find(|j| j.id == "0xbroken").unwrap();
+    assert_eq!(pb::JobState::try_from(broken.state), Ok(pb::JobState::Failed), "{broken:?}");
+    assert!(broken.error.contains("not an on-chain job id"), "{}", broken.error);
+    println!(
+        "fault: 6 cheap chain jobs at capacity 3, 2 per poster, minimum bounty 1000: 3 taken and settled, 3 left open"
+    );
+    node.stop().await;
+}
+
+/// A reorganization on anvil: the job the node settled is reverted and the
+/// same job id is posted again with other inputs. The node takes the new
+/// posting, marks the orphaned one failed, and the job is settled once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reorg_on_anvil_takes_the_new_job_and_settles_once() {
+    let Some(anvil) = anvil::start_for_tests() else { return };
+    let fx = fx();
+    let keys: Vec<String> = DEV_KEYS.iter().map(|k| k.to_string()).collect();
+    let chain = RpcChain::connect(&anvil.url, &keys).await.unwrap();
+    let acc = chain.accounts();
+    let (poster, node_addr) = (acc[1], acc[2]);
+    let market = market_with_model(&chain, poster).await;
+    let before = market.balance(node_addr).await.unwrap();
+    use alloy::providers::{Provider, ProviderBuilder};
+    let raw = ProviderBuilder::new().connect_http(anvil.url.parse().unwrap());
+    let snapshot: U256 = raw.raw_request("evm_snapshot".into(), ()).await.unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("node.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "workers = 1\n[chain]\nrpc_url = \"{}\"\nmarket = \"{}\"\nkey_env = \"NODE_KEY\"\nstart_block = 0\npoll_interval_ms = 100\nconfirmations = 0\nmin_bounty = \"1\"\n",
+            anvil.url, market.contracts.market
+        ),
+    )
+    .unwrap();
+    let log = tmp.path().join("node.log");
+    let node = start_node_with_env(
+        &tmp.path().join("data"),
+        &fx.models,
+        &["--config", cfg.to_str().unwrap()],
+        &[("NODE_KEY", DEV_KEYS[2]), ("RUST_LOG", "info")],
+        Stdio::from(std::fs::File::create(&log).unwrap()),
+    );
+    let mut c = client(&node.url).await;
+    let now = chain.timestamp().await.unwrap();
+    let (job, _) = market
+        .post_job(poster, fx.id, B256::from(fx.evm.code_hash()), fx.inputs.clone(), U256::from(100u64), now + 3600)
+        .await
+        .unwrap();
+    let first = wait_chain_job(&mut c, job).await;
+    assert_eq!(pb::JobState::try_from(first.state), Ok(pb::JobState::Settled), "{first:?}");
+
+    // Reorganize: back to before the posting, then the same job id with other inputs.
+    let reverted: bool = raw.raw_request("evm_revert".into(), (snapshot,)).await.unwrap();
+    assert!(reverted);
+    let mut other = fx.inputs.clone();
+    other[0] = fr_to_u256(&zkinfer_circuits::circuit::fe(fx.q[0] as i128 + 1));
+    let (again, _) = market
+        .post_job(poster, fx.id, B256::from(fx.evm.code_hash()), other.clone(), U256::from(100u64), now + 3600)
+        .await
+        .unwrap();
+    assert_eq!(again, job, "the job id is reused after the reorganization");
+    let t = Instant::now();
+    let second = loop {
+        let listed = jobs(&mut c).await;
+        if let Some(j) = listed
+            .iter()
+            .find(|j| j.job_ref == first.job_ref && j.id != first.id && j.state == pb::JobState::Settled as i32)
+        {
+            break j.clone();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "the new posting was not settled: {listed:?}\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let reorg_s = t.elapsed().as_secs_f64();
+    let listed = jobs(&mut c).await;
+    let old = listed.iter().find(|j| j.id == first.id).unwrap();
+    assert_eq!(pb::JobState::try_from(old.state), Ok(pb::JobState::Failed), "{old:?}");
+    assert!(old.error.contains("reorganization"), "{}", old.error);
+    assert_eq!(listed.len(), 2);
+    // Settled once, with the new inputs; paid once.
+    let on_chain = market.job(job).await.unwrap();
+    assert_eq!((on_chain.status, on_chain.prover), (JobMarket::Status::Settled, node_addr));
+    assert_eq!(market.inputs(job).await.unwrap(), other);
+    assert_eq!(market.balance(node_addr).await.unwrap(), before + U256::from(100u64));
+    let proof = c.get_proof(pb::GetProofRequest { id: second.id.clone() }).await.unwrap().into_inner();
+    assert_eq!(
+        proof.instances[0],
+        zkinfer_circuits::prove::fr_to_hex(&zkinfer_circuits::circuit::fe(fx.q[0] as i128 + 1)),
+        "proved for the new inputs"
+    );
+    drop(node);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("chain reorganization"), "{logged}");
+    println!(
+        "fault: reorg on anvil (evm_revert, same job id reposted): new posting settled {reorg_s:.1} s later, orphaned job failed, paid once"
+    );
+}
+
+/// With `confirmations = 2`, a job is taken only once two more blocks are on top of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_are_taken_after_the_confirmations() {
+    let fx = fx();
+    let chain = Arc::new(Chain::embedded());
+    let acc = chain.accounts();
+    let (poster, node_addr) = (acc[1], acc[2]);
+    let market = market_with_model(&chain, poster).await;
+    let data = tempfile::tempdir().unwrap();
+    let cfg = NodeConfig {
+        data_dir: data.path().to_path_buf(),
+        models: Some(fx.models.clone()),
+        workers: 1,
+        chain: Some(ChainConfig {
+            start_block: Some(0),
+            poll_interval_ms: 50,
+            confirmations: 2,
+            min_bounty: "1".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let access = ChainAccess { chain: chain.clone(), prover: node_addr, market: market.contracts.market };
+    let node = start_with(cfg, access);
+    let mut c = client(&node.url).await;
+    let now = chain.timestamp().await.unwrap();
+    let (job, _) = market
+        .post_job(poster, fx.id, B256::from(fx.evm.code_hash()), fx.inputs.clone(), U256::from(100u64), now + 3600)
+        .await
+        .unwrap();
+    // Many polls later, one block on top: not taken yet.
+    chain.advance_time(1).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(jobs(&mut c).await.is_empty(), "taken with one confirmation");
+    chain.advance_time(1).await.unwrap();
+    let j = wait_chain_job(&mut c, job).await;
+    assert_eq!(pb::JobState::try_from(j.state), Ok(pb::JobState::Settled), "{j:?}");
+    node.stop().await;
 }

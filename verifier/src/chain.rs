@@ -37,6 +37,9 @@ pub const DEV_KEYS: [&str; 5] = [
 /// Chain id of the embedded chain (anvil's default).
 pub const EMBEDDED_CHAIN_ID: u64 = 31337;
 
+/// How long to wait for a sent transaction's receipt.
+pub const RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Gas limit of each transaction on the embedded chain.
 pub const TX_GAS_LIMIT: u64 = 16_000_000;
 
@@ -166,6 +169,20 @@ impl Chain {
             // The latest mined block (`number` is the one the next transaction goes into).
             Chain::Embedded(e) => Ok(lock(e).number - 1),
             Chain::Rpc(r) => r.provider.get_block_number().await.map_err(rpc_error),
+        }
+    }
+
+    /// The hash of block `number` (`None` on the embedded chain, which has no
+    /// block hashes and never reorganizes, or when the block does not exist).
+    pub async fn block_hash(&self, number: u64) -> Result<Option<B256>> {
+        match self {
+            Chain::Embedded(_) => Ok(None),
+            Chain::Rpc(r) => Ok(r
+                .provider
+                .get_block_by_number(alloy::eips::BlockNumberOrTag::Number(number))
+                .await
+                .map_err(rpc_error)?
+                .map(|b| b.header.hash)),
         }
     }
 
@@ -418,7 +435,17 @@ impl RpcChain {
             accounts.push(s.address());
             wallet.register_signer(s);
         }
-        let provider = ProviderBuilder::new().wallet(wallet).connect_http(parsed).erased();
+        // Nonces are read from the chain for every transaction: a cached nonce
+        // stays ahead of the chain after a reorganization drops our transactions,
+        // and every later transaction then waits forever behind the gap.
+        let provider = ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .fetch_chain_id()
+            .wallet(wallet)
+            .connect_http(parsed)
+            .erased();
         Ok(RpcChain { url: url.to_string(), chain_id: 0, provider, accounts })
     }
 
@@ -446,6 +473,8 @@ impl RpcChain {
             .send_transaction(tx)
             .await
             .map_err(rpc_error)?
+            // A transaction dropped by a reorganization never gets a receipt.
+            .with_timeout(Some(RECEIPT_TIMEOUT))
             .get_receipt()
             .await
             .map_err(|e| VerifierError::Chain(e.to_string()))?;

@@ -424,6 +424,11 @@ impl<'c> Market<'c> {
         self.view(self.contracts.market, JobMarket::getJobCall { jobId: job_id }).await
     }
 
+    /// The inputs a job was posted with.
+    pub async fn inputs(&self, job_id: U256) -> Result<Vec<U256>> {
+        self.view(self.contracts.market, JobMarket::getInputsCall { jobId: job_id }).await
+    }
+
     /// The outputs a settled job was proved with.
     pub async fn outputs(&self, job_id: U256) -> Result<Vec<U256>> {
         self.view(self.contracts.market, JobMarket::getOutputsCall { jobId: job_id }).await

@@ -210,7 +210,13 @@ async fn demo(a: &DemoArgs, dir: &Path) -> Result<()> {
         data_dir: dir.join("node"),
         models: Some(dir.join("models")),
         workers: 1,
-        chain: Some(ChainConfig { start_block: Some(start_block + 1), poll_interval_ms: 200, ..Default::default() }),
+        // A development chain mines a block per transaction: no confirmations to wait for.
+        chain: Some(ChainConfig {
+            start_block: Some(start_block + 1),
+            poll_interval_ms: 200,
+            confirmations: 0,
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let (incoming, addr) = node::bind(&cfg.listen)?;

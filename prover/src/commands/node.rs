@@ -10,10 +10,13 @@ use crate::node::{self, NodeConfig};
 /// Arguments of `zkinfer node`.
 #[derive(Args)]
 pub struct NodeArgs {
-    /// TOML file with any of: listen, data_dir, models, tokens, workers,
-    /// queue_capacity, max_message_bytes, tls_cert, tls_key, and a [chain] table (rpc_url, market,
-    /// key_file, key_env, start_block, poll_interval_ms, max_block_range,
-    /// min_bounty); flags given here override it. See docs/node.md.
+    /// TOML file with any of: listen, data_dir, models, tokens, admin_tokens,
+    /// max_upload_k, workers, queue_capacity, max_message_bytes, max_connections,
+    /// handshake_timeout_ms, idle_timeout_ms, shutdown_timeout_ms, tls_cert, tls_key,
+    /// and a [chain] table (rpc_url, market, key_file, key_env, start_block,
+    /// poll_interval_ms, max_block_range, confirmations, reorg_depth, min_bounty,
+    /// min_bounty_per_model, settle_gas, gas_price, max_jobs_per_poster); flags
+    /// given here override it. See docs/node.md.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:50051].
@@ -29,6 +32,16 @@ pub struct NodeArgs {
     /// any token the node accepts every request.
     #[arg(long = "token", value_name = "TOKEN")]
     tokens: Vec<String>,
+    /// Accept RegisterModel (model uploads) from requests carrying this token
+    /// (repeatable; it authorizes every other call too). Without one, uploads are refused.
+    #[arg(long = "admin-token", value_name = "TOKEN")]
+    admin_tokens: Vec<String>,
+    /// Most open connections [default: the file-descriptor limit minus 64, at most 4096].
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// On SIGTERM, wait at most this long for open calls and proofs in flight [default: 30000].
+    #[arg(long, value_name = "MS")]
+    shutdown_timeout_ms: Option<u64>,
     /// Proving workers [default: one per two cores].
     #[arg(long)]
     workers: Option<usize>,
@@ -73,6 +86,15 @@ pub fn run(a: NodeArgs) -> Result<()> {
     if !a.tokens.is_empty() {
         cfg.tokens = a.tokens;
     }
+    if !a.admin_tokens.is_empty() {
+        cfg.admin_tokens = a.admin_tokens;
+    }
+    if let Some(v) = a.max_connections {
+        cfg.max_connections = v;
+    }
+    if let Some(v) = a.shutdown_timeout_ms {
+        cfg.shutdown_timeout_ms = v;
+    }
     if let Some(v) = a.workers {
         cfg.workers = v;
     }
@@ -91,9 +113,12 @@ pub fn run(a: NodeArgs) -> Result<()> {
             c.market = v;
         }
     }
+    cfg.check().context("[node]")?;
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        // No colour codes in log files and pipes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
@@ -107,11 +132,15 @@ pub fn run(a: NodeArgs) -> Result<()> {
         // Tests and scripts read this line to find the port.
         println!("listening on {addr}");
         let shutdown = async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM"),
-                _ = tokio::signal::ctrl_c() => tracing::info!("interrupted"),
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut term) => tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("interrupted"),
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "no SIGTERM handler: only Ctrl-C stops the node gracefully");
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         };
         node::serve(cfg, incoming, shutdown).await.context("[node]")

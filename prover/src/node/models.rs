@@ -22,6 +22,10 @@ impl ServedModel {
     }
 }
 
+/// Prefix of the directories an upload is written to before it is checked
+/// and renamed to its name (a name may not start with a dot).
+pub const UPLOAD_PREFIX: &str = ".upload-";
+
 /// Model id → served model.
 #[derive(Default)]
 pub struct Models {
@@ -29,23 +33,31 @@ pub struct Models {
 }
 
 impl Models {
-    /// Loads a set-up model directory and serves it; returns it (an already
-    /// served id keeps its loaded copy).
-    pub fn load(&self, dir: &Path, name: &str) -> Result<Arc<ServedModel>> {
-        let prover = Bundle::new(dir).load_prover().with_context(|| format!("loading model {}", dir.display()))?;
+    /// Loads a set-up model directory whose circuit has at most 2^`max_k`
+    /// rows and serves it; returns it (an already served id keeps its loaded
+    /// copy). Every file is checked before it is parsed ([`Bundle::load_prover_within`]).
+    pub fn load(&self, dir: &Path, name: &str, max_k: u32) -> Result<Arc<ServedModel>> {
+        let prover =
+            Bundle::new(dir).load_prover_within(max_k).with_context(|| format!("loading model {}", dir.display()))?;
+        Ok(self.insert(name, prover))
+    }
+
+    /// Serves a loaded model (an already served id keeps its loaded copy).
+    pub fn insert(&self, name: &str, prover: Prover) -> Arc<ServedModel> {
         let id = prover.verifier.info.model_id.to_ascii_lowercase();
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         if let Some(m) = map.get(&id) {
-            return Ok(m.clone());
+            return m.clone();
         }
         let m = Arc::new(ServedModel { name: name.to_string(), prover });
         map.insert(id, m.clone());
-        Ok(m)
+        m
     }
 
-    /// Serves every set-up model directory directly under `root`; returns
-    /// how many were loaded and the directories that failed, with the reason.
-    pub fn load_all(&self, root: &Path) -> Result<(usize, Vec<String>)> {
+    /// Serves every set-up model directory directly under `root` (circuits of
+    /// at most 2^`max_k` rows); returns how many were loaded and the
+    /// directories that failed, with the reason.
+    pub fn load_all(&self, root: &Path, max_k: u32) -> Result<(usize, Vec<String>)> {
         let mut loaded = 0;
         let mut failed = Vec::new();
         let entries =
@@ -53,11 +65,12 @@ impl Models {
         let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
         dirs.sort();
         for d in dirs {
-            if !d.join("setup.json").is_file() {
+            // Hidden directories: unfinished uploads (see `remove_partial_uploads`), or not ours.
+            if d.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) || !d.join("setup.json").is_file() {
                 continue;
             }
             let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            match self.load(&d, &name) {
+            match self.load(&d, &name, max_k) {
                 Ok(_) => loaded += 1,
                 Err(e) => failed.push(format!("{}: {e:#}", d.display())),
             }
@@ -81,6 +94,22 @@ impl Models {
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
+}
+
+/// Removes the directories of uploads that never finished (the node stopped
+/// or the disk filled while one was written or checked); returns how many.
+pub fn remove_partial_uploads(root: &Path) -> Result<usize> {
+    let mut removed = 0;
+    let entries = std::fs::read_dir(root).with_context(|| format!("reading models directory {}", root.display()))?;
+    for e in entries.filter_map(|e| e.ok()) {
+        if e.file_name().to_string_lossy().starts_with(UPLOAD_PREFIX) {
+            let p = e.path();
+            let r = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+            r.with_context(|| format!("removing the unfinished upload {}", p.display()))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Checks that a model name from a client is a plain directory name.

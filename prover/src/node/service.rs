@@ -1,9 +1,12 @@
 //! The `zkinfer.v1.ProverService` implementation.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, watch};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use zkinfer_circuits::prove::{binding_for, fr_from_hex, fr_to_hex};
@@ -11,30 +14,43 @@ use zkinfer_proto::v1 as pb;
 use zkinfer_proto::v1::prover_service_server::ProverService;
 
 use crate::commands::prove::hex_bytes;
-use crate::node::models::{Models, ServedModel, check_name};
-use crate::node::store::{JobRecord, JobState, JobStore, StoreError, now_ms};
+use crate::node::Role;
+use crate::node::models::{ServedModel, UPLOAD_PREFIX, check_name};
+use crate::node::store::{ErrorKind, JobRecord, JobState, JobStore, StoreError, StoreHealth, now_ms};
 
 /// Largest idempotency key or job reference accepted.
 const MAX_KEY_LEN: usize = 128;
 /// Most jobs one `ListJobs` returns.
 const MAX_LIST: u32 = 10_000;
+/// Idempotency keys of this prefix belong to the chain watcher.
+pub const CHAIN_KEY_PREFIX: &str = "chain:";
 
 /// Shared state of the node.
 pub struct NodeState {
     /// The job store.
     pub store: Arc<JobStore>,
     /// Served models.
-    pub models: Arc<Models>,
+    pub models: Arc<crate::node::models::Models>,
     /// Wakes a worker when a job is queued.
     pub queued: Arc<Notify>,
     /// Every job change, for `WatchJob`.
     pub changes: broadcast::Sender<JobRecord>,
     /// Where uploaded bundles go.
-    pub data_dir: std::path::PathBuf,
+    pub data_dir: PathBuf,
     /// Most queued jobs before `SubmitJob` answers RESOURCE_EXHAUSTED.
     pub queue_capacity: u64,
     /// Worker count (for stats).
     pub workers: u32,
+    /// Largest k of an uploaded model.
+    pub max_upload_k: u32,
+    /// Whether an admin token is configured (`RegisterModel` needs one).
+    pub uploads_enabled: bool,
+    /// Set when shutdown begins: workers take no more jobs.
+    pub stopping: Arc<AtomicBool>,
+    /// Turns true when shutdown begins: `WatchJob` streams end.
+    pub shutdown: watch::Sender<bool>,
+    /// Jobs whose result could not be stored yet, with the reason (shown in `Job.error`).
+    pub unstored: Mutex<HashMap<String, String>>,
 }
 
 impl NodeState {
@@ -42,6 +58,41 @@ impl NodeState {
     pub fn publish(&self, id: &str) {
         if let Ok(job) = self.store.get(id) {
             let _ = self.changes.send(job);
+        }
+    }
+
+    /// Starts shutdown: no new jobs are taken, watch streams end.
+    pub fn begin_shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.queued.notify_waiters();
+        self.shutdown.send_replace(true);
+    }
+
+    /// The proto form of a job, with the reason when its result is waiting to be stored.
+    pub fn job_pb(&self, j: &JobRecord) -> pb::Job {
+        let mut p = job_pb(j);
+        if let Some(note) = self.unstored.lock().unwrap_or_else(|e| e.into_inner()).get(&j.id) {
+            p.error = note.clone();
+        }
+        p
+    }
+
+    /// UNAVAILABLE while the store is corrupted (every job call), and for
+    /// calls that write, RESOURCE_EXHAUSTED while it is full or UNAVAILABLE
+    /// while it fails.
+    fn check_store(&self, writes: bool) -> Result<(), Status> {
+        match &*self.store.health().borrow() {
+            StoreHealth::Ok => Ok(()),
+            StoreHealth::Corrupt(_) => {
+                Err(Status::unavailable("the node's job store is corrupted; see the node's log"))
+            }
+            StoreHealth::Full(_) if writes => Err(Status::resource_exhausted(
+                "the node's disk is full: the job store cannot take new jobs; retry later",
+            )),
+            StoreHealth::Failing(_) if writes => {
+                Err(Status::unavailable("the node's job store cannot write (I/O errors); retry later"))
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -52,14 +103,42 @@ pub struct Service {
     pub state: Arc<NodeState>,
 }
 
-fn store_status(e: StoreError) -> Status {
-    match e {
-        StoreError::NotFound(id) => Status::not_found(format!("no job `{id}`")),
-        StoreError::BadState { .. } => Status::failed_precondition(e.to_string()),
-        StoreError::Sqlite(_) => {
+/// The status of a store error: RESOURCE_EXHAUSTED (disk full), UNAVAILABLE
+/// (I/O errors, corruption, locked), NOT_FOUND, FAILED_PRECONDITION, and
+/// INTERNAL only for what is a bug.
+pub fn store_status(e: StoreError) -> Status {
+    match e.kind() {
+        ErrorKind::Request => match e {
+            StoreError::NotFound(id) => Status::not_found(format!("no job `{id}`")),
+            e => Status::failed_precondition(e.to_string()),
+        },
+        ErrorKind::Full => {
+            tracing::error!(error = %e, "job store: disk full");
+            Status::resource_exhausted("the node's disk is full: the job store cannot write; retry later")
+        }
+        ErrorKind::Unavailable => {
+            tracing::error!(error = %e, "job store unavailable");
+            Status::unavailable("the node's job store is unavailable; retry later")
+        }
+        ErrorKind::Other => {
             tracing::error!(error = %e, "job store");
             Status::internal("job store error")
         }
+    }
+}
+
+/// The status of a failed file write: RESOURCE_EXHAUSTED when the disk (or a
+/// quota, or the file size limit) is full, else UNAVAILABLE.
+fn io_status(e: &std::io::Error, what: &str) -> Status {
+    let full = matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded | std::io::ErrorKind::FileTooLarge
+    ) || matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG));
+    tracing::error!(error = %e, what, "writing an upload");
+    if full {
+        Status::resource_exhausted(format!("the node's disk is full: {what} failed; retry later"))
+    } else {
+        Status::unavailable(format!("{what} failed: {}", e.kind()))
     }
 }
 
@@ -102,26 +181,55 @@ pub(crate) fn random_id() -> String {
     format!("0x{}", hex::encode(b))
 }
 
-/// Validates a submission and computes its binding; INVALID_ARGUMENT names the problem.
-fn check_submission(r: &pb::SubmitJobRequest, m: &ServedModel, job_id: &str) -> Result<String, Status> {
-    let want = m.prover.verifier.model.input_tensor().numel();
+/// Checks the input of a submission: its length, and that every value is
+/// finite and quantizes inside the model's input range (nothing is clamped:
+/// a clamped input would be proved for a value the client did not send).
+fn check_input(r: &pb::SubmitJobRequest, m: &ServedModel) -> Result<(), Status> {
+    let model = &m.prover.verifier.model;
+    let t = model.input_tensor();
+    let want = t.numel();
     if r.input.len() != want {
         return Err(Status::invalid_argument(format!(
             "input has {} values, model {} takes {want} (shape {:?})",
             r.input.len(),
             m.name,
-            m.prover.verifier.model.input_tensor().shape
+            t.shape
         )));
     }
     if let Some(i) = r.input.iter().position(|x| !x.is_finite()) {
         return Err(Status::invalid_argument(format!("input[{i}] is not a finite number")));
     }
-    if r.idempotency_key.len() > MAX_KEY_LEN || r.job_ref.len() > MAX_KEY_LEN {
+    let (lo, hi) = zkinfer_quantize::fixed::signed_range(model.config.act_bits);
+    let q = model.quantize_input(&r.input).map_err(|e| Status::invalid_argument(format!("input: {e}")))?;
+    if q.clamped > 0 {
+        let scale = (t.scale_bits as f64).exp2();
+        let out = r
+            .input
+            .iter()
+            .position(|&x| {
+                let v = zkinfer_quantize::fixed::quantize_value(x, t.scale_bits) as i128;
+                v < lo || v > hi
+            })
+            .unwrap_or(0);
         return Err(Status::invalid_argument(format!(
-            "idempotency_key and job_ref are limited to {MAX_KEY_LEN} bytes"
+            "input[{out}] = {} is outside the model's input range [{}, {}] ({} values out of range; \
+             the node does not clamp)",
+            short(r.input[out]),
+            lo as f64 / scale,
+            hi as f64 / scale,
+            q.clamped
         )));
     }
-    m.prover.verifier.model.quantize_input(&r.input).map_err(|e| Status::invalid_argument(format!("input: {e}")))?;
+    Ok(())
+}
+
+/// A number for a message: exponent notation when it is large.
+fn short(x: f64) -> String {
+    if x.abs() >= 1e9 { format!("{x:e}") } else { x.to_string() }
+}
+
+/// The binding of a submission for node job `job_id`; INVALID_ARGUMENT names the problem.
+fn submission_binding(r: &pb::SubmitJobRequest, job_id: &str) -> Result<String, Status> {
     let bad = |e: anyhow::Error| Status::invalid_argument(format!("{e:#}"));
     let binding = if !r.binding.is_empty() {
         fr_from_hex(&r.binding).map_err(|e| Status::invalid_argument(format!("binding: {e}")))?
@@ -139,6 +247,108 @@ fn check_submission(r: &pb::SubmitJobRequest, m: &ServedModel, job_id: &str) -> 
     Ok(fr_to_hex(&binding))
 }
 
+/// Validates a submission and computes its binding; INVALID_ARGUMENT names the problem.
+fn check_submission(r: &pb::SubmitJobRequest, m: &ServedModel, job_id: &str) -> Result<String, Status> {
+    if r.idempotency_key.len() > MAX_KEY_LEN || r.job_ref.len() > MAX_KEY_LEN || r.prover_address.len() > MAX_KEY_LEN {
+        return Err(Status::invalid_argument(format!(
+            "idempotency_key, job_ref and prover_address are limited to {MAX_KEY_LEN} bytes"
+        )));
+    }
+    if r.idempotency_key.starts_with(CHAIN_KEY_PREFIX) {
+        return Err(Status::invalid_argument(format!(
+            "idempotency_key: keys starting with `{CHAIN_KEY_PREFIX}` are reserved for the node's chain watcher"
+        )));
+    }
+    check_input(r, m)?;
+    submission_binding(r, job_id)
+}
+
+/// Whether `existing` (found by the request's idempotency key) is the job this
+/// request would have created.
+fn same_request(existing: &JobRecord, r: &pb::SubmitJobRequest, model_id: &str) -> bool {
+    existing.model_id.eq_ignore_ascii_case(model_id)
+        && existing.input == r.input
+        && existing.job_ref == r.job_ref
+        && submission_binding(r, &existing.id).is_ok_and(|b| b == existing.binding)
+}
+
+/// A model upload being written: its directory is removed unless the upload
+/// is committed (renamed to its name), so a failed or interrupted upload
+/// leaves nothing behind (one interrupted by a crash is removed at the next start).
+struct Upload {
+    tmp: PathBuf,
+    done: bool,
+}
+
+impl Upload {
+    fn create(models_dir: &Path) -> Result<Upload, Status> {
+        let tmp = models_dir.join(format!("{UPLOAD_PREFIX}{}", random_id()));
+        std::fs::create_dir(&tmp).map_err(|e| io_status(&e, "creating the upload directory"))?;
+        Ok(Upload { tmp, done: false })
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> Result<(), Status> {
+        use std::io::Write;
+        let what = format!("writing {name}");
+        let mut f = std::fs::File::create(self.tmp.join(name)).map_err(|e| io_status(&e, &what))?;
+        f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| io_status(&e, &what))
+    }
+
+    /// An error message about a file of the upload without the node's paths.
+    fn relative(&self, message: &str) -> String {
+        let prefix = format!("{}/", self.tmp.display());
+        message.replace(&prefix, "").replace(&self.tmp.display().to_string(), "the bundle")
+    }
+
+    fn commit(mut self, dir: &Path) -> Result<(), Status> {
+        std::fs::rename(&self.tmp, dir).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::DirectoryNotEmpty => {
+                Status::already_exists("a model of this name was uploaded meanwhile")
+            }
+            _ => io_status(&e, "renaming the upload"),
+        })?;
+        self.done = true;
+        if let Some(parent) = dir.parent()
+            && let Ok(d) = std::fs::File::open(parent)
+        {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if !self.done
+            && let Err(e) = std::fs::remove_dir_all(&self.tmp)
+        {
+            tracing::warn!(error = %e, dir = %self.tmp.display(), "removing a failed upload");
+        }
+    }
+}
+
+/// Checks and registers an uploaded bundle; every file is checked before it
+/// is parsed, and every error names the file without the node's paths.
+fn register_bundle(state: &NodeState, b: pb::ModelBundle) -> Result<Arc<ServedModel>, Status> {
+    check_name(&b.name).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    let models_dir = state.data_dir.join("models");
+    let dir = models_dir.join(&b.name);
+    if dir.exists() {
+        return Err(Status::already_exists(format!("a model named `{}` was uploaded before", b.name)));
+    }
+    let up = Upload::create(&models_dir)?;
+    for (f, bytes) in
+        [("model.qm", &b.qmodel), ("setup.json", &b.setup_json), ("vk", &b.vk), ("pk", &b.pk), ("srs", &b.srs)]
+    {
+        up.write(f, bytes)?;
+    }
+    let prover = zkinfer_circuits::bundle::Bundle::new(&up.tmp)
+        .load_prover_within(state.max_upload_k)
+        .map_err(|e| Status::invalid_argument(up.relative(&format!("the bundle does not load: {e}"))))?;
+    up.commit(&dir)?;
+    Ok(state.models.insert(&b.name, prover))
+}
+
 type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::Job, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -148,6 +358,14 @@ impl ProverService for Service {
         req: Request<pb::RegisterModelRequest>,
     ) -> Result<Response<pb::RegisterModelResponse>, Status> {
         use pb::register_model_request::Source;
+        if !self.state.uploads_enabled {
+            return Err(Status::permission_denied(
+                "RegisterModel is disabled: the node has no admin token (--admin-token)",
+            ));
+        }
+        if req.extensions().get::<Role>() != Some(&Role::Admin) {
+            return Err(Status::permission_denied("RegisterModel needs an admin token"));
+        }
         let state = self.state.clone();
         let source = req.into_inner().source.ok_or_else(|| Status::invalid_argument("source is required"))?;
         let model = tokio::task::spawn_blocking(move || -> Result<Arc<ServedModel>, Status> {
@@ -159,34 +377,11 @@ impl ProverService for Service {
                         .by_name(&name)
                         .ok_or_else(|| Status::not_found(format!("no served model named `{name}`")))
                 }
-                Source::Bundle(b) => {
-                    check_name(&b.name).map_err(|e| Status::invalid_argument(e.to_string()))?;
-                    let dir = state.data_dir.join("models").join(&b.name);
-                    if dir.exists() {
-                        return Err(Status::already_exists(format!("a model named `{}` was uploaded before", b.name)));
-                    }
-                    let tmp = state.data_dir.join("models").join(format!(".upload-{}", random_id()));
-                    std::fs::create_dir_all(&tmp).map_err(|e| Status::internal(e.to_string()))?;
-                    for (f, bytes) in [
-                        ("model.qm", &b.qmodel),
-                        ("setup.json", &b.setup_json),
-                        ("vk", &b.vk),
-                        ("pk", &b.pk),
-                        ("srs", &b.srs),
-                    ] {
-                        std::fs::write(tmp.join(f), bytes).map_err(|e| Status::internal(e.to_string()))?;
-                    }
-                    if let Err(e) = zkinfer_circuits::bundle::Bundle::new(&tmp).load_prover() {
-                        let _ = std::fs::remove_dir_all(&tmp);
-                        return Err(Status::invalid_argument(format!("the bundle does not load: {e}")));
-                    }
-                    std::fs::rename(&tmp, &dir).map_err(|e| Status::internal(e.to_string()))?;
-                    state.models.load(&dir, &b.name).map_err(|e| Status::invalid_argument(format!("{e:#}")))
-                }
+                Source::Bundle(b) => register_bundle(&state, b),
             }
         })
         .await
-        .map_err(|e| Status::internal(e.to_string()))??;
+        .map_err(|_| Status::internal("registering the model failed"))??;
         tracing::info!(model = %model.id(), name = %model.name, "model registered");
         Ok(Response::new(pb::RegisterModelResponse { model: Some(model_pb(&model)) }))
     }
@@ -205,25 +400,18 @@ impl ProverService for Service {
             .ok_or_else(|| Status::not_found(format!("model `{}` is not served by this node", r.model_id)))?;
         let id = random_id();
         let binding = check_submission(&r, &model, &id)?;
+        self.state.check_store(true)?;
         let state = self.state.clone();
         let (job, dedup) = tokio::task::spawn_blocking(move || {
-            if r.idempotency_key.is_empty()
-                || state.store.get_by_key(&r.idempotency_key).map_err(store_status)?.is_none()
-            {
-                let queued = state.store.queued().map_err(store_status)?;
-                if queued >= state.queue_capacity {
-                    return Err(Status::resource_exhausted(format!("the queue is full ({queued} jobs); retry later")));
-                }
-            }
             let now = now_ms();
             let rec = JobRecord {
                 id,
                 model_id: model.id(),
                 state: JobState::Queued,
-                input: r.input,
+                input: r.input.clone(),
                 binding,
-                job_ref: r.job_ref,
-                idempotency_key: r.idempotency_key,
+                job_ref: r.job_ref.clone(),
+                idempotency_key: r.idempotency_key.clone(),
                 error: String::new(),
                 created_ms: now,
                 updated_ms: now,
@@ -231,45 +419,82 @@ impl ProverService for Service {
                 from_chain: false,
                 bounty: String::new(),
                 tx_hash: String::new(),
+                poster: String::new(),
+                chain_block: 0,
             };
-            state.store.insert(&rec).map_err(store_status)
+            // The capacity check and the insert are one transaction: concurrent
+            // submissions never exceed it.
+            let (job, dedup) = state
+                .store
+                .insert_within(&rec, Some((state.queue_capacity, &[JobState::Queued])))
+                .map_err(store_status)?
+                .ok_or_else(|| {
+                    Status::resource_exhausted(format!(
+                        "the queue is full ({} jobs); retry later",
+                        state.queue_capacity
+                    ))
+                })?;
+            if dedup && !same_request(&job, &r, &model.id()) {
+                return Err(Status::already_exists(format!(
+                    "idempotency_key `{}` was used for job {} with a different model, input or binding",
+                    r.idempotency_key, job.id
+                )));
+            }
+            Ok((job, dedup))
         })
         .await
-        .map_err(|e| Status::internal(e.to_string()))??;
+        .map_err(|_| Status::internal("submitting the job failed"))??;
         if !dedup {
             tracing::info!(job = %job.id, model = %job.model_id, "job queued");
             self.state.queued.notify_one();
             let _ = self.state.changes.send(job.clone());
         }
-        Ok(Response::new(pb::SubmitJobResponse { job: Some(job_pb(&job)), deduplicated: dedup }))
+        Ok(Response::new(pb::SubmitJobResponse { job: Some(self.state.job_pb(&job)), deduplicated: dedup }))
     }
 
     async fn get_job(&self, req: Request<pb::GetJobRequest>) -> Result<Response<pb::Job>, Status> {
+        self.state.check_store(false)?;
         let job = self.state.store.get(&req.into_inner().id).map_err(store_status)?;
-        Ok(Response::new(job_pb(&job)))
+        Ok(Response::new(self.state.job_pb(&job)))
     }
 
     type WatchJobStream = WatchStream;
 
     async fn watch_job(&self, req: Request<pb::WatchJobRequest>) -> Result<Response<Self::WatchJobStream>, Status> {
         let id = req.into_inner().id;
+        self.state.check_store(false)?;
+        let mut shutdown = self.state.shutdown.subscribe();
+        if *shutdown.borrow_and_update() {
+            return Err(Status::unavailable("the node is shutting down"));
+        }
         // Subscribe before reading, so no change between the two is missed; the
-        // stream ends once nothing more happens to the job (`JobRecord::is_done`).
+        // stream ends once nothing more happens to the job (`JobRecord::is_done`),
+        // or with UNAVAILABLE when the node shuts down.
         let mut changes = self.state.changes.subscribe();
         let first = self.state.store.get(&id).map_err(store_status)?;
-        let store = self.state.store.clone();
+        let state = self.state.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {
             let mut last = first.state;
-            if tx.send(Ok(job_pb(&first))).await.is_err() || first.is_done() {
+            if tx.send(Ok(state.job_pb(&first))).await.is_err() || first.is_done() {
                 return;
             }
             loop {
-                let job = match changes.recv().await {
+                let next = tokio::select! {
+                    c = changes.recv() => c,
+                    _ = shutdown.changed() => {
+                        let _ = tx
+                            .send(Err(Status::unavailable("the node is shutting down; watch the job again after it restarts")))
+                            .await;
+                        return;
+                    }
+                    _ = tx.closed() => return,
+                };
+                let job = match next {
                     Ok(j) if j.id == id => j,
                     Ok(_) => continue,
                     // Missed changes: read the job's current state instead.
-                    Err(broadcast::error::RecvError::Lagged(_)) => match store.get(&id) {
+                    Err(broadcast::error::RecvError::Lagged(_)) => match state.store.get(&id) {
                         Ok(j) => j,
                         Err(_) => return,
                     },
@@ -279,7 +504,7 @@ impl ProverService for Service {
                     continue;
                 }
                 last = job.state;
-                if tx.send(Ok(job_pb(&job))).await.is_err() || job.is_done() {
+                if tx.send(Ok(state.job_pb(&job))).await.is_err() || job.is_done() {
                     return;
                 }
             }
@@ -289,6 +514,7 @@ impl ProverService for Service {
 
     async fn get_proof(&self, req: Request<pb::GetProofRequest>) -> Result<Response<pb::Proof>, Status> {
         let id = req.into_inner().id;
+        self.state.check_store(false)?;
         let job = self.state.store.get(&id).map_err(store_status)?;
         let stored =
             self.state.store.proof(&id).map_err(store_status)?.ok_or_else(|| {
@@ -313,12 +539,14 @@ impl ProverService for Service {
 
     async fn cancel_job(&self, req: Request<pb::CancelJobRequest>) -> Result<Response<pb::Job>, Status> {
         let id = req.into_inner().id;
+        self.state.check_store(false)?;
         let job = self.state.store.cancel(&id).map_err(store_status)?;
         let _ = self.state.changes.send(job.clone());
-        Ok(Response::new(job_pb(&job)))
+        Ok(Response::new(self.state.job_pb(&job)))
     }
 
     async fn list_jobs(&self, req: Request<pb::ListJobsRequest>) -> Result<Response<pb::ListJobsResponse>, Status> {
+        self.state.check_store(false)?;
         let r = req.into_inner();
         let limit = if r.limit == 0 { 100 } else { r.limit.min(MAX_LIST) };
         let state = match r.state {
@@ -328,10 +556,11 @@ impl ProverService for Service {
             ),
         };
         let jobs = self.state.store.list(limit, state).map_err(store_status)?;
-        Ok(Response::new(pb::ListJobsResponse { jobs: jobs.iter().map(job_pb).collect() }))
+        Ok(Response::new(pb::ListJobsResponse { jobs: jobs.iter().map(|j| self.state.job_pb(j)).collect() }))
     }
 
     async fn get_stats(&self, _: Request<pb::GetStatsRequest>) -> Result<Response<pb::Stats>, Status> {
+        self.state.check_store(false)?;
         let s = &self.state.store;
         let counts = s.counts().map_err(store_status)?;
         let mut times = s.prove_times(1000).map_err(store_status)?;

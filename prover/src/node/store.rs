@@ -5,12 +5,26 @@
 //! `queued → proving → proved → (submitted → settled) | failed | cancelled`;
 //! jobs found in `proving` when the node starts were interrupted by a crash
 //! and go back to `queued` ([`JobStore::requeue_interrupted`]).
+//!
+//! Faults: the store is checked with `PRAGMA quick_check` when opened, and
+//! every write that fails for want of space or because of an I/O error marks
+//! it unhealthy ([`JobStore::health`]) until a probe write of
+//! [`PROBE_BYTES`] succeeds ([`JobStore::probe`]); a corrupted store stays
+//! unhealthy. Beside `jobs.db`, `jobs.acked` holds the sequence number of the
+//! newest acknowledged job: a store that lost jobs it acknowledged (its
+//! write-ahead log truncated or removed) is found when opened
+//! ([`JobStore::lost_jobs`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use tokio::sync::watch;
+
+/// Bytes written (then deleted) by [`JobStore::probe`]: more than a stored proof
+/// of the models we serve takes, so a store that passes the probe can take a proof.
+pub const PROBE_BYTES: usize = 256 * 1024;
 
 /// A job's state (the numbers are the proto's `JobState`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -110,6 +124,10 @@ pub struct JobRecord {
     pub bounty: String,
     /// The settlement transaction (`0x` + hash; "" until settled).
     pub tx_hash: String,
+    /// Who posted a chain job (`0x` + 40 hex; "" for API jobs).
+    pub poster: String,
+    /// The block a chain job was posted in (0 for API jobs).
+    pub chain_block: u64,
 }
 
 impl JobRecord {
@@ -157,10 +175,86 @@ pub enum StoreError {
 
 type Result<T> = std::result::Result<T, StoreError>;
 
+/// What a store error means for the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The disk (or the store's size limit) is full: retry after space is freed.
+    Full,
+    /// The store cannot be read or written (I/O error, corruption, locked): retry later.
+    Unavailable,
+    /// No such job, or a transition the job's state does not allow.
+    Request,
+    /// Anything else (a bug).
+    Other,
+}
+
+impl StoreError {
+    /// Classifies the error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::NotFound(_) | StoreError::BadState { .. } => ErrorKind::Request,
+            StoreError::Sqlite(e) => match e.sqlite_error_code() {
+                Some(ErrorCode::DiskFull) => ErrorKind::Full,
+                Some(
+                    ErrorCode::SystemIoFailure
+                    | ErrorCode::DatabaseCorrupt
+                    | ErrorCode::NotADatabase
+                    | ErrorCode::CannotOpen
+                    | ErrorCode::ReadOnly
+                    | ErrorCode::DatabaseBusy
+                    | ErrorCode::DatabaseLocked
+                    | ErrorCode::OutOfMemory
+                    | ErrorCode::PermissionDenied
+                    | ErrorCode::FileLockingProtocolFailed,
+                ) => ErrorKind::Unavailable,
+                _ => ErrorKind::Other,
+            },
+        }
+    }
+}
+
+/// Whether the store can take writes, and why not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreHealth {
+    /// Writes work.
+    Ok,
+    /// The last write failed for want of space; the next successful
+    /// [`JobStore::probe`] clears it.
+    Full(String),
+    /// The last write failed with an I/O error; the next successful
+    /// [`JobStore::probe`] clears it.
+    Failing(String),
+    /// The store is corrupted (`quick_check` failed, or SQLite said so); only
+    /// a restart on a repaired store clears it.
+    Corrupt(String),
+}
+
+impl StoreHealth {
+    /// Why the store is unhealthy (`None` when it is not).
+    pub fn problem(&self) -> Option<&str> {
+        match self {
+            StoreHealth::Ok => None,
+            StoreHealth::Full(r) | StoreHealth::Failing(r) | StoreHealth::Corrupt(r) => Some(r),
+        }
+    }
+}
+
+/// Acknowledged jobs the store no longer has (see [`JobStore::lost_jobs`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LostJobs {
+    /// Sequence number of the newest job the store has (0 when none).
+    pub store_seq: i64,
+    /// Sequence number of the newest job acknowledged to a client.
+    pub acked_seq: i64,
+}
+
 /// The SQLite job store (one connection behind a mutex; SQLite serializes
 /// writers anyway, and every statement here is short).
 pub struct JobStore {
     conn: Mutex<Connection>,
+    health: watch::Sender<StoreHealth>,
+    acked_path: PathBuf,
+    lost: Option<LostJobs>,
 }
 
 /// Unix time in ms.
@@ -169,15 +263,24 @@ pub fn now_ms() -> i64 {
 }
 
 const COLUMNS: &str = "id, model_id, state, input, binding, job_ref, idempotency_key, error, created_ms, updated_ms, \
-                       attempts, from_chain, bounty, tx_hash";
+                       attempts, from_chain, bounty, tx_hash, poster, chain_block";
 
 /// Columns added after the first release, with their definitions (added to
 /// older stores when opened).
-const ADDED_COLUMNS: [(&str, &str); 3] = [
+const ADDED_COLUMNS: [(&str, &str); 5] = [
     ("from_chain", "INTEGER NOT NULL DEFAULT 0"),
     ("bounty", "TEXT NOT NULL DEFAULT ''"),
     ("tx_hash", "TEXT NOT NULL DEFAULT ''"),
+    ("poster", "TEXT NOT NULL DEFAULT ''"),
+    ("chain_block", "INTEGER NOT NULL DEFAULT 0"),
 ];
+
+/// `PRAGMA quick_check`: `Ok` or the first problems it reports.
+fn quick_check(conn: &Connection) -> std::result::Result<(), String> {
+    let mut st = conn.prepare("PRAGMA quick_check(5)").map_err(|e| e.to_string())?;
+    let rows: Vec<String> = st.query_map([], |r| r.get(0)).and_then(|r| r.collect()).map_err(|e| e.to_string())?;
+    if rows.len() == 1 && rows[0] == "ok" { Ok(()) } else { Err(rows.join("; ")) }
+}
 
 fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
     let state: i64 = r.get(2)?;
@@ -197,6 +300,8 @@ fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
         from_chain: r.get::<_, i64>(11)? != 0,
         bounty: r.get(12)?,
         tx_hash: r.get(13)?,
+        poster: r.get(14)?,
+        chain_block: r.get::<_, i64>(15)? as u64,
     })
 }
 
@@ -238,7 +343,115 @@ impl JobStore {
                 conn.execute_batch(&format!("ALTER TABLE jobs ADD COLUMN {name} {def}"))?;
             }
         }
-        Ok(JobStore { conn: Mutex::new(conn) })
+        let health = match quick_check(&conn) {
+            Ok(()) => StoreHealth::Ok,
+            Err(reason) => StoreHealth::Corrupt(format!("{}: PRAGMA quick_check: {reason}", path.display())),
+        };
+        let acked_path = path.with_extension("acked");
+        let acked_seq = std::fs::read_to_string(&acked_path).ok().and_then(|s| s.trim().parse::<i64>().ok());
+        let store_seq: i64 = conn
+            .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'jobs'", [], |r| r.get(0))
+            .optional()
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+        let lost = acked_seq.filter(|&a| a > store_seq).map(|acked_seq| LostJobs { store_seq, acked_seq });
+        let store = JobStore { conn: Mutex::new(conn), health: watch::channel(health).0, acked_path, lost };
+        if store.lost.is_some() {
+            // Reported once; from now on the witness follows the store again.
+            store.write_acked(store_seq);
+        }
+        Ok(store)
+    }
+
+    /// Acknowledged jobs missing from the store when it was opened (its
+    /// write-ahead log was truncated or removed after they were acknowledged).
+    pub fn lost_jobs(&self) -> Option<&LostJobs> {
+        self.lost.as_ref()
+    }
+
+    /// The store's health now; the receiver sees every change.
+    pub fn health(&self) -> watch::Receiver<StoreHealth> {
+        self.health.subscribe()
+    }
+
+    /// Whether writes are expected to work (no failed write since the last probe, no corruption).
+    pub fn writable(&self) -> bool {
+        *self.health.borrow() == StoreHealth::Ok
+    }
+
+    /// Writes and deletes [`PROBE_BYTES`]: whether the store can take a proof
+    /// now. Clears a [`StoreHealth::Failing`] state on success.
+    pub fn probe(&self) -> bool {
+        let blob = "0".repeat(PROBE_BYTES);
+        let r = (|| -> Result<()> {
+            let conn = self.conn();
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('probe', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![blob],
+            )?;
+            conn.execute("DELETE FROM meta WHERE key = 'probe'", [])?;
+            Ok(())
+        })();
+        match r {
+            Ok(()) => {
+                self.health.send_if_modified(|h| {
+                    let failing = matches!(h, StoreHealth::Full(_) | StoreHealth::Failing(_));
+                    if failing {
+                        *h = StoreHealth::Ok;
+                    }
+                    failing
+                });
+                true
+            }
+            Err(e) => {
+                self.note(&e);
+                false
+            }
+        }
+    }
+
+    /// Records what a failed operation says about the store's health.
+    fn note(&self, e: &StoreError) {
+        let corrupt = matches!(e, StoreError::Sqlite(s)
+            if matches!(s.sqlite_error_code(), Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)));
+        let full = e.kind() == ErrorKind::Full;
+        let failing = matches!(e, StoreError::Sqlite(s)
+            if matches!(s.sqlite_error_code(), Some(ErrorCode::SystemIoFailure | ErrorCode::ReadOnly | ErrorCode::CannotOpen)));
+        if !corrupt && !full && !failing {
+            return;
+        }
+        let reason = e.to_string();
+        self.health.send_if_modified(|h| {
+            let new = if corrupt {
+                StoreHealth::Corrupt(reason)
+            } else if full {
+                StoreHealth::Full(reason)
+            } else {
+                StoreHealth::Failing(reason)
+            };
+            if matches!(h, StoreHealth::Corrupt(_)) || *h == new {
+                return false;
+            }
+            *h = new;
+            true
+        });
+    }
+
+    /// Runs a store operation, noting a failure in the store's health.
+    fn noted<T>(&self, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r {
+            self.note(e);
+        }
+        r
+    }
+
+    /// Best effort: the witness of acknowledged jobs (a failed write only
+    /// weakens the check, it never reports a loss that did not happen).
+    fn write_acked(&self, seq: i64) {
+        if let Err(e) = std::fs::write(&self.acked_path, format!("{seq}\n")) {
+            tracing::debug!(error = %e, "writing the acknowledged-jobs witness");
+        }
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -248,6 +461,27 @@ impl JobStore {
     /// Inserts a queued job, unless a job with the same non-empty idempotency
     /// key exists: then returns that one and `true`.
     pub fn insert(&self, job: &JobRecord) -> Result<(JobRecord, bool)> {
+        self.insert_within(job, None).map(|r| r.expect("no capacity limit"))
+    }
+
+    /// [`JobStore::insert`] only while fewer than `limit.0` jobs are in the
+    /// states `limit.1` (checked in the same transaction, so concurrent
+    /// submissions never exceed it); `None` when the limit is reached.
+    pub fn insert_within(
+        &self,
+        job: &JobRecord,
+        limit: Option<(u64, &[JobState])>,
+    ) -> Result<Option<(JobRecord, bool)>> {
+        let r = self.insert_tx(job, limit);
+        if let Ok(Some((_, false))) = &r
+            && let Ok(seq) = self.conn().query_row("SELECT seq FROM jobs WHERE id = ?1", params![job.id], |r| r.get(0))
+        {
+            self.write_acked(seq);
+        }
+        self.noted(r)
+    }
+
+    fn insert_tx(&self, job: &JobRecord, limit: Option<(u64, &[JobState])>) -> Result<Option<(JobRecord, bool)>> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         if !job.idempotency_key.is_empty() {
@@ -259,13 +493,21 @@ impl JobStore {
                 )
                 .optional()?;
             if let Some(e) = existing {
-                return Ok((e, true));
+                return Ok(Some((e, true)));
+            }
+        }
+        if let Some((cap, states)) = limit {
+            let list = states.iter().map(|s| (*s as i64).to_string()).collect::<Vec<_>>().join(",");
+            let n: i64 =
+                tx.query_row(&format!("SELECT COUNT(*) FROM jobs WHERE state IN ({list})"), [], |r| r.get(0))?;
+            if n as u64 >= cap {
+                return Ok(None);
             }
         }
         tx.execute(
             "INSERT INTO jobs (id, model_id, state, input, binding, job_ref, idempotency_key, created_ms, updated_ms,
-                               from_chain, bounty)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)",
+                               from_chain, bounty, poster, chain_block)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12)",
             params![
                 job.id,
                 job.model_id,
@@ -276,140 +518,234 @@ impl JobStore {
                 job.idempotency_key,
                 job.created_ms,
                 job.from_chain as i64,
-                job.bounty
+                job.bounty,
+                job.poster,
+                job.chain_block as i64
             ],
         )?;
         tx.commit()?;
-        Ok((job.clone(), false))
+        Ok(Some((job.clone(), false)))
     }
 
     /// The job `id`.
     pub fn get(&self, id: &str) -> Result<JobRecord> {
-        self.conn()
-            .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), params![id], row_to_job)
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound(id.to_string()))
+        self.noted((|| -> Result<JobRecord> {
+            self.conn()
+                .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), params![id], row_to_job)
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(id.to_string()))
+        })())
     }
 
     /// The job submitted with idempotency key `key`.
     pub fn get_by_key(&self, key: &str) -> Result<Option<JobRecord>> {
-        Ok(self
-            .conn()
-            .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE idempotency_key = ?1"), params![key], row_to_job)
-            .optional()?)
+        self.noted((|| -> Result<Option<JobRecord>> {
+            Ok(self
+                .conn()
+                .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE idempotency_key = ?1"), params![key], row_to_job)
+                .optional()?)
+        })())
     }
 
     /// The newest `limit` jobs, optionally only in `state`, newest first.
     pub fn list(&self, limit: u32, state: Option<JobState>) -> Result<Vec<JobRecord>> {
-        let conn = self.conn();
-        let mut st = conn
-            .prepare(&format!("SELECT {COLUMNS} FROM jobs WHERE (?1 = 0 OR state = ?1) ORDER BY seq DESC LIMIT ?2"))?;
-        let rows = st.query_map(params![state.map(|s| s as i64).unwrap_or(0), limit], row_to_job)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        self.noted((|| -> Result<Vec<JobRecord>> {
+            let conn = self.conn();
+            let mut st = conn.prepare(&format!(
+                "SELECT {COLUMNS} FROM jobs WHERE (?1 = 0 OR state = ?1) ORDER BY seq DESC LIMIT ?2"
+            ))?;
+            let rows = st.query_map(params![state.map(|s| s as i64).unwrap_or(0), limit], row_to_job)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })())
     }
 
     /// Takes the oldest queued job and marks it `proving` (one transaction, so
     /// two workers never take the same job).
     pub fn claim_next(&self) -> Result<Option<JobRecord>> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let job = tx
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM jobs WHERE state = ?1 ORDER BY seq LIMIT 1"),
-                params![JobState::Queued as i64],
-                row_to_job,
-            )
-            .optional()?;
-        let Some(mut job) = job else {
-            return Ok(None);
-        };
-        let now = now_ms();
-        tx.execute(
-            "UPDATE jobs SET state = ?1, updated_ms = ?2, attempts = attempts + 1 WHERE id = ?3",
-            params![JobState::Proving as i64, now, job.id],
-        )?;
-        tx.commit()?;
-        job.state = JobState::Proving;
-        job.updated_ms = now;
-        job.attempts += 1;
-        Ok(Some(job))
+        self.noted((|| -> Result<Option<JobRecord>> {
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            let job = tx
+                .query_row(
+                    &format!("SELECT {COLUMNS} FROM jobs WHERE state = ?1 ORDER BY seq LIMIT 1"),
+                    params![JobState::Queued as i64],
+                    row_to_job,
+                )
+                .optional()?;
+            let Some(mut job) = job else {
+                return Ok(None);
+            };
+            let now = now_ms();
+            tx.execute(
+                "UPDATE jobs SET state = ?1, updated_ms = ?2, attempts = attempts + 1 WHERE id = ?3",
+                params![JobState::Proving as i64, now, job.id],
+            )?;
+            tx.commit()?;
+            job.state = JobState::Proving;
+            job.updated_ms = now;
+            job.attempts += 1;
+            Ok(Some(job))
+        })())
     }
 
     /// Stores the proof of a job being proved and marks it `proved`; a job
     /// cancelled meanwhile stays cancelled (the proof is dropped).
     pub fn complete(&self, id: &str, proof: &StoredProof) -> Result<JobState> {
-        let n = self.conn().execute(
-            "UPDATE jobs SET state = ?1, updated_ms = ?2, proof_json = ?3, prove_ms = ?4, witness_ms = ?5
-             WHERE id = ?6 AND state = ?7",
-            params![
-                JobState::Proved as i64,
-                now_ms(),
-                proof.proof_json,
-                proof.prove_ms,
-                proof.witness_ms,
-                id,
-                JobState::Proving as i64
-            ],
-        )?;
-        if n == 1 { Ok(JobState::Proved) } else { Ok(self.get(id)?.state) }
+        self.noted((|| -> Result<JobState> {
+            let n = self.conn().execute(
+                "UPDATE jobs SET state = ?1, updated_ms = ?2, proof_json = ?3, prove_ms = ?4, witness_ms = ?5
+                 WHERE id = ?6 AND state = ?7",
+                params![
+                    JobState::Proved as i64,
+                    now_ms(),
+                    proof.proof_json,
+                    proof.prove_ms,
+                    proof.witness_ms,
+                    id,
+                    JobState::Proving as i64
+                ],
+            )?;
+            if n == 1 { Ok(JobState::Proved) } else { Ok(self.get(id)?.state) }
+        })())
     }
 
     /// Marks a job `failed` with a reason (from any non-final state, or from
     /// `proved` for a chain job whose submission failed).
     pub fn fail(&self, id: &str, error: &str) -> Result<()> {
-        self.conn().execute(
-            "UPDATE jobs SET state = ?1, updated_ms = ?2, error = ?3
-             WHERE id = ?4 AND (state IN (1, 2, 4) OR (state = 3 AND from_chain = 1))",
-            params![JobState::Failed as i64, now_ms(), error, id],
-        )?;
-        Ok(())
+        self.noted((|| -> Result<()> {
+            self.conn().execute(
+                "UPDATE jobs SET state = ?1, updated_ms = ?2, error = ?3
+                 WHERE id = ?4 AND (state IN (1, 2, 4) OR (state = 3 AND from_chain = 1))",
+                params![JobState::Failed as i64, now_ms(), error, id],
+            )?;
+            Ok(())
+        })())
     }
 
     /// Cancels a queued or proving job; an error for any other state.
     pub fn cancel(&self, id: &str) -> Result<JobRecord> {
-        let n = self.conn().execute(
-            "UPDATE jobs SET state = ?1, updated_ms = ?2 WHERE id = ?3 AND state IN (1, 2)",
-            params![JobState::Cancelled as i64, now_ms(), id],
-        )?;
-        let job = self.get(id)?;
-        if n == 0 && job.state != JobState::Cancelled {
-            return Err(StoreError::BadState { id: id.to_string(), state: job.state.name(), action: "cancelled" });
-        }
-        Ok(job)
+        self.noted((|| -> Result<JobRecord> {
+            let n = self.conn().execute(
+                "UPDATE jobs SET state = ?1, updated_ms = ?2 WHERE id = ?3 AND state IN (1, 2)",
+                params![JobState::Cancelled as i64, now_ms(), id],
+            )?;
+            let job = self.get(id)?;
+            if n == 0 && job.state != JobState::Cancelled {
+                return Err(StoreError::BadState { id: id.to_string(), state: job.state.name(), action: "cancelled" });
+            }
+            Ok(job)
+        })())
+    }
+
+    /// Puts a job being proved back in the queue, with the reason in `error`
+    /// (its proof could not be stored); false when it is no longer proving.
+    pub fn requeue(&self, id: &str, reason: &str) -> Result<bool> {
+        self.noted((|| -> Result<bool> {
+            let n = self.conn().execute(
+                "UPDATE jobs SET state = ?1, updated_ms = ?2, error = ?3 WHERE id = ?4 AND state = ?5",
+                params![JobState::Queued as i64, now_ms(), reason, id, JobState::Proving as i64],
+            )?;
+            Ok(n == 1)
+        })())
+    }
+
+    /// The chain jobs taken for on-chain job `job_ref`, oldest first (more
+    /// than one only when a reorganization gave the id to another posting).
+    pub fn chain_jobs_for(&self, job_ref: &str) -> Result<Vec<JobRecord>> {
+        self.noted((|| -> Result<Vec<JobRecord>> {
+            let conn = self.conn();
+            let mut st = conn
+                .prepare(&format!("SELECT {COLUMNS} FROM jobs WHERE from_chain = 1 AND job_ref = ?1 ORDER BY seq"))?;
+            let rows = st.query_map(params![job_ref], row_to_job)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })())
+    }
+
+    /// Chain jobs posted in block `block` or later that a reorganization may
+    /// have touched (every state but cancelled and failed), oldest first.
+    pub fn chain_jobs_since(&self, block: u64) -> Result<Vec<JobRecord>> {
+        self.noted((|| -> Result<Vec<JobRecord>> {
+            let conn = self.conn();
+            let mut st = conn.prepare(&format!(
+                "SELECT {COLUMNS} FROM jobs WHERE from_chain = 1 AND chain_block >= ?1 AND state NOT IN (6, 7) ORDER BY seq"
+            ))?;
+            let rows = st.query_map(params![block as i64], row_to_job)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })())
+    }
+
+    /// Marks a chain job `failed` whatever its state (but cancelled): its
+    /// posting, or its settlement, is no longer on chain.
+    pub fn orphan(&self, id: &str, reason: &str) -> Result<()> {
+        self.noted((|| -> Result<()> {
+            self.conn().execute(
+                "UPDATE jobs SET state = ?1, updated_ms = ?2, error = ?3 WHERE id = ?4 AND from_chain = 1 AND state != 7",
+                params![JobState::Failed as i64, now_ms(), reason, id],
+            )?;
+            Ok(())
+        })())
+    }
+
+    /// Moves a settled (or submitted) chain job back to `proved`: its
+    /// settlement was undone by a reorganization, its posting is still there.
+    pub fn unsettle(&self, id: &str) -> Result<()> {
+        self.noted((|| -> Result<()> {
+            self.conn().execute(
+                "UPDATE jobs SET state = ?1, updated_ms = ?2, tx_hash = '' WHERE id = ?3 AND from_chain = 1 AND state IN (4, 5)",
+                params![JobState::Proved as i64, now_ms(), id],
+            )?;
+            Ok(())
+        })())
+    }
+
+    /// Chain jobs of `poster` not finished yet (queued, proving, proved or submitted).
+    pub fn open_chain_jobs_of(&self, poster: &str) -> Result<u64> {
+        self.noted((|| -> Result<u64> {
+            let n: i64 = self.conn().query_row(
+                "SELECT COUNT(*) FROM jobs WHERE from_chain = 1 AND poster = ?1 AND state IN (1, 2, 3, 4)",
+                params![poster],
+                |r| r.get(0),
+            )?;
+            Ok(n as u64)
+        })())
     }
 
     /// Puts jobs left in `proving` (a crash) back in the queue; returns how many.
     pub fn requeue_interrupted(&self) -> Result<usize> {
-        Ok(self.conn().execute(
-            "UPDATE jobs SET state = ?1, updated_ms = ?2 WHERE state = ?3",
-            params![JobState::Queued as i64, now_ms(), JobState::Proving as i64],
-        )?)
+        self.noted((|| -> Result<usize> {
+            Ok(self.conn().execute(
+                "UPDATE jobs SET state = ?1, updated_ms = ?2 WHERE state = ?3",
+                params![JobState::Queued as i64, now_ms(), JobState::Proving as i64],
+            )?)
+        })())
     }
 
     /// The stored proof of a proved (or later) job.
     pub fn proof(&self, id: &str) -> Result<Option<StoredProof>> {
-        let row = self
-            .conn()
-            .query_row("SELECT proof_json, prove_ms, witness_ms FROM jobs WHERE id = ?1", params![id], |r| {
-                Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<f64>>(1)?, r.get::<_, Option<f64>>(2)?))
-            })
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
-        Ok(row.0.map(|proof_json| StoredProof {
-            proof_json,
-            prove_ms: row.1.unwrap_or(0.0),
-            witness_ms: row.2.unwrap_or(0.0),
-        }))
+        self.noted((|| -> Result<Option<StoredProof>> {
+            let row = self
+                .conn()
+                .query_row("SELECT proof_json, prove_ms, witness_ms FROM jobs WHERE id = ?1", params![id], |r| {
+                    Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<f64>>(1)?, r.get::<_, Option<f64>>(2)?))
+                })
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+            Ok(row.0.map(|proof_json| StoredProof {
+                proof_json,
+                prove_ms: row.1.unwrap_or(0.0),
+                witness_ms: row.2.unwrap_or(0.0),
+            }))
+        })())
     }
 
     /// Marks a proved chain job as being submitted to the market.
     pub fn mark_submitted(&self, id: &str) -> Result<()> {
-        self.transition(id, &[JobState::Proved, JobState::Submitted], JobState::Submitted, "submitted", "")
+        self.noted(self.transition(id, &[JobState::Proved, JobState::Submitted], JobState::Submitted, "submitted", ""))
     }
 
     /// Marks a submitted chain job settled by transaction `tx_hash`.
     pub fn settle(&self, id: &str, tx_hash: &str) -> Result<()> {
-        self.transition(id, &[JobState::Submitted], JobState::Settled, "settled", tx_hash)
+        self.noted(self.transition(id, &[JobState::Submitted], JobState::Settled, "settled", tx_hash))
     }
 
     fn transition(&self, id: &str, from: &[JobState], to: JobState, action: &'static str, tx: &str) -> Result<()> {
@@ -431,58 +767,72 @@ impl JobStore {
 
     /// Chain jobs that are proved or submitted but not settled, oldest first.
     pub fn chain_pending(&self) -> Result<Vec<JobRecord>> {
-        let conn = self.conn();
-        let mut st =
-            conn.prepare(&format!("SELECT {COLUMNS} FROM jobs WHERE from_chain = 1 AND state IN (3, 4) ORDER BY seq"))?;
-        let rows = st.query_map([], row_to_job)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        self.noted((|| -> Result<Vec<JobRecord>> {
+            let conn = self.conn();
+            let mut st = conn.prepare(&format!(
+                "SELECT {COLUMNS} FROM jobs WHERE from_chain = 1 AND state IN (3, 4) ORDER BY seq"
+            ))?;
+            let rows = st.query_map([], row_to_job)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })())
     }
 
     /// A value of the node's own bookkeeping (e.g. the chain watcher's next block).
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        Ok(self.conn().query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0)).optional()?)
+        self.noted((|| -> Result<Option<String>> {
+            Ok(self.conn().query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0)).optional()?)
+        })())
     }
 
     /// Sets a [`JobStore::meta`] value.
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            params![key, value],
-        )?;
-        Ok(())
+        self.noted((|| -> Result<()> {
+            self.conn().execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            Ok(())
+        })())
     }
 
     /// Jobs per state.
     pub fn counts(&self) -> Result<Vec<(JobState, u64)>> {
-        let conn = self.conn();
-        let mut st = conn.prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state")?;
-        let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
-        let mut out = Vec::new();
-        for r in rows {
-            let (s, n) = r?;
-            if let Some(s) = JobState::from_i64(s) {
-                out.push((s, n as u64));
+        self.noted((|| -> Result<Vec<(JobState, u64)>> {
+            let conn = self.conn();
+            let mut st = conn.prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state")?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+            let mut out = Vec::new();
+            for r in rows {
+                let (s, n) = r?;
+                if let Some(s) = JobState::from_i64(s) {
+                    out.push((s, n as u64));
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })())
     }
 
     /// Number of queued jobs.
     pub fn queued(&self) -> Result<u64> {
-        let n: i64 = self.conn().query_row(
-            "SELECT COUNT(*) FROM jobs WHERE state = ?1",
-            params![JobState::Queued as i64],
-            |r| r.get(0),
-        )?;
-        Ok(n as u64)
+        self.noted((|| -> Result<u64> {
+            let n: i64 = self.conn().query_row(
+                "SELECT COUNT(*) FROM jobs WHERE state = ?1",
+                params![JobState::Queued as i64],
+                |r| r.get(0),
+            )?;
+            Ok(n as u64)
+        })())
     }
 
     /// Proving times (ms) of the newest `limit` proved jobs.
     pub fn prove_times(&self, limit: u32) -> Result<Vec<f64>> {
-        let conn = self.conn();
-        let mut st = conn.prepare("SELECT prove_ms FROM jobs WHERE prove_ms IS NOT NULL ORDER BY seq DESC LIMIT ?1")?;
-        let rows = st.query_map(params![limit], |r| r.get::<_, f64>(0))?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        self.noted((|| -> Result<Vec<f64>> {
+            let conn = self.conn();
+            let mut st =
+                conn.prepare("SELECT prove_ms FROM jobs WHERE prove_ms IS NOT NULL ORDER BY seq DESC LIMIT ?1")?;
+            let rows = st.query_map(params![limit], |r| r.get::<_, f64>(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })())
     }
 }
 
@@ -506,6 +856,8 @@ mod tests {
             from_chain: false,
             bounty: String::new(),
             tx_hash: String::new(),
+            poster: String::new(),
+            chain_block: 0,
         }
     }
 
@@ -598,5 +950,60 @@ mod tests {
         let s = JobStore::open(&path).unwrap();
         let old = s.get("old").unwrap();
         assert_eq!((old.from_chain, old.input.as_slice()), (false, &[1.0][..]));
+    }
+
+    /// The capacity check runs in the insert's transaction: 8 threads
+    /// submitting 50 jobs each at capacity 200 queue exactly 200 (the check
+    /// and the insert used to be two statements: 201 at capacity 200).
+    #[test]
+    fn capacity_is_exact_under_concurrent_inserts() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = std::sync::Arc::new(JobStore::open(&dir.path().join("jobs.db")).unwrap());
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    (0..50)
+                        .filter(|i| {
+                            let j = job(&format!("t{t}-{i}"), "");
+                            s.insert_within(&j, Some((200, &[JobState::Queued]))).unwrap().is_some()
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        let accepted: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!((accepted, s.queued().unwrap()), (200, 200));
+    }
+
+    #[test]
+    fn a_corrupted_store_is_reported_and_lost_jobs_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.db");
+        let s = JobStore::open(&path).unwrap();
+        assert_eq!(*s.health().borrow(), StoreHealth::Ok);
+        for i in 0..20 {
+            s.insert(&job(&format!("j{i}"), &format!("k{i}"))).unwrap();
+        }
+        assert!(s.probe() && s.lost_jobs().is_none());
+        drop(s);
+        // The witness says 20 were acknowledged; pretend the store holds 3 fewer.
+        std::fs::write(dir.path().join("jobs.acked"), "23\n").unwrap();
+        let s = JobStore::open(&path).unwrap();
+        assert_eq!(s.lost_jobs(), Some(&LostJobs { store_seq: 20, acked_seq: 23 }));
+        drop(s);
+        assert!(JobStore::open(&path).unwrap().lost_jobs().is_none(), "reported once");
+
+        let mut bytes = std::fs::read(&path).unwrap();
+        for b in &mut bytes[4096..] {
+            *b = 0x5a;
+        }
+        std::fs::write(&path, bytes).unwrap();
+        let s = JobStore::open(&path).unwrap();
+        let h = s.health().borrow().clone();
+        assert!(matches!(&h, StoreHealth::Corrupt(r) if r.contains("quick_check")), "{h:?}");
+        assert!(!s.writable());
+        assert!(s.list(10, None).is_err());
+        assert!(matches!(*s.health().borrow(), StoreHealth::Corrupt(_)), "stays corrupt");
     }
 }
