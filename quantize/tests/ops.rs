@@ -265,7 +265,8 @@ fn leaky_relu_semantics_are_exact() {
 #[test]
 fn table_functions_within_their_error_bound() {
     // (op, attributes, input range)
-    let cases: Vec<(&str, Vec<(&str, Attr)>, (f32, f32))> = vec![
+    type Case = (&'static str, Vec<(&'static str, Attr)>, (f32, f32));
+    let cases: Vec<Case> = vec![
         ("Sigmoid", vec![], (-6.0, 6.0)),
         ("Tanh", vec![], (-3.0, 3.0)),
         ("Exp", vec![], (-4.0, 2.0)),
