@@ -439,7 +439,6 @@ fn info_names_the_backend_and_why() {
 #[test]
 fn compile_refuses_a_model_too_large_to_prove() {
     #[path = "../../quantize/tests/common/mod.rs"]
-    #[allow(dead_code)]
     mod graph;
     let dir = tempfile::tempdir().unwrap();
     let mut g = graph::Graph::new(&[1, 64, 512, 512], 3);

@@ -182,6 +182,7 @@ pub fn import_onnx_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Res
         proto.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map_or(1, |o| o.version);
     let mut b = Builder {
         opset,
+        quantized: HashMap::new(),
         tract: &tract,
         outlets: &outlets,
         alias: HashMap::new(),
@@ -194,6 +195,12 @@ pub fn import_onnx_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Res
         b.node(node, &node_name(node, i), &graph_output)?;
     }
     let out_name = b.resolve(&graph_output);
+    if b.quantized.contains_key(&out_name) {
+        return Err(QuantizeError::InvalidModel(format!(
+            "the model output `{graph_output}` is an integer tensor (a QuantizeLinear output without its \
+             DequantizeLinear); QDQ pairs are supported, integer outputs are not"
+        )));
+    }
     if out_name == input_name {
         return Err(QuantizeError::InvalidModel("the model output is its input; nothing to prove".into()));
     }
@@ -320,6 +327,8 @@ fn declared_shape(input: &pb::ValueInfoProto, notes: &mut Vec<String>) -> Result
 struct Builder<'a> {
     /// The model's default-domain opset version.
     opset: i64,
+    /// Outputs of QuantizeLinear nodes (integer tensors): the float tensor they quantize and how.
+    quantized: HashMap<String, (String, crate::ops::QdqScale)>,
     tract: &'a InferenceModel,
     outlets: &'a HashMap<String, OutletId>,
     /// Tensor renamings from Identity, Dropout and a dropped Softmax.
@@ -371,6 +380,18 @@ impl Builder<'_> {
             // Not constant for tract yet independent of the input: unknowable statically.
             return Err(QuantizeError::unsupported(op, name, "its value could not be computed at import"));
         }
+        // An integer tensor (a QuantizeLinear's output) may only be read by its DequantizeLinear.
+        if op != "DequantizeLinear"
+            && let Some(q) = ins.iter().find(|i| self.quantized.contains_key(*i))
+        {
+            return Err(QuantizeError::unsupported(
+                op,
+                name,
+                format!(
+                    "its input `{q}` is an integer tensor (QuantizeLinear output); only a DequantizeLinear may read it"
+                ),
+            ));
+        }
         let Some(import) = importer(op) else {
             if FOLDABLE_OPS.contains(&op) {
                 return Err(QuantizeError::unsupported(op, name, "supported only on constants (shape arithmetic)"));
@@ -402,6 +423,8 @@ impl Builder<'_> {
                 self.activations.insert(out);
             }
             Imported::Op(kind) => {
+                // A DequantizeLinear reads the float tensor its QuantizeLinear quantized.
+                let acts = acts.iter().map(|a| self.quantized.get(a).map_or(a.clone(), |q| q.0.clone())).collect();
                 let op = FloatOp {
                     node: name.to_string(),
                     op_type: op.to_string(),
@@ -411,6 +434,22 @@ impl Builder<'_> {
                 };
                 self.activations.insert(out);
                 self.ops.push(op);
+            }
+            Imported::Quantized(q) => {
+                self.quantized.insert(out.clone(), (acts[0].clone(), q));
+                self.activations.insert(out);
+            }
+            Imported::Noted(kind, note) => {
+                self.notes.push(note);
+                let inputs = acts.iter().map(|a| self.quantized.get(a).map_or(a.clone(), |q| q.0.clone())).collect();
+                self.ops.push(FloatOp {
+                    node: name.to_string(),
+                    op_type: op.to_string(),
+                    inputs,
+                    output: TensorSpec { name: out.clone(), shape: out_shape },
+                    kind,
+                });
+                self.activations.insert(out);
             }
             Imported::OpOn(kind, inputs) => {
                 self.ops.push(FloatOp {
@@ -491,6 +530,23 @@ impl Node<'_> {
     /// The static shape of a tensor.
     pub fn shape(&self, tensor: &str) -> Result<Vec<usize>> {
         self.b.shape(tensor, self.name)
+    }
+
+    /// The QuantizeLinear parameters of `tensor` when it is a QuantizeLinear's output.
+    pub fn quantized(&self, tensor: &str) -> Option<crate::ops::QdqScale> {
+        self.b.quantized.get(tensor).map(|q| q.1)
+    }
+
+    /// The element type of a tensor (`"f32"`, `"i8"`, `"u8"`, `"other"`).
+    pub fn datum_type(&self, tensor: &str) -> Result<&'static str> {
+        let dt = self.b.fact(tensor).and_then(|f| f.datum_type.concretize());
+        Ok(match dt {
+            Some(d) if d == i8::datum_type() => "i8",
+            Some(d) if d == u8::datum_type() => "u8",
+            Some(d) if d == f32::datum_type() => "f32",
+            Some(_) => "other",
+            None => return Err(self.unsup(format!("the type of `{tensor}` could not be inferred"))),
+        })
     }
 
     /// A constant input as floats; an error naming it when it is not constant.

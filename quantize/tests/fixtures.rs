@@ -6,7 +6,8 @@ mod common;
 use common::fixture;
 use zkinfer_quantize::{Dataset, ImportOptions, QModel, QuantConfig, calibrate_and_quantize, evaluate, import_onnx};
 
-const MODELS: [&str; 3] = ["mlp_digits", "cnn_digits", "cnn_medium"];
+const MODELS: [&str; 6] =
+    ["mlp_digits", "cnn_digits", "cnn_medium", "resnet_digits", "mobilenet_digits", "squeezenet_digits"];
 
 fn compile(name: &str) -> (zkinfer_quantize::FloatModel, QModel) {
     let m = import_onnx(&fixture(name, "model.onnx"), &ImportOptions::default()).unwrap();
@@ -46,11 +47,15 @@ fn every_intermediate_tensor_tracks_tract() {
         for row in test.input_data.iter().take(20) {
             let floats = runner.run(row).unwrap();
             let trace = q.execute(&q.quantize_input(row).unwrap().values).unwrap();
+            let mut after_table = false;
             for (op, f) in q.ops.iter().zip(&floats) {
                 let t = &q.tensors[op.output];
                 let quantum = (-t.scale_bits as f64).exp2();
                 let mag = f.iter().fold(0.0f64, |a, v| a.max((*v as f64).abs()));
-                let tol = 8.0 * quantum + 5e-3 * mag;
+                // A table's bucket error (about 0.5% of its output, see ops/lookup.rs) adds up
+                // in the linear ops after it.
+                after_table |= matches!(op.kind, zkinfer_quantize::QOpKind::Lookup(_));
+                let tol = 8.0 * quantum + if after_table { 2e-2 } else { 5e-3 } * mag;
                 for (a, b) in f.iter().zip(trace.tensors[op.output].iter()) {
                     let e = (*a as f64 - *b as f64 * quantum).abs();
                     assert!(e <= tol, "{name} op {} ({}): error {e} > {tol}", op.node, op.op_type);

@@ -331,3 +331,51 @@ fn table_functions_within_their_error_bound() {
         assert!(err <= bound, "{op}: error {err} above its bound {bound}");
     }
 }
+
+/// A QDQ pair on an activation at a power-of-two scale is imported exactly (the pair's
+/// clip at the pair's scale); at another scale, at the nearest power of two, with a note.
+#[test]
+fn qdq_pairs() {
+    for (scale, exact) in [(1.0f32 / 32.0, true), (0.03f32, false)] {
+        let mut g = Graph::new(&[1, 12], 50);
+        let s = g.init("s", &[], vec![scale]);
+        let z = g.init_int8("z", &[], 3, vec![0]);
+        let q = g.node("QuantizeLinear", "q", &["input", &s, &z], vec![]);
+        let d = g.node("DequantizeLinear", "dq", &[&q, &s, &z], vec![]);
+        let w = g.rand_init("w", &[12, 4], 0.5);
+        g.node("MatMul", "mm", &[&d, &w], vec![]);
+        // Exact: the integer model matches the float one within the usual error. Not exact:
+        // the inputs sit on another grid (2^-5 instead of 0.03), so only the note is checked.
+        if exact {
+            assert_eq!(check(&g, 12, 2.0, cfg()), ["clip", "dense"], "scale {scale}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let m = import_onnx(&g.write(dir.path(), "m.onnx"), &ImportOptions::default()).unwrap();
+        let noted = m.notes.iter().any(|n| n.contains("not a power of two"));
+        assert_eq!(noted, !exact, "{:?}", m.notes);
+    }
+    // A QuantizeLinear without its DequantizeLinear: refused, saying why.
+    let mut g = Graph::new(&[1, 4], 51);
+    let s = g.init("s", &[], vec![0.25]);
+    let z = g.init_int8("z", &[], 2, vec![128]);
+    g.node("QuantizeLinear", "lonely", &["input", &s, &z], vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let e = import_onnx(&g.write(dir.path(), "m.onnx"), &ImportOptions::default()).unwrap_err().to_string();
+    assert!(e.contains("integer tensor") && e.contains("QDQ pairs are supported"), "{e}");
+}
+
+#[test]
+fn resize_nearest() {
+    // Upsample 2x (asymmetric, floor) and a half-pixel resize to an odd size.
+    let mut g = Graph::new(&[1, 2, 3, 3], 52);
+    let roi = g.init("roi", &[0], vec![]);
+    let sc = g.init("scales", &[4], vec![1.0, 1.0, 2.0, 2.0]);
+    g.node("Resize", "up", &["input", &roi, &sc], vec![("mode", Attr::S("nearest"))]);
+    assert_eq!(check(&g, 18, 1.0, cfg()), ["resize"]);
+    let mut g = Graph::new(&[1, 1, 4, 4], 53);
+    let roi = g.init("roi", &[0], vec![]);
+    let sc = g.init("scales", &[0], vec![]);
+    let sizes = g.init_i64("sizes", &[4], vec![1, 1, 7, 5]);
+    g.node("Resize", "r", &["input", &roi, &sc, &sizes], vec![("mode", Attr::S("nearest"))]);
+    assert_eq!(check(&g, 16, 1.0, cfg()), ["resize"]);
+}

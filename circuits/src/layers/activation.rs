@@ -26,13 +26,14 @@ pub(crate) fn prelu(b: &mut Builder, cx: &LayerCx<'_>, op: &PRelu) -> Result<Vec
         .collect()
 }
 
-/// `min(max(x, lo), hi)`: comparisons with constant wires.
+/// `min(max(rescale(x), lo), hi)`: comparisons with constant wires.
 pub(crate) fn clip(b: &mut Builder, cx: &LayerCx<'_>, op: &Clip) -> Result<Vec<Wire>> {
     let lo = op.lo.map(|v| b.constant(v as i128)).transpose()?;
     let hi = op.hi.map(|v| b.constant(v as i128)).transpose()?;
     cx.inputs[0]
         .iter()
         .map(|&x| {
+            let x = if op.shift == 0 { x } else { b.rescale(x, 0, op.shift, cx.node())? };
             let y = match lo {
                 Some(l) => b.max(l, x)?,
                 None => x,
@@ -79,7 +80,7 @@ pub(crate) fn rows(cx: &RowsCx<'_>) -> u64 {
     let per = match &cx.op.kind {
         QOpKind::Relu(_) => 2,
         QOpKind::LeakyRelu(_) | QOpKind::PRelu(_) => 6,
-        QOpKind::Clip(c) => 3 * c.lo.is_some() as u64 + 4 * c.hi.is_some() as u64,
+        QOpKind::Clip(c) => 3 * c.lo.is_some() as u64 + 4 * c.hi.is_some() as u64 + 2 * (c.shift != 0) as u64,
         QOpKind::Abs(_) => 4,
         _ => 7,
     };

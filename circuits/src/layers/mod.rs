@@ -69,6 +69,7 @@ pub(crate) fn lower(b: &mut Builder, cx: &LayerCx<'_>) -> Result<Vec<Wire>> {
         QOpKind::Concat(op) => shape::wiring(b, cx, op),
         QOpKind::Repeat(op) => shape::wiring(b, cx, op),
         QOpKind::Gather(op) => shape::wiring(b, cx, op),
+        QOpKind::Resize(op) => shape::wiring(b, cx, op),
     }
 }
 
@@ -121,6 +122,7 @@ pub(crate) fn rows(cx: &RowsCx<'_>) -> u64 {
         | QOpKind::Slice(_)
         | QOpKind::Concat(_)
         | QOpKind::Repeat(_)
-        | QOpKind::Gather(_) => shape::rows(cx),
+        | QOpKind::Gather(_)
+        | QOpKind::Resize(_) => shape::rows(cx),
     }
 }

@@ -152,28 +152,38 @@ pub struct FloatClip {
     pub lo: Option<f32>,
     /// Upper bound.
     pub hi: Option<f32>,
+    /// The output's scale when the model fixes it (a QuantizeLinear/DequantizeLinear pair);
+    /// else the input's.
+    pub scale_bits: Option<i32>,
 }
 
-/// `y = min(max(x, lo), hi)` with the bounds quantized at the input's scale (each optional);
-/// same scale.
+fn is_zero(v: &i32) -> bool {
+    *v == 0
+}
+
+/// `y = min(max(rescale(x, shift), lo), hi)` with the bounds at the output's scale (each
+/// optional); the output's scale is the input's minus `shift` (0 but for a QDQ pair).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Clip {
     /// Lower bound.
     pub lo: Option<i64>,
     /// Upper bound.
     pub hi: Option<i64>,
+    /// `in − out`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub shift: i32,
 }
 
 impl FloatOp for FloatClip {
     fn quantize(&self, cx: &QuantCx<'_>) -> Result<(QOpKind, i32)> {
+        let s_out = self.scale_bits.unwrap_or(cx.s_in[0]);
         let (lo, hi) = crate::fixed::signed_range(cx.config.act_bits);
         // A bound beyond the activation range never binds.
         let q = |v: Option<f32>| {
-            v.map(|v| quantize_value(v as f64, cx.s_in[0]) as i128)
-                .filter(|&b| (lo..=hi).contains(&b))
-                .map(|b| b as i64)
+            v.map(|v| quantize_value(v as f64, s_out) as i128).filter(|&b| (lo..=hi).contains(&b)).map(|b| b as i64)
         };
-        Ok((QOpKind::Clip(Clip { lo: q(self.lo), hi: q(self.hi) }), cx.s_in[0]))
+        let op = Clip { lo: q(self.lo), hi: q(self.hi), shift: cx.s_in[0] - s_out };
+        Ok((QOpKind::Clip(op), s_out))
     }
 }
 
@@ -199,8 +209,9 @@ impl QuantizedOp for Clip {
         Ok(cx.inputs[0]
             .iter()
             .map(|&v| {
-                let v = self.lo.map_or(v, |l| v.max(l));
-                self.hi.map_or(v, |h| v.min(h)) as i128
+                let v = rescale(v as i128, self.shift);
+                let v = self.lo.map_or(v, |l| v.max(l as i128));
+                self.hi.map_or(v, |h| v.min(h as i128))
             })
             .collect())
     }
@@ -273,7 +284,7 @@ pub(crate) fn import_clip(node: &Node<'_>) -> Result<Imported> {
         }
     };
     let (lo, hi) = (bound(1, "min")?, bound(2, "max")?);
-    Ok(Imported::Op(FloatOpKind::Clip(FloatClip { lo, hi })))
+    Ok(Imported::Op(FloatOpKind::Clip(FloatClip { lo, hi, scale_bits: None })))
 }
 
 pub(crate) fn import_prelu(node: &Node<'_>) -> Result<Imported> {
@@ -300,4 +311,63 @@ pub(crate) fn import_neg(node: &Node<'_>) -> Result<Imported> {
     let rank = node.out_shape.len();
     let mul = ndarray::ArrayD::from_elem(ndarray::IxDyn(&vec![1; rank]), -1.0f32);
     Ok(Imported::Op(FloatOpKind::Affine(super::elementwise::FloatAffine { mul: Some(mul), add: None })))
+}
+
+/// The per-tensor scale and zero point of a QuantizeLinear or DequantizeLinear node.
+fn qdq_params(node: &Node<'_>) -> Result<super::QdqScale> {
+    if node.acts.len() != 1 || node.ins.first() != Some(&node.acts[0]) {
+        return Err(node.unsup("the scale and zero point must be constants"));
+    }
+    let s = node.const_array(&node.ins[1])?;
+    let scale = s.iter().next().copied().unwrap_or(0.0) as f64;
+    if s.len() != 1 || scale.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+        return Err(node.unsup(format!("a scale of shape {:?} (only one positive per-tensor scale)", s.shape())));
+    }
+    let zp = node.ins.get(2).filter(|z| !z.is_empty());
+    let zero = match zp {
+        Some(z) => node.const_array(z)?.iter().next().copied().unwrap_or(0.0) as f64,
+        None => 0.0,
+    };
+    let range = match zp.map(|z| node.datum_type(z)).transpose()?.unwrap_or("u8") {
+        "i8" => (-128.0, 127.0),
+        "u8" => (0.0, 255.0),
+        other => return Err(node.unsup(format!("zero point of type {other} (only int8 and uint8)"))),
+    };
+    Ok(super::QdqScale { scale, zero, range })
+}
+
+/// QuantizeLinear of an activation: the start of a QDQ pair (its DequantizeLinear makes
+/// the op).
+pub(crate) fn import_quantize(node: &Node<'_>) -> Result<Imported> {
+    Ok(Imported::Quantized(qdq_params(node)?))
+}
+
+/// DequantizeLinear of a QuantizeLinear's output: the pair
+/// `(saturate(round(x / s) + z) − z) · s` is a clip to `[(q_min − z)·s, (q_max − z)·s]` of `x`
+/// rounded to the grid of `s`. It is imported exactly when `s` is a power of two (as a clip
+/// whose output scale is `−log₂ s`, rounding ties half up where ONNX rounds them to even),
+/// else at the nearest power of two, which the model's notes say.
+pub(crate) fn import_dequantize(node: &Node<'_>) -> Result<Imported> {
+    let q = qdq_params(node)?;
+    let Some(pair) = node.quantized(&node.acts[0]) else {
+        return Err(node.unsup(
+            "not the second half of a QuantizeLinear → DequantizeLinear pair (integer inputs are not supported)",
+        ));
+    };
+    if pair.scale != q.scale || pair.zero != q.zero {
+        return Err(node.unsup("a scale or zero point other than its QuantizeLinear's"));
+    }
+    let k = (-q.scale.log2()).round() as i32;
+    let grid = (k as f64).exp2().recip();
+    let lo = ((q.range.0 - q.zero) * q.scale) as f32;
+    let hi = ((q.range.1 - q.zero) * q.scale) as f32;
+    let clip = FloatOpKind::Clip(FloatClip { lo: Some(lo), hi: Some(hi), scale_bits: Some(k) });
+    if (grid - q.scale).abs() > 1e-12 * q.scale {
+        let note = format!(
+            "QDQ pair at `{}`: scale {} is not a power of two; quantized at 2^-{k} = {grid} instead",
+            node.name, q.scale
+        );
+        return Ok(Imported::Noted(clip, note));
+    }
+    Ok(Imported::Op(clip))
 }

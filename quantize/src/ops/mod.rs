@@ -5,12 +5,12 @@
 //! |---|---|---|
 //! | [`linear`] | Gemm, MatMul (× constant), Conv, ConvTranspose | linear: multiply-accumulate rows + a rescale |
 //! | [`elementwise`] | Add, Sub, Mul, Div by a constant, Sum, Mean, Max, Min, Neg, BatchNormalization | linear: one row per element (Max/Min: hybrid) |
-//! | [`activation`] | Relu, LeakyRelu, PRelu, Clip, Abs, Sign | hybrid: sign bits and selects |
+//! | [`activation`] | Relu, LeakyRelu, PRelu, Clip, Abs, Sign, QuantizeLinear → DequantizeLinear pairs | hybrid: sign bits and selects |
 //! | [`lookup`] | Sigmoid, Tanh, Exp, Log, Sqrt, Reciprocal, Softplus, Softsign, Elu, Selu, Celu, HardSigmoid, HardSwish, Erf, Gelu, Mish, ThresholdedRelu, Shrink, Sin, Cos, Atan | lookup: a function table |
 //! | [`pool`] | AveragePool, MaxPool, GlobalAveragePool | linear (average) or hybrid (max) |
 //! | [`reduce`] | ReduceSum, ReduceMean, ReduceMax, ReduceMin, GlobalMaxPool | linear (sum, mean) or hybrid (max, min) |
-//! | `composite` | LogSoftmax, Softmax, Div by an activation, InstanceNormalization (expanded into the others in the ONNX graph) | — |
-//! | [`shape`] | Flatten, Reshape, Squeeze, Unsqueeze, Transpose, Pad, Slice, Split, Concat, Tile, Expand, Gather (constant indices), Identity, Dropout, final Softmax | wiring: no rows |
+//! | `composite` | LogSoftmax, Softmax, Div by an activation, InstanceNormalization, LRN (expanded into the others in the ONNX graph) | — |
+//! | [`shape`] | Flatten, Reshape, Squeeze, Unsqueeze, Transpose, Pad, Slice, Split, Concat, Tile, Expand, Gather (constant indices), Resize/Upsample (nearest), Identity, Dropout, final Softmax | wiring: no rows |
 //!
 //! Each family defines, for each of its ops, a float struct (`Float*`, what
 //! import produces; constants as `f32` arrays) implementing [`FloatOp`], and a
@@ -48,9 +48,25 @@ pub(crate) enum Imported {
     PerOutput(Vec<FloatOpKind>),
     /// A provable op reading the given activations (e.g. `x·x` for `Pow(x, 2)`).
     OpOn(FloatOpKind, Vec<String>),
+    /// A provable op with a note for the model's report.
+    Noted(FloatOpKind, String),
+    /// No op yet: the output is an integer tensor `q = saturate(round(x / s) + z)` of the
+    /// first activation input, which only a DequantizeLinear may read (a QDQ pair).
+    Quantized(QdqScale),
     /// No op: the output is the (first) activation input under another name
     /// (Identity, Dropout in inference), with an optional note for the report.
     Alias(Option<String>),
+}
+
+/// The parameters of a QuantizeLinear: per-tensor scale, zero point and integer range.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct QdqScale {
+    /// `s`.
+    pub scale: f64,
+    /// `z`.
+    pub zero: f64,
+    /// The integer type's range.
+    pub range: (f64, f64),
 }
 
 /// Imports one ONNX node; `Err` names the op, the node and what is missing.
@@ -121,6 +137,10 @@ pub(crate) const IMPORTERS: &[(&str, ImportFn)] = &[
     ("Tile", shape::import_repeat),
     ("Expand", shape::import_repeat),
     ("Gather", shape::import_gather),
+    ("Resize", shape::import_resize),
+    ("Upsample", shape::import_resize),
+    ("QuantizeLinear", activation::import_quantize),
+    ("DequantizeLinear", activation::import_dequantize),
     ("Identity", shape::import_identity),
     ("Dropout", shape::import_identity),
     ("Softmax", shape::import_final_softmax),
@@ -328,4 +348,6 @@ op_set! {
     Repeat(shape::FloatRepeat, shape::Repeat),
     /// See [`shape::Gather`].
     Gather(shape::FloatGather, shape::Gather),
+    /// See [`shape::Resize`].
+    Resize(shape::FloatResize, shape::Resize),
 }

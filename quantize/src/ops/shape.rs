@@ -672,3 +672,111 @@ pub(crate) fn import_gather(node: &Node<'_>) -> Result<Imported> {
         .collect::<Result<_>>()?;
     Ok(Imported::Op(FloatOpKind::Gather(FloatGather { axis, indices })))
 }
+
+/// Float nearest-neighbour resize.
+#[derive(Clone, Debug)]
+pub struct FloatResize {
+    /// For each axis, the input index of every output index.
+    pub maps: Vec<Vec<usize>>,
+}
+
+/// `y[o…] = x[maps[0][o_0], maps[1][o_1], …]`: nearest-neighbour Resize/Upsample, the
+/// per-axis maps computed at import from the coordinate transformation and rounding mode;
+/// same scale.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resize {
+    /// For each axis, the input index of every output index.
+    pub maps: Vec<Vec<usize>>,
+}
+
+impl FloatResize {
+    fn quantized(&self, _: &QuantCx<'_>) -> Resize {
+        Resize { maps: self.maps.clone() }
+    }
+}
+
+impl Wiring for Resize {
+    fn sources(&self, in_shapes: &[&[usize]], out_shape: &[usize]) -> Result<Vec<Source>, String> {
+        let x = in_shapes[0];
+        let fits = self.maps.len() == x.len()
+            && out_shape.len() == x.len()
+            && (0..x.len()).all(|a| self.maps[a].len() == out_shape[a] && self.maps[a].iter().all(|&i| i < x[a]));
+        if !fits {
+            return Err(format!("resize maps for {x:?} → {out_shape:?}"));
+        }
+        let st = grid::strides(x);
+        Ok(map_outputs(out_shape, |o| Source::In {
+            input: 0,
+            index: (0..o.len()).map(|a| self.maps[a][o[a]] * st[a]).sum(),
+        }))
+    }
+}
+
+wiring_op!(FloatResize, Resize, "resize");
+
+/// Resize (opset 10+) and Upsample in `nearest` mode.
+pub(crate) fn import_resize(node: &Node<'_>) -> Result<Imported> {
+    if node.ins.first() != Some(&node.acts[0]) || node.acts.len() != 1 {
+        return Err(node.unsup("scales and sizes must be constants"));
+    }
+    let mode = node.attr_s("mode").unwrap_or_else(|| "nearest".into());
+    if mode != "nearest" {
+        return Err(node.unsup(format!("mode `{mode}` (only nearest; linear resizing is a convolution)")));
+    }
+    let upsample = node.op == "Upsample";
+    let ctm = if upsample {
+        "asymmetric".into()
+    } else {
+        node.attr_s("coordinate_transformation_mode").unwrap_or_else(|| "half_pixel".into())
+    };
+    let rounding = if upsample {
+        "floor".into()
+    } else {
+        node.attr_s("nearest_mode").unwrap_or_else(|| "round_prefer_floor".into())
+    };
+    let x = node.shape(&node.acts[0])?;
+    let out = &node.out_shape;
+    if out.len() != x.len() || node.attr_ints("axes").is_some() {
+        return Err(node.unsup("the axes attribute (resize every axis)"));
+    }
+    let scale_input = if upsample { 1 } else { 2 };
+    let scales: Option<Vec<f64>> = match node.ins.get(scale_input).filter(|s| !s.is_empty()) {
+        Some(name) => {
+            let v: Vec<f64> = node.const_array(name)?.iter().map(|&v| v as f64).collect();
+            (v.len() == x.len()).then_some(v)
+        }
+        None => None,
+    };
+    let mut maps = vec![];
+    for a in 0..x.len() {
+        let (n_in, n_out) = (x[a] as f64, out[a] as f64);
+        let scale = scales.as_ref().map_or(n_out / n_in, |s| s[a]);
+        let map = (0..out[a])
+            .map(|o| {
+                let o = o as f64;
+                let c = match ctm.as_str() {
+                    "half_pixel" => (o + 0.5) / scale - 0.5,
+                    "pytorch_half_pixel" if n_out > 1.0 => (o + 0.5) / scale - 0.5,
+                    "pytorch_half_pixel" => 0.0,
+                    "asymmetric" => o / scale,
+                    "align_corners" if n_out > 1.0 => o * (n_in - 1.0) / (n_out - 1.0),
+                    "align_corners" => 0.0,
+                    "tf_half_pixel_for_nn" => (o + 0.5) / scale,
+                    other => return Err(node.unsup(format!("coordinate_transformation_mode `{other}`"))),
+                };
+                let frac = c - c.floor();
+                let r = match rounding.as_str() {
+                    "round_prefer_floor" if frac == 0.5 => c.floor(),
+                    "round_prefer_ceil" if frac == 0.5 => c.ceil(),
+                    "round_prefer_floor" | "round_prefer_ceil" => c.round(),
+                    "floor" => c.floor(),
+                    "ceil" => c.ceil(),
+                    other => return Err(node.unsup(format!("nearest_mode `{other}`"))),
+                };
+                Ok(r.clamp(0.0, n_in - 1.0) as usize)
+            })
+            .collect::<Result<Vec<usize>>>()?;
+        maps.push(map);
+    }
+    Ok(Imported::Op(FloatOpKind::Resize(FloatResize { maps })))
+}

@@ -107,6 +107,18 @@ impl Graph {
         name.into()
     }
 
+    /// An int8 (`data_type` 3) or uint8 (2) initializer.
+    pub fn init_int8(&mut self, name: &str, dims: &[i64], data_type: i32, values: Vec<i32>) -> String {
+        self.inits.push(pb::TensorProto {
+            name: name.into(),
+            dims: dims.to_vec(),
+            data_type,
+            int32_data: values,
+            ..Default::default()
+        });
+        name.into()
+    }
+
     /// Adds a node; returns its output name (`<name>_out`), which becomes the graph output.
     pub fn node(&mut self, op: &str, name: &str, inputs: &[&str], attrs: Vec<(&str, Attr)>) -> String {
         let out = format!("{name}_out");
