@@ -155,21 +155,39 @@ fn crafted_bundles_are_errors_not_aborts() {
     }
 }
 
-/// A model whose tensors are far larger than its k allows is refused before planning.
+/// A model whose tensors are far larger than its k allows is refused before planning:
+/// past the format's element bound when the model file is read, and below it by the
+/// bundle's k (from the ops' shapes alone) before any plan is built.
 #[test]
 fn a_model_larger_than_its_k_is_refused_before_planning() {
     let tmp = tempfile::tempdir().unwrap();
     let good = set_up(&tmp.path().join("good"));
-    let d = tmp.path().join("big");
+
+    // A batch of 10^9 inputs: 6.4·10^10 values, refused by the model file's own bound.
+    let d = tmp.path().join("huge");
     copy_dir(&good.dir, &d);
-    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("model.qm")).unwrap()).unwrap();
-    // A batch of 10^9 inputs: 6.4·10^10 values for a circuit of 2^10 rows.
+    let path = d.join("model.qm");
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(m["tensors"][0]["shape"], serde_json::json!([1, 64]));
     m["tensors"][0]["shape"][0] = 1_000_000_000u64.into();
-    std::fs::write(d.join("model.qm"), serde_json::to_vec(&m).unwrap()).unwrap();
+    let bytes = serde_json::to_vec(&m).unwrap();
+    std::fs::write(&path, &bytes).unwrap();
     // The model's hash changed: put the new one in setup.json, as an attacker would.
-    let hash = zkinfer_quantize::QModel::read(&d.join("model.qm")).unwrap().content_hash_hex();
-    set_json(&d, |v| v["qmodel_hash"] = hash.into());
+    set_json(&d, |v| v["qmodel_hash"] = hex::encode(<sha3::Keccak256 as sha3::Digest>::digest(&bytes)).into());
     let e = Bundle::new(&d).load_prover().err().expect("a huge model loaded").to_string();
-    assert!(e.contains("does not fit"), "{e}");
+    assert!(e.contains("exceeds") && e.contains("`input`"), "{e}");
+    eprintln!("huge: {e}");
+
+    // A valid model of 2^14+ rows put into this 2^10-row bundle: refused by the estimate.
+    let d = tmp.path().join("big");
+    copy_dir(&good.dir, &d);
+    let cnn = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/models/cnn_medium");
+    let m = import_onnx(&cnn.join("model.onnx"), &ImportOptions::default()).unwrap();
+    let calib = Dataset::read(&cnn.join("calibration.json")).unwrap();
+    let q = calibrate_and_quantize(&m, &calib, &QuantConfig::default(), || {}).unwrap().0;
+    std::fs::write(d.join("model.qm"), q.to_json()).unwrap();
+    set_json(&d, |v| v["qmodel_hash"] = q.content_hash_hex().into());
+    let e = Bundle::new(&d).load_prover().err().expect("a big model loaded").to_string();
+    assert!(e.contains("rows") && e.contains("not 2^10"), "{e}");
+    eprintln!("big: {e}");
 }
