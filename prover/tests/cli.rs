@@ -59,10 +59,10 @@ fn errors_exit_1_with_the_reason() {
     let out = out.to_str().unwrap();
     let calib = fixture("models/mlp_digits/calibration.json");
 
-    let o = zkinfer(&["compile", &fixture("bad/unsupported_erf.onnx"), "--calibration", &calib, "-o", out]);
+    let o = zkinfer(&["compile", &fixture("bad/unsupported_random.onnx"), "--calibration", &calib, "-o", out]);
     assert_eq!(o.status.code(), Some(1));
     let t = text(&o);
-    assert!(t.contains("[quantize]") && t.contains("unsupported ONNX op `Erf` at node `erf_gelu_part`"), "{t}");
+    assert!(t.contains("[quantize]") && t.contains("unsupported ONNX op `RandomNormalLike` at node `noise`"), "{t}");
 
     let o = zkinfer(&["compile", &fixture("models/mlp_digits/meta.json"), "--calibration", &calib, "-o", out]);
     assert_eq!(o.status.code(), Some(1));
