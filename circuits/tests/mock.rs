@@ -100,7 +100,7 @@ fn soundness_lint_passes_on_every_fixture() {
 /// overcount, and by little), and picks the same k on every fixture.
 #[test]
 fn estimate_matches_the_plan() {
-    for name in ["mlp_digits", "cnn_digits", "cnn_medium"] {
+    for name in ["mlp_digits", "cnn_digits", "cnn_medium", "resnet_digits", "mobilenet_digits", "squeezenet_digits"] {
         let q = compile(name);
         for &width in zkinfer_circuits::cost::WIDTH_CANDIDATES {
             let e = zkinfer_circuits::cost::estimate_at(&q, width);
