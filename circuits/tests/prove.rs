@@ -76,7 +76,7 @@ fn constraint_degree_stays_within_the_cap() {
 }
 
 /// The larger fixtures: real proofs, outputs equal the executor's, tampering rejected.
-/// Slow in debug builds (cnn_medium is k = 15): `cargo test --release -- --ignored`.
+/// Slow in debug builds (cnn_medium is k = 15): `cargo test -p zkinfer-circuits --release -- --ignored`.
 #[test]
 #[ignore]
 fn larger_fixtures_prove_and_reject_tampering() {
