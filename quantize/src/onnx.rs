@@ -423,17 +423,8 @@ impl Builder<'_> {
                 self.activations.insert(out);
             }
             Imported::Op(kind) => {
-                // A DequantizeLinear reads the float tensor its QuantizeLinear quantized.
-                let acts = acts.iter().map(|a| self.quantized.get(a).map_or(a.clone(), |q| q.0.clone())).collect();
-                let op = FloatOp {
-                    node: name.to_string(),
-                    op_type: op.to_string(),
-                    inputs: acts,
-                    output: TensorSpec { name: out.clone(), shape: out_shape },
-                    kind,
-                };
-                self.activations.insert(out);
-                self.ops.push(op);
+                let inputs = self.dequantized(&acts);
+                self.push_op(name, op, inputs, out, out_shape, kind);
             }
             Imported::Quantized(q) => {
                 self.quantized.insert(out.clone(), (acts[0].clone(), q));
@@ -441,40 +432,43 @@ impl Builder<'_> {
             }
             Imported::Noted(kind, note) => {
                 self.notes.push(note);
-                let inputs = acts.iter().map(|a| self.quantized.get(a).map_or(a.clone(), |q| q.0.clone())).collect();
-                self.ops.push(FloatOp {
-                    node: name.to_string(),
-                    op_type: op.to_string(),
-                    inputs,
-                    output: TensorSpec { name: out.clone(), shape: out_shape },
-                    kind,
-                });
-                self.activations.insert(out);
+                let inputs = self.dequantized(&acts);
+                self.push_op(name, op, inputs, out, out_shape, kind);
             }
-            Imported::OpOn(kind, inputs) => {
-                self.ops.push(FloatOp {
-                    node: name.to_string(),
-                    op_type: op.to_string(),
-                    inputs,
-                    output: TensorSpec { name: out.clone(), shape: out_shape },
-                    kind,
-                });
-                self.activations.insert(out);
-            }
+            Imported::OpOn(kind, inputs) => self.push_op(name, op, inputs, out, out_shape, kind),
             Imported::PerOutput(kinds) => {
                 for ((kind, output), shape) in kinds.into_iter().zip(outputs).zip(shapes) {
-                    self.ops.push(FloatOp {
-                        node: format!("{name}:{output}"),
-                        op_type: op.to_string(),
-                        inputs: acts.clone(),
-                        output: TensorSpec { name: output.clone(), shape },
-                        kind,
-                    });
-                    self.activations.insert(output);
+                    self.push_op(&format!("{name}:{output}"), op, acts.clone(), output, shape, kind);
                 }
             }
         }
         Ok(())
+    }
+
+    /// `acts` with every integer tensor of a QDQ pair replaced by the float tensor its
+    /// QuantizeLinear read (a DequantizeLinear reads what its QuantizeLinear quantized).
+    fn dequantized(&self, acts: &[String]) -> Vec<String> {
+        acts.iter().map(|a| self.quantized.get(a).map_or(a.clone(), |q| q.0.clone())).collect()
+    }
+
+    /// Adds the op `kind` of node `name` reading `inputs` and writing the activation `out`.
+    fn push_op(
+        &mut self,
+        name: &str,
+        op: &str,
+        inputs: Vec<String>,
+        out: String,
+        shape: Vec<usize>,
+        kind: FloatOpKind,
+    ) {
+        self.ops.push(FloatOp {
+            node: name.to_string(),
+            op_type: op.to_string(),
+            inputs,
+            output: TensorSpec { name: out.clone(), shape },
+            kind,
+        });
+        self.activations.insert(out);
     }
 }
 

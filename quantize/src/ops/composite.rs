@@ -90,6 +90,16 @@ impl Emit<'_> {
         name
     }
 
+    /// The stable prefix of (Log)Softmax over `axes`: `d = x − max(x)`, `e = exp(d)` and
+    /// `s = Σ e`, returned as (d, e, s).
+    fn shifted_exp(&mut self, x: &str, axes: &[i64]) -> (String, String, String) {
+        let m = self.reduce("ReduceMax", x, axes);
+        let d = self.node("Sub", &[x, &m], None, vec![]);
+        let e = self.node("Exp", &[&d], None, vec![]);
+        let s = self.reduce("ReduceSum", &e, axes);
+        (d, e, s)
+    }
+
     /// A reduction over `axes` with kept dims, in the form the model's opset wants (axes as an
     /// input from opset 13 for ReduceSum and 18 for the others, an attribute before).
     fn reduce(&mut self, op: &str, x: &str, axes: &[i64]) -> String {
@@ -147,21 +157,13 @@ pub(crate) fn expand(
         let mut emit = Emit { prefix: name.clone(), opset, nodes: vec![], inits: &mut g.initializer, count: 0 };
         let expanded = match node.op_type.as_str() {
             "LogSoftmax" if rank > 0 => {
-                let axes = softmax_axes(node, rank, opset);
-                let m = emit.reduce("ReduceMax", x, &axes);
-                let d = emit.node("Sub", &[x, &m], None, vec![]);
-                let e = emit.node("Exp", &[&d], None, vec![]);
-                let s = emit.reduce("ReduceSum", &e, &axes);
+                let (d, _, s) = emit.shifted_exp(x, &softmax_axes(node, rank, opset));
                 let l = emit.node("Log", &[&s], None, vec![]);
                 emit.node("Sub", &[&d, &l], Some(y), vec![]);
                 true
             }
             "Softmax" if rank > 0 && (keep_final_softmax || !outputs.contains(y)) && !facts.is_const(x) => {
-                let axes = softmax_axes(node, rank, opset);
-                let m = emit.reduce("ReduceMax", x, &axes);
-                let d = emit.node("Sub", &[x, &m], None, vec![]);
-                let e = emit.node("Exp", &[&d], None, vec![]);
-                let s = emit.reduce("ReduceSum", &e, &axes);
+                let (_, e, s) = emit.shifted_exp(x, &softmax_axes(node, rank, opset));
                 let r = emit.node("Reciprocal", &[&s], None, vec![]);
                 emit.node("Mul", &[&e, &r], Some(y), vec![]);
                 true
