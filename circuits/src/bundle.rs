@@ -164,7 +164,7 @@ impl Bundle {
             srs_source_keccak256: srs.source_keccak256.map(|h| format!("0x{}", hex::encode(h))),
             srs_source_k: source_k,
             qmodel_hash: model.content_hash_hex(),
-            instances: model.input_tensor().numel() + model.output_tensor().numel() + 1,
+            instances: model.input_len() + model.output_len() + 1,
         };
         write_pk(&self.pk(), &pk)?;
         write_vk(&self.vk(), pk.get_vk())?;
@@ -254,7 +254,7 @@ impl Bundle {
                 plan.limbs()
             )));
         }
-        let instances = model.input_tensor().numel() + model.output_tensor().numel() + 1;
+        let instances = model.input_len() + model.output_len() + 1;
         if info.instances != instances {
             return Err(mismatch(format!("{} instances, the model has {instances}", info.instances)));
         }

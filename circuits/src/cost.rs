@@ -96,8 +96,8 @@ fn report_for(model: &QModel, plan: &Plan, shape: CircuitShape) -> CostReport {
     let mut cs = ConstraintSystem::<Fr>::default();
     let _ = <ModelCircuit as Circuit<Fr>>::configure_with_params(&mut cs, shape);
     let (mac, linear, select, lookup) = plan.row_counts();
-    let n_in = model.input_tensor().numel();
-    let n_out = model.output_tensor().numel();
+    let n_in = model.input_len();
+    let n_out = model.output_len();
     let mut r = CostReport {
         k: plan.min_k(),
         rows: plan.used_rows(),
@@ -198,7 +198,7 @@ pub fn estimate_at(model: &QModel, width: usize) -> Estimate {
             (op.node.clone(), op.op_type.clone(), rows(&cx))
         })
         .collect();
-    let input_rows = model.input_tensor().numel() as u64;
+    let input_rows = model.input_len() as u64;
     // Input range checks, the empty first row and the binding row, and at most one constant
     // row (zero, a clip bound, a padding value) per op.
     let rows: u64 = per_op.iter().map(|o| o.2).sum::<u64>() + input_rows + 2 + model.ops.len() as u64;
@@ -212,7 +212,7 @@ pub fn estimate_at(model: &QModel, width: usize) -> Estimate {
         })
         .sum::<u64>();
     let table_rows = range.max(funcs);
-    let instances = (model.input_tensor().numel() + model.output_tensor().numel() + 1) as u64;
+    let instances = (model.input_len() + model.output_len() + 1) as u64;
     let need = rows.max(table_rows).max(instances) + crate::plan::BLINDING_ROWS as u64;
     let k = need.next_power_of_two().trailing_zeros().max(4);
     // Limbs: the widest range check is an activation's, a rescale's remainder or a sign's.

@@ -182,15 +182,19 @@ pub fn build_plan(model: &QModel, trace: Option<&Trace>, width: usize) -> Result
     let value_of = |t: usize, i: usize| -> Option<i128> { trace.map(|tr| elem(&tr.tensors[t], i)) };
     // Wires per tensor, row-major.
     let mut tensor_wires: Vec<Option<Vec<Wire>>> = vec![None; model.tensors.len()];
-    let input_t = &model.tensors[model.input];
-    let inputs: Vec<Wire> = (0..input_t.numel())
-        .map(|i| {
-            let w = b.wire(value_of(model.input, i));
-            b.range_act(w)?;
-            Ok(w)
-        })
-        .collect::<Result<_>>()?;
-    tensor_wires[model.input] = Some(inputs.clone());
+    // The flat input: every input's elements, in order, each range-checked.
+    let mut inputs: Vec<Wire> = vec![];
+    for &t in &model.inputs {
+        let wires: Vec<Wire> = (0..model.tensors[t].numel())
+            .map(|i| {
+                let w = b.wire(value_of(t, i));
+                b.range_act(w)?;
+                Ok(w)
+            })
+            .collect::<Result<_>>()?;
+        inputs.extend(&wires);
+        tensor_wires[t] = Some(wires);
+    }
     let mut wire_ops = vec![u32::MAX; b.num_wires];
     let mut row_ops = vec![u32::MAX; b.rows.len()];
 
@@ -222,7 +226,8 @@ pub fn build_plan(model: &QModel, trace: Option<&Trace>, width: usize) -> Result
         wire_ops.resize(b.num_wires, op_index as u32);
         row_ops.resize(b.rows.len(), op_index as u32);
     }
-    let outputs = tensor_wires[model.output].clone().expect("validated: output written");
+    let outputs: Vec<Wire> =
+        model.outputs.iter().flat_map(|&t| tensor_wires[t].clone().expect("validated: outputs written")).collect();
     let plan = Plan {
         width,
         rows: b.rows,

@@ -10,9 +10,9 @@
 //! | `k` | log2 of the circuit's rows |
 //! | `insecure_srs` | true when the keys come from the INSECURE dev SRS |
 //! | `binding` | the binding element, `0x` + 64 hex digits (big-endian) |
-//! | `input`, `output` | the quantized input and output (integers) |
+//! | `input`, `output` | the quantized input and output (integers; a model with several inputs or outputs has their values concatenated in the model's order) |
 //! | `output_float` | the output in float units (`q · 2^-scale`) |
-//! | `prediction` | argmax of the output |
+//! | `prediction` | argmax of the (first) output |
 //! | `instances` | the public instances (inputs ‖ outputs ‖ binding), big-endian hex |
 //! | `proof` | `0x` + the proof bytes (Keccak EVM transcript, uncompressed points) |
 //! | `timings_ms` | `witness`, `prove`, `total` |
@@ -101,8 +101,7 @@ impl ProofFile {
         binding: Fr,
         total_ms: f64,
     ) -> ProofFile {
-        let s = model.output_tensor().scale_bits;
-        let output_float: Vec<f64> = proved.outputs.iter().map(|&q| dequantize_value(q, s)).collect();
+        let output_float = model.dequantize_outputs(&proved.outputs);
         ProofFile {
             format: PROOF_FORMAT.into(),
             version: PROOF_VERSION,
@@ -110,7 +109,7 @@ impl ProofFile {
             k,
             insecure_srs,
             binding: fr_to_hex(&binding),
-            prediction: zkinfer_quantize::report::argmax(&proved.outputs),
+            prediction: zkinfer_quantize::report::argmax(&proved.outputs[..model.first_output_len()]),
             input,
             output: proved.outputs.clone(),
             output_float,
@@ -170,7 +169,7 @@ impl ProofFile {
         if !self.model_id.eq_ignore_ascii_case(&want_id) {
             return Err(bad(format!("the proof is for model {}, not for this model {want_id}", self.model_id)));
         }
-        let (n_in, n_out) = (model.input_tensor().numel(), model.output_tensor().numel());
+        let (n_in, n_out) = (model.input_len(), model.output_len());
         if self.instances.len() != n_in + n_out + 1 {
             return Err(bad(format!(
                 "{} instances, the model has {n_in} inputs + {n_out} outputs + 1 binding",
@@ -189,10 +188,14 @@ impl ProofFile {
         if self.output.len() != n_out || self.output.iter().zip(&instances[n_in..]).any(|(&x, i)| fe(x as i128) != *i) {
             return Err(bad("`output` does not match the instances".into()));
         }
-        let s = model.output_tensor().scale_bits;
         if self.output_float.len() != n_out
-            || self.output.iter().zip(&self.output_float).any(|(&q, &f)| dequantize_value(q, s) != f)
-            || self.prediction != zkinfer_quantize::report::argmax(&self.output)
+            || self
+                .output
+                .iter()
+                .zip(&self.output_float)
+                .zip(model.output_scales())
+                .any(|((&q, &f), s)| dequantize_value(q, s) != f)
+            || self.prediction != zkinfer_quantize::report::argmax(&self.output[..model.first_output_len()])
         {
             return Err(bad("`output_float` or `prediction` does not match `output`".into()));
         }

@@ -121,7 +121,7 @@ pub fn model_id(vk: &VerifyingKey<G1Affine>, shape: CircuitShape, num_inputs: us
 /// The model id of `model`'s circuit under `vk` ([`model_id`] with the model's
 /// input and output sizes).
 pub fn model_id_for(vk: &VerifyingKey<G1Affine>, shape: CircuitShape, model: &QModel) -> [u8; 32] {
-    model_id(vk, shape, model.input_tensor().numel(), model.output_tensor().numel())
+    model_id(vk, shape, model.input_len(), model.output_len())
 }
 
 fn u32_be(x: usize) -> [u8; 4] {
@@ -292,7 +292,7 @@ pub fn prove_seeded(
     }
     .map_err(|e| CircuitError::Halo2(format!("create_proof: {e:?}")))?;
     let prove_time = t1.elapsed();
-    let outputs = trace.tensors[model.output].iter().copied().collect();
+    let outputs = model.trace_outputs(&trace);
     Ok(Proved { proof: transcript.finalize(), instances, outputs, witness_time, prove_time })
 }
 

@@ -76,8 +76,7 @@ fn compile(g: &Graph, input_len: usize, config: QuantConfig, width: usize) -> (Q
     let model = import_onnx(&g.write(dir.path(), "m.onnx"), &ImportOptions::default()).unwrap();
     let mut rng = Lcg(11);
     let rows: Vec<Vec<f64>> = (0..16).map(|_| rng.vec(input_len, 2.0).into_iter().map(f64::from).collect()).collect();
-    let (q, _) =
-        calibrate_and_quantize(&model, &Dataset { input_data: rows.clone(), labels: None }, &config, || {}).unwrap();
+    let (q, _) = calibrate_and_quantize(&model, &Dataset::new(rows.clone(), None), &config, || {}).unwrap();
     let input: Vec<f64> = rows[5].iter().map(|v| v * 0.9).collect();
     let x = q.quantize_input(&input).unwrap();
     let trace = q.execute(&x.values).unwrap();
@@ -224,11 +223,11 @@ fn lookup_model(bad_entry: i64) -> QModel {
         name: "lookup_range".into(),
         config,
         tensors: vec![
-            QTensor { name: "x".into(), shape: vec![1, 4], scale_bits: 4 },
-            QTensor { name: "y".into(), shape: vec![1, 4], scale_bits: 6 },
+            QTensor { name: "x".into(), shape: vec![1, 4], scale_bits: 4, integer: false },
+            QTensor { name: "y".into(), shape: vec![1, 4], scale_bits: 6, integer: false },
         ],
-        input: 0,
-        output: 1,
+        inputs: vec![0],
+        outputs: vec![1],
         ops: vec![QOp {
             node: "sig".into(),
             op_type: "Sigmoid".into(),
@@ -389,9 +388,9 @@ fn rejected_identity_model_other_output() {
         version: zkinfer_quantize::qmodel::QMODEL_VERSION,
         name: "identity".into(),
         config,
-        tensors: vec![QTensor { name: "x".into(), shape: vec![1, 3], scale_bits: 4 }],
-        input: 0,
-        output: 0,
+        tensors: vec![QTensor { name: "x".into(), shape: vec![1, 3], scale_bits: 4, integer: false }],
+        inputs: vec![0],
+        outputs: vec![0],
         ops: vec![],
         notes: vec![],
     };
@@ -418,11 +417,11 @@ fn one_op_model(config: QuantConfig, in_shape: Vec<usize>, out_shape: Vec<usize>
         name: "one_op".into(),
         config,
         tensors: vec![
-            QTensor { name: "x".into(), shape: in_shape, scale_bits: 4 },
-            QTensor { name: "y".into(), shape: out_shape, scale_bits: 4 },
+            QTensor { name: "x".into(), shape: in_shape, scale_bits: 4, integer: false },
+            QTensor { name: "y".into(), shape: out_shape, scale_bits: 4, integer: false },
         ],
-        input: 0,
-        output: 1,
+        inputs: vec![0],
+        outputs: vec![1],
         ops: vec![QOp { node: "op".into(), op_type: "Op".into(), inputs: vec![0], output: 1, kind }],
         notes: vec![],
     }
@@ -499,12 +498,12 @@ fn forged_add_with_shapes_the_executor_refuses() {
         name: "bad_broadcast".into(),
         config,
         tensors: vec![
-            QTensor { name: "x".into(), shape: vec![2, 1], scale_bits: 4 },
-            QTensor { name: "a".into(), shape: vec![1, 2], scale_bits: 4 },
-            QTensor { name: "y".into(), shape: vec![1, 2], scale_bits: 4 },
+            QTensor { name: "x".into(), shape: vec![2, 1], scale_bits: 4, integer: false },
+            QTensor { name: "a".into(), shape: vec![1, 2], scale_bits: 4, integer: false },
+            QTensor { name: "y".into(), shape: vec![1, 2], scale_bits: 4, integer: false },
         ],
-        input: 0,
-        output: 2,
+        inputs: vec![0],
+        outputs: vec![2],
         ops: vec![
             QOp {
                 node: "r".into(),

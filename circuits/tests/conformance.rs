@@ -4,6 +4,9 @@
 //! accepted, a tampered output rejected), and a representative subset is
 //! really proved and verified.
 //!
+//! Every input and output of a test is used (models with several inputs and outputs
+//! included); float and int64 inputs are in scope.
+//!
 //! The data ships inside the `onnx` pip package (`onnx/backend/test/data`),
 //! written by the ONNX project, not by us; `scripts/test.sh` installs the
 //! package and sets `ZKINFER_ONNX_TESTDATA`. Without it the test is skipped
@@ -45,7 +48,7 @@ enum Outcome {
     Refused(String),
 }
 
-/// A float tensor from a TensorProto file.
+/// A float or integer tensor from a TensorProto file, as floats.
 fn read_tensor(path: &Path) -> Result<(Vec<usize>, Vec<f32>), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let t = pb::TensorProto::decode(bytes.as_slice()).map_err(|e| e.to_string())?;
@@ -55,7 +58,9 @@ fn read_tensor(path: &Path) -> Result<(Vec<usize>, Vec<f32>), String> {
         1 => t.raw_data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
         11 if !t.double_data.is_empty() => t.double_data.iter().map(|&v| v as f32).collect(),
         11 => t.raw_data.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
-        other => return Err(format!("data type {other} (not float)")),
+        7 if !t.int64_data.is_empty() => t.int64_data.iter().map(|&v| v as f32).collect(),
+        7 => t.raw_data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
+        other => return Err(format!("data type {other} (not float or int64)")),
     };
     if data.len() != dims.iter().product::<usize>() {
         return Err(format!("{} values for dims {dims:?}", data.len()));
@@ -63,39 +68,65 @@ fn read_tensor(path: &Path) -> Result<(Vec<usize>, Vec<f32>), String> {
     Ok((dims, data))
 }
 
-/// Whether a test is in scope: one float input, one float output (a test data set present).
-fn in_scope(dir: &Path) -> Result<(), String> {
+/// The test's inputs and expected outputs (`input_i.pb`, `output_j.pb` of its first data set).
+struct Case {
+    inputs: Vec<(Vec<usize>, Vec<f32>)>,
+    /// Whether each input is an integer tensor (its calibration copy is not halved).
+    integer: Vec<bool>,
+    outputs: Vec<Vec<f32>>,
+}
+
+/// Reads a test's first data set; `Err` says why the test is out of scope (a tensor that is
+/// neither float nor int64, a sequence, an expected output that is not finite).
+fn read_case(dir: &Path) -> Result<Case, String> {
     let bytes = std::fs::read(dir.join("model.onnx")).map_err(|e| e.to_string())?;
     let m = pb::ModelProto::decode(bytes.as_slice()).map_err(|e| e.to_string())?;
     let g = m.graph.ok_or("no graph")?;
     let inits: BTreeSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
-    let inputs: Vec<_> = g.input.iter().filter(|i| !inits.contains(i.name.as_str())).collect();
-    if inputs.len() != 1 || g.output.len() != 1 {
-        return Err(format!("{} inputs, {} outputs", inputs.len(), g.output.len()));
-    }
+    let model_inputs: Vec<_> = g.input.iter().filter(|i| !inits.contains(i.name.as_str())).collect();
     let set = dir.join("test_data_set_0");
-    read_tensor(&set.join("input_0.pb"))?;
-    let (_, out) = read_tensor(&set.join("output_0.pb"))?;
-    if out.iter().any(|v| !v.is_finite()) {
+    let inputs = (0..model_inputs.len())
+        .map(|i| read_tensor(&set.join(format!("input_{i}.pb"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let integer = model_inputs
+        .iter()
+        .map(|i| matches!(&i.r#type.as_ref().and_then(|t| t.value.as_ref()), Some(pb::type_proto::Value::TensorType(t)) if t.elem_type == 7))
+        .collect();
+    let outputs = (0..g.output.len())
+        .map(|j| read_tensor(&set.join(format!("output_{j}.pb"))).map(|t| t.1))
+        .collect::<Result<Vec<_>, _>>()?;
+    if outputs.iter().flatten().any(|v| !v.is_finite()) {
         return Err("the expected output holds NaN or infinities".into());
     }
-    Ok(())
+    Ok(Case { inputs, integer, outputs })
 }
 
-fn run_case(dir: &Path, name: &str) -> (Outcome, String) {
-    let set = dir.join("test_data_set_0");
-    let (in_dims, input) = read_tensor(&set.join("input_0.pb")).expect("in scope");
-    let (_, expected) = read_tensor(&set.join("output_0.pb")).expect("in scope");
-    let opts = ImportOptions { input_shape: Some(in_dims), keep_final_softmax: true };
+fn run_case(dir: &Path, name: &str, case: &Case) -> (Outcome, String) {
+    let expected: Vec<f32> = case.outputs.concat();
+    let opts = ImportOptions {
+        input_shapes: Some(case.inputs.iter().map(|t| t.0.clone()).collect()),
+        keep_final_softmax: true,
+    };
     let model = match import_onnx(&dir.join("model.onnx"), &opts) {
         Ok(m) => m,
         Err(e) => return (Outcome::Refused(e.to_string()), String::new()),
     };
     let ops: Vec<String> = model.ops.iter().map(|o| o.op_type.clone()).collect();
     let ops = ops.join(" ");
-    let x: Vec<f64> = input.iter().map(|&v| v as f64).collect();
-    // Calibrate on the test input (and a scaled copy, so ranges are not fit to one point only).
-    let calib = Dataset { input_data: vec![x.clone(), x.iter().map(|v| v * 0.5).collect()], labels: None };
+    let x: Vec<f64> = case.inputs.iter().flat_map(|t| t.1.iter().map(|&v| v as f64)).collect();
+    // Calibrate on the test input and a halved copy (so ranges are not fit to one point only),
+    // in EZKL's form: one list per input, the two samples concatenated.
+    let lists = case
+        .inputs
+        .iter()
+        .zip(&case.integer)
+        .map(|(t, &int)| {
+            let v: Vec<f64> = t.1.iter().map(|&v| v as f64).collect();
+            let half: Vec<f64> = v.iter().map(|x| if int { *x } else { x * 0.5 }).collect();
+            [v, half].concat()
+        })
+        .collect();
+    let calib = Dataset::new(lists, None);
     let q = match calibrate_and_quantize(&model, &calib, &QuantConfig::default(), || {}) {
         Ok((q, _)) => q,
         Err(e) => return (Outcome::Refused(e.to_string()), ops),
@@ -113,7 +144,7 @@ fn run_case(dir: &Path, name: &str) -> (Outcome, String) {
     let rel_err = err / mag.max(1e-9);
     // The quantization error: a few output quanta, plus 2% of the output's magnitude for the
     // rounding that compounds through the layers.
-    let quantum = (-q.output_tensor().scale_bits as f64).exp2();
+    let quantum = (-q.output_scales().into_iter().min().unwrap_or(0) as f64).exp2();
     if err > 4.0 * quantum + 0.02 * mag {
         let detail = format!("max error {err:.4} vs magnitude {mag:.4} (quantum {quantum})");
         return (Outcome::Wrong { rel_err, detail }, ops);
@@ -121,7 +152,8 @@ fn run_case(dir: &Path, name: &str) -> (Outcome, String) {
     let argmax = |v: &mut dyn Iterator<Item = f64>| {
         v.enumerate().fold((0, f64::NEG_INFINITY), |b, (i, x)| if x > b.1 { (i, x) } else { b }).0
     };
-    let am = argmax(&mut got.iter().copied()) == argmax(&mut expected.iter().map(|&v| v as f64));
+    let first = case.outputs[0].len();
+    let am = argmax(&mut got[..first].iter().copied()) == argmax(&mut expected[..first].iter().map(|&v| v as f64));
     let checked = match check_circuit(&q, &trace, name) {
         Ok(c) => c,
         Err(e) => return (Outcome::Wrong { rel_err, detail: format!("circuit: {e}") }, ops),
@@ -136,7 +168,7 @@ fn check_circuit(q: &QModel, trace: &zkinfer_quantize::Trace, name: &str) -> Res
         let (_, k) = shape_of(q).map_err(|e| e.to_string())?;
         let params = zkinfer_circuits::srs::Srs::dev(k).map_err(|e| e.to_string())?.params;
         let pk = keygen(&params, q).map_err(|e| e.to_string())?;
-        let x: Vec<i64> = trace.tensors[q.input].iter().copied().collect();
+        let x: Vec<i64> = q.trace_inputs(trace);
         let p = prove(&params, &pk, q, &x, Fr::from(9)).map_err(|e| e.to_string())?;
         verify(&params, pk.get_vk(), &p.instances, &p.proof).map_err(|e| e.to_string())?;
         let mut bad = p.instances.clone();
@@ -192,6 +224,8 @@ fn onnx_backend_conformance() {
         String::from("| test | ops | outcome | rel. error | argmax | circuit |\n|---|---|---|---|---|---|\n");
     let (mut total, mut passed, mut wrong, mut refused) = (0, 0, vec![], 0);
     let mut passing = BTreeSet::new();
+    // Tests with several inputs or outputs: (in scope, passing).
+    let mut multi = (0, 0);
     for set in SETS {
         let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(set))
             .unwrap_or_else(|e| panic!("{}: {e}", root.join(set).display()))
@@ -201,17 +235,23 @@ fn onnx_backend_conformance() {
         dirs.sort();
         for dir in dirs {
             let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-            if let Err(why) = in_scope(&dir) {
-                table.push_str(&format!("| {name} | | out of scope: {why} | | | |\n"));
-                continue;
-            }
+            let case = match read_case(&dir) {
+                Ok(c) => c,
+                Err(why) => {
+                    table.push_str(&format!("| {name} | | out of scope: {why} | | | |\n"));
+                    continue;
+                }
+            };
+            let several = case.inputs.len() > 1 || case.outputs.len() > 1;
             total += 1;
+            multi.0 += several as usize;
             let t = std::time::Instant::now();
-            let (outcome, ops) = run_case(&dir, &name);
+            let (outcome, ops) = run_case(&dir, &name, &case);
             let secs = t.elapsed().as_secs_f64();
             let row = match &outcome {
                 Outcome::Pass { rel_err, argmax, checked } => {
                     passed += 1;
+                    multi.1 += several as usize;
                     passing.insert(name.clone());
                     format!("| {name} | {ops} | ok ({secs:.1} s) | {rel_err:.4} | {argmax} | {checked} |")
                 }
@@ -253,8 +293,11 @@ fn onnx_backend_conformance() {
         table.push('\n');
     }
     let summary = format!(
-        "\n{passed} of {total} in-scope tests compile and match ONNX's outputs; {} WRONG; {refused} refused.\n",
-        wrong.len()
+        "\n{passed} of {total} in-scope tests compile and match ONNX's outputs; {} WRONG; {refused} refused. \
+         Of them with several inputs or outputs: {} of {}.\n",
+        wrong.len(),
+        multi.1,
+        multi.0
     );
     table.push_str(&summary);
     eprintln!("{summary}");

@@ -36,9 +36,7 @@ impl Case {
         let mut rng = Lcg(11);
         let rows: Vec<Vec<f64>> =
             (0..16).map(|_| rng.vec(input_len, 2.0).into_iter().map(f64::from).collect()).collect();
-        let (q, _) =
-            calibrate_and_quantize(&model, &Dataset { input_data: rows.clone(), labels: None }, &config, || {})
-                .unwrap();
+        let (q, _) = calibrate_and_quantize(&model, &Dataset::new(rows.clone(), None), &config, || {}).unwrap();
         let input = input.unwrap_or_else(|| rows[5].iter().map(|v| v * 0.9).collect());
         let x = q.quantize_input(&input).unwrap();
         let trace = q.execute(&x.values).unwrap();

@@ -26,7 +26,7 @@ fn circuit(q: &QModel, name: &str) -> (ModelCircuit, u32) {
     let plan = build_plan(q, Some(&trace), 8).unwrap();
     // The circuit's outputs are the executor's, bit for bit.
     let outs: Vec<i128> = plan.outputs.iter().map(|&w| plan.value(w).unwrap()).collect();
-    let want: Vec<i128> = trace.tensors[q.output].iter().map(|&v| v as i128).collect();
+    let want: Vec<i128> = trace.tensors[q.outputs[0]].iter().map(|&v| v as i128).collect();
     assert_eq!(outs, want);
     let k = plan.min_k();
     let shape = CircuitShape { width: 8, limbs: plan.limbs() };

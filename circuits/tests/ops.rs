@@ -19,8 +19,7 @@ fn check(g: &Graph, input_len: usize, config: QuantConfig) -> Vec<&'static str> 
     let model = import_onnx(&g.write(dir.path(), "m.onnx"), &ImportOptions::default()).unwrap();
     let mut rng = Lcg(7);
     let rows: Vec<Vec<f64>> = (0..16).map(|_| rng.vec(input_len, 2.0).into_iter().map(f64::from).collect()).collect();
-    let (q, _) =
-        calibrate_and_quantize(&model, &Dataset { input_data: rows.clone(), labels: None }, &config, || {}).unwrap();
+    let (q, _) = calibrate_and_quantize(&model, &Dataset::new(rows.clone(), None), &config, || {}).unwrap();
     let x = q.quantize_input(&rows[3].iter().map(|v| v * 0.9).collect::<Vec<_>>()).unwrap();
     let trace = q.execute(&x.values).unwrap();
     let plan = build_plan(&q, Some(&trace), 6).unwrap();

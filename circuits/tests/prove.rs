@@ -89,7 +89,7 @@ fn larger_fixtures_prove_and_reject_tampering() {
         let x = q.quantize_input(&input.input_data[0]).unwrap().values;
         let p = prove(&params, &pk, &q, &x, Fr::from(9)).unwrap();
         let trace = q.execute(&x).unwrap();
-        assert_eq!(p.outputs, trace.tensors[q.output].iter().copied().collect::<Vec<_>>(), "{name}");
+        assert_eq!(p.outputs, trace.tensors[q.outputs[0]].iter().copied().collect::<Vec<_>>(), "{name}");
         verify(&params, pk.get_vk(), &p.instances, &p.proof).unwrap();
         let n_in = x.len();
         for i in [0, n_in, p.instances.len() - 1] {

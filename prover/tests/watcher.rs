@@ -60,7 +60,7 @@ async fn market_with_model<'c>(chain: &'c Chain, poster: Address) -> Market<'c> 
     let deployer = chain.accounts()[0];
     let (market, _) = Market::deploy(chain, deployer, U256::from(1_000_000u64)).await.unwrap();
     let v = market.deploy_verifier(deployer, &fx.evm).await.unwrap();
-    let (n_in, n_out) = (fx.inputs.len() as u32, fx.prover.verifier.model.output_tensor().numel() as u32);
+    let (n_in, n_out) = (fx.inputs.len() as u32, fx.prover.verifier.model.output_len() as u32);
     let (id, _) = market.register_model(deployer, fx.digest, n_in, n_out, v.address, "").await.unwrap();
     assert_eq!(id, fx.id);
     // Another model id with the same verifier: registered on chain, not served by the node.
@@ -73,7 +73,7 @@ async fn market_with_model<'c>(chain: &'c Chain, poster: Address) -> Market<'c> 
 
 /// The id of the model registered with circuit digest 0x0909… (not served by the node).
 fn unserved_id() -> B256 {
-    let (n_in, n_out) = (fx().inputs.len() as u32, fx().prover.verifier.model.output_tensor().numel() as u32);
+    let (n_in, n_out) = (fx().inputs.len() as u32, fx().prover.verifier.model.output_len() as u32);
     B256::from(zkinfer_circuits::prove::model_id_of(&[9; 32], n_in, n_out))
 }
 

@@ -13,13 +13,13 @@ use std::sync::Arc;
 
 use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
-use tract_onnx::prelude::{IntoRunnable, TValue, Tensor, TypedRunnableModel, tvec};
+use tract_onnx::prelude::{Datum, DatumType, IntoRunnable, TValue, TVec, Tensor, TypedRunnableModel};
 use tract_onnx::tract_hir::prelude::InferenceModelExt;
 
 use crate::dataset::Dataset;
 use crate::error::{QuantizeError, Result};
 use crate::fixed::fit_scale_bits;
-use crate::onnx::{FloatModel, tensor_to_array};
+use crate::onnx::{FloatModel, TensorSpec, tensor_to_array};
 use crate::ops::QuantCx;
 use crate::ops::{MAX_SCALE_BITS, MIN_SCALE_BITS};
 use crate::qmodel::{QMODEL_FORMAT, QMODEL_VERSION, QModel, QOp, QTensor, QuantConfig};
@@ -28,7 +28,7 @@ use crate::qmodel::{QMODEL_FORMAT, QMODEL_VERSION, QModel, QOp, QTensor, QuantCo
 #[derive(Clone)]
 pub struct FloatRunner {
     plan: Arc<TypedRunnableModel>,
-    input_shape: Vec<usize>,
+    inputs: Vec<(TensorSpec, DatumType)>,
     /// Names of the returned tensors, in order.
     pub outputs: Vec<String>,
 }
@@ -48,27 +48,43 @@ impl FloatModel {
             .collect::<Result<Vec<_>>>()?;
         m.select_output_outlets(&outlets).map_err(|e| QuantizeError::Tract(format!("{e:?}")))?;
         let plan = crate::onnx::guarded("optimizing the float model", || m.into_optimized()?.into_runnable())?;
-        Ok(FloatRunner { plan, input_shape: self.input.shape.clone(), outputs: tensors.to_vec() })
+        let inputs = self.inputs.iter().cloned().zip(self.input_types.iter().copied()).collect();
+        Ok(FloatRunner { plan, inputs, outputs: tensors.to_vec() })
     }
 }
 
 impl FloatRunner {
-    /// Runs the float model on one flattened input.
+    /// Runs the float model on one flat input (every input's values, concatenated in order).
     pub fn run(&self, x: &[f64]) -> Result<Vec<ArrayD<f32>>> {
-        let expected: usize = self.input_shape.iter().product();
+        let expected: usize = self.inputs.iter().map(|(t, _)| t.numel()).sum();
         if x.len() != expected {
-            return Err(QuantizeError::InputShape {
-                index: 0,
-                input: "input".into(),
-                shape: self.input_shape.clone(),
-                expected,
-                got: x.len(),
+            let (t, _) = &self.inputs[0];
+            return Err(if self.inputs.len() == 1 {
+                QuantizeError::InputShape {
+                    index: 0,
+                    input: t.name.clone(),
+                    shape: t.shape.clone(),
+                    expected,
+                    got: x.len(),
+                }
+            } else {
+                let names: Vec<String> =
+                    self.inputs.iter().map(|(t, _)| format!("`{}` {:?}", t.name, t.shape)).collect();
+                QuantizeError::InputsLength { index: 0, inputs: names.join(", "), expected, got: x.len() }
             });
         }
-        let data: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-        let t = Tensor::from_shape(&self.input_shape, &data).map_err(|e| QuantizeError::Tract(format!("{e:?}")))?;
-        let out: tract_onnx::prelude::TVec<TValue> =
-            crate::onnx::guarded("running", || self.plan.run(tvec!(t.into())))?;
+        let tract_err = |e: tract_onnx::prelude::TractError| QuantizeError::Tract(format!("{e:?}"));
+        let mut values: TVec<TValue> = TVec::new();
+        let mut at = 0;
+        for (spec, dt) in &self.inputs {
+            let part = &x[at..at + spec.numel()];
+            at += spec.numel();
+            // f64 first: an int64 input's values survive the cast exactly (up to 2^53).
+            let t = Tensor::from_shape(&spec.shape, part).map_err(tract_err)?;
+            let t = if *dt == f64::datum_type() { t } else { t.cast_to_dt(*dt).map_err(tract_err)?.into_owned() };
+            values.push(t.into());
+        }
+        let out: TVec<TValue> = crate::onnx::guarded("running", || self.plan.run(values))?;
         out.iter().map(|v| tensor_to_array(v).map_err(QuantizeError::Tract)).collect()
     }
 }
@@ -89,19 +105,26 @@ pub struct TensorCalibration {
 pub struct Calibration {
     /// Number of calibration samples.
     pub samples: usize,
-    /// Per activation tensor, input first.
+    /// Per activation tensor, inputs first.
     pub tensors: Vec<TensorCalibration>,
 }
 
 /// Runs the float model on every calibration row and records each activation's max magnitude.
 pub fn calibrate(model: &FloatModel, data: &Dataset, mut tick: impl FnMut()) -> Result<HashMap<String, f64>> {
-    data.check_shape(&model.input.name, &model.input.shape)?;
+    let samples = data.samples(&model.inputs)?;
     let names: Vec<String> = model.ops.iter().map(|o| o.output.name.clone()).collect();
     let runner = model.runner(&names)?;
     let mut max_abs: HashMap<String, f64> = HashMap::new();
-    let input_max = data.input_data.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
-    max_abs.insert(model.input.name.clone(), input_max);
-    for row in &data.input_data {
+    for row in &samples {
+        let mut at = 0;
+        for t in &model.inputs {
+            let m = row[at..at + t.numel()].iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            at += t.numel();
+            let e = max_abs.entry(t.name.clone()).or_insert(0.0);
+            *e = e.max(m);
+        }
+    }
+    for row in &samples {
         let outs = runner.run(row)?;
         for (name, a) in names.iter().zip(outs) {
             let m = a.iter().fold(0.0f64, |m, v| m.max((*v as f64).abs()));
@@ -138,11 +161,24 @@ pub fn quantize(
             max_abs: max_abs.get(name).copied().unwrap_or(0.0),
             scale_bits,
         });
-        tensors.push(QTensor { name: name.to_string(), shape: shape.to_vec(), scale_bits });
+        tensors.push(QTensor { name: name.to_string(), shape: shape.to_vec(), scale_bits, integer: false });
         tensors.len() - 1
     };
-    let m_in = max_abs.get(&model.input.name).copied().unwrap_or(0.0);
-    let input = add_tensor(&model.input.name, &model.input.shape, act_scale(m_in), &mut tensors, &mut ids, &mut calib);
+    let mut inputs = vec![];
+    for (t, &integer) in model.inputs.iter().zip(&model.integer_inputs) {
+        let m_in = max_abs.get(&t.name).copied().unwrap_or(0.0);
+        // An integer input is taken as it is: scale 0, its whole numbers in the activation range.
+        let scale = if integer { 0 } else { act_scale(m_in) };
+        if integer && m_in > ((1u64 << (config.act_bits - 1)) - 1) as f64 {
+            return Err(QuantizeError::InvalidModel(format!(
+                "integer input `{}` reaches {m_in} on the calibration set, beyond the {}-bit activation range",
+                t.name, config.act_bits
+            )));
+        }
+        let id = add_tensor(&t.name, &t.shape, scale, &mut tensors, &mut ids, &mut calib);
+        tensors[id].integer = integer;
+        inputs.push(id);
+    }
 
     let mut ops = vec![];
     for op in &model.ops {
@@ -166,17 +202,23 @@ pub fn quantize(
         let output = add_tensor(&op.output.name, &op.output.shape, s_out, &mut tensors, &mut ids, &mut calib);
         ops.push(QOp { node: op.node.clone(), op_type: op.op_type.clone(), inputs, output, kind });
     }
-    let output = *ids
-        .get(&model.output.name)
-        .ok_or_else(|| QuantizeError::InvalidModel(format!("no op produces the output `{}`", model.output.name)))?;
+    let outputs = model
+        .outputs
+        .iter()
+        .map(|o| {
+            ids.get(&o.name)
+                .copied()
+                .ok_or_else(|| QuantizeError::InvalidModel(format!("no op produces the output `{}`", o.name)))
+        })
+        .collect::<Result<_>>()?;
     let q = QModel {
         format: QMODEL_FORMAT.into(),
         version: QMODEL_VERSION,
         name: model.name.clone(),
         config: *config,
         tensors,
-        input,
-        output,
+        inputs,
+        outputs,
         ops,
         notes: model.notes.clone(),
     };
@@ -194,6 +236,6 @@ pub fn calibrate_and_quantize(
     config.validate()?;
     let max_abs = calibrate(model, data, tick)?;
     let (q, mut c) = quantize(model, &max_abs, config)?;
-    c.samples = data.len();
+    c.samples = data.samples(&model.inputs)?.len();
     Ok((q, c))
 }

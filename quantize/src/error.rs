@@ -55,6 +55,31 @@ pub enum QuantizeError {
         /// Number of values given.
         got: usize,
     },
+    /// A flat input has the wrong number of values for a model with several inputs.
+    #[error(
+        "input {index}: has {got} values, but the model's inputs {inputs} hold {expected} values \
+         (all inputs' values, concatenated in this order)"
+    )]
+    InputsLength {
+        /// Row of the input or dataset file (0-based).
+        index: usize,
+        /// The model's inputs, as `name [shape]`.
+        inputs: String,
+        /// Number of values the inputs hold.
+        expected: usize,
+        /// Number of values given.
+        got: usize,
+    },
+    /// An input value the input's type cannot take (a fraction for an integer input).
+    #[error("model input `{input}`, value {index}: {reason}")]
+    InputValue {
+        /// Model input name.
+        input: String,
+        /// Index of the value within that input.
+        index: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An input or dataset file is not in the expected JSON shape.
     #[error("{}: {reason}", path.display())]
     BadData {

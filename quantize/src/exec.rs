@@ -33,55 +33,78 @@ pub struct QuantizedInput {
 }
 
 impl QModel {
-    /// Quantizes a flattened float input: `q = ⌊x · 2^s + 1/2⌋`, clamped to the activation range.
+    /// Quantizes a flat float input (every input's values, concatenated in order):
+    /// `q = ⌊x · 2^s + 1/2⌋` at each input's scale, clamped to the activation range. An
+    /// integer input takes whole numbers only.
     pub fn quantize_input(&self, x: &[f64]) -> Result<QuantizedInput> {
-        let t = self.input_tensor();
         self.check_input_len(x.len())?;
         let (lo, hi) = signed_range(self.config.act_bits);
         let mut clamped = 0;
-        let values = x
-            .iter()
-            .map(|&v| {
+        let mut values = Vec::with_capacity(x.len());
+        let mut at = 0;
+        for t in self.input_tensors() {
+            for (j, &v) in x[at..at + t.numel()].iter().enumerate() {
+                if t.integer && v.fract() != 0.0 {
+                    return Err(QuantizeError::InputValue {
+                        input: t.name.clone(),
+                        index: j,
+                        reason: format!("{v} is not a whole number (the input is an integer tensor)"),
+                    });
+                }
                 let q = quantize_value(v, t.scale_bits) as i128;
                 if q < lo || q > hi {
                     clamped += 1;
                 }
-                q.clamp(lo, hi) as i64
-            })
-            .collect();
+                values.push(q.clamp(lo, hi) as i64);
+            }
+            at += t.numel();
+        }
         Ok(QuantizedInput { values, clamped })
     }
 
-    /// Fails with [`QuantizeError::InputShape`] unless `len` values fill the input tensor.
+    /// Fails with [`QuantizeError::InputShape`] unless `len` values fill the input tensors.
     pub fn check_input_len(&self, len: usize) -> Result<()> {
-        let t = self.input_tensor();
-        if len == t.numel() {
+        if len == self.input_len() {
             return Ok(());
         }
-        Err(QuantizeError::InputShape {
+        let t = &self.tensors[self.inputs[0]];
+        if self.inputs.len() == 1 {
+            return Err(QuantizeError::InputShape {
+                index: 0,
+                input: t.name.clone(),
+                shape: t.shape.clone(),
+                expected: t.numel(),
+                got: len,
+            });
+        }
+        Err(QuantizeError::InputsLength {
             index: 0,
-            input: t.name.clone(),
-            shape: t.shape.clone(),
-            expected: t.numel(),
+            inputs: self.inputs_summary(),
+            expected: self.input_len(),
             got: len,
         })
     }
 
-    /// Runs the model on a quantized input.
+    /// Runs the model on a quantized flat input.
     pub fn execute(&self, input: &[i64]) -> Result<Trace> {
-        let t = self.input_tensor();
         self.check_input_len(input.len())?;
         let (lo, hi) = signed_range(self.config.act_bits);
-        if let Some(&v) = input.iter().find(|&&v| (v as i128) < lo || (v as i128) > hi) {
-            return Err(QuantizeError::ActivationOverflow {
-                node: "<input>".into(),
-                tensor: t.name.clone(),
-                value: v as i128,
-                bits: self.config.act_bits,
-            });
-        }
         let mut tensors: Vec<ArrayD<i64>> = self.tensors.iter().map(|t| ArrayD::zeros(IxDyn(&t.shape))).collect();
-        tensors[self.input] = ArrayD::from_shape_vec(IxDyn(&t.shape), input.to_vec()).expect("length checked");
+        let mut at = 0;
+        for &id in &self.inputs {
+            let t = &self.tensors[id];
+            let part = &input[at..at + t.numel()];
+            if let Some(&v) = part.iter().find(|&&v| (v as i128) < lo || (v as i128) > hi) {
+                return Err(QuantizeError::ActivationOverflow {
+                    node: "<input>".into(),
+                    tensor: t.name.clone(),
+                    value: v as i128,
+                    bits: self.config.act_bits,
+                });
+            }
+            tensors[id] = ArrayD::from_shape_vec(IxDyn(&t.shape), part.to_vec()).expect("length checked");
+            at += t.numel();
+        }
         for op in &self.ops {
             let out = self.run_op(op, &tensors)?;
             let out_t = &self.tensors[op.output];
@@ -106,10 +129,24 @@ impl QModel {
         Ok(Trace { tensors })
     }
 
-    /// The output of a trace as floats (`q · 2^-s`).
+    /// The flat input of a trace (every input's values, concatenated).
+    pub fn trace_inputs(&self, trace: &Trace) -> Vec<i64> {
+        self.inputs.iter().flat_map(|&t| trace.tensors[t].iter().copied()).collect()
+    }
+
+    /// The flat output of a trace (every output's values, concatenated).
+    pub fn trace_outputs(&self, trace: &Trace) -> Vec<i64> {
+        self.outputs.iter().flat_map(|&t| trace.tensors[t].iter().copied()).collect()
+    }
+
+    /// The flat output of a trace as floats (`q · 2^-s`, each output at its scale).
     pub fn dequantize_output(&self, trace: &Trace) -> Vec<f64> {
-        let s = self.output_tensor().scale_bits;
-        trace.tensors[self.output].iter().map(|&q| crate::fixed::dequantize_value(q, s)).collect()
+        self.dequantize_outputs(&self.trace_outputs(trace))
+    }
+
+    /// A flat quantized output as floats, each value at its output's scale.
+    pub fn dequantize_outputs(&self, q: &[i64]) -> Vec<f64> {
+        q.iter().zip(self.output_scales()).map(|(&v, s)| crate::fixed::dequantize_value(v, s)).collect()
     }
 
     /// Computes one op's output values (row-major, before the range check).

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use ndarray::ArrayD;
 use tract_onnx::pb;
-use tract_onnx::prelude::{Datum, InferenceFact, InferenceModel, InferenceModelExt, OutletId, Tensor};
+use tract_onnx::prelude::{Datum, DatumType, InferenceFact, InferenceModel, InferenceModelExt, OutletId, Tensor};
 use tract_onnx::tract_hir::infer::Factoid;
 
 use crate::error::{QuantizeError, Result};
@@ -58,24 +58,28 @@ pub struct FloatOp {
 pub struct FloatModel {
     /// Model name (the ONNX graph name, or the file stem).
     pub name: String,
-    /// The single model input.
-    pub input: TensorSpec,
-    /// The tensor the quantized model outputs (before a dropped final Softmax).
-    pub output: TensorSpec,
+    /// The model inputs, in the ONNX graph's order.
+    pub inputs: Vec<TensorSpec>,
+    /// Per input: an integer-typed input (`int64`, `bool`, ...), whose values are whole numbers.
+    pub integer_inputs: Vec<bool>,
+    /// The tensors the quantized model outputs (before a dropped final Softmax), in the graph's order.
+    pub outputs: Vec<TensorSpec>,
     /// Ops in execution order.
     pub ops: Vec<FloatOp>,
     /// What the import changed, for the report (folds, dropped Softmax, batch size).
     pub notes: Vec<String>,
     pub(crate) tract: InferenceModel,
     pub(crate) outlets: HashMap<String, OutletId>,
+    /// The element type tract runs each input with.
+    pub(crate) input_types: Vec<DatumType>,
 }
 
 /// Options for [`import_onnx`].
 #[derive(Clone, Debug, Default)]
 pub struct ImportOptions {
-    /// Input shape to use instead of the one declared in the file (required when it is symbolic
-    /// in more than the batch dimension).
-    pub input_shape: Option<Vec<usize>>,
+    /// Input shapes to use instead of the ones declared in the file, one per model input
+    /// (required when a shape is symbolic in more than the batch dimension).
+    pub input_shapes: Option<Vec<Vec<usize>>>,
     /// Prove a final Softmax too, instead of dropping it (the argmax is the same either way;
     /// keeping it costs an exp, a sum and a reciprocal table per output).
     pub keep_final_softmax: bool,
@@ -142,34 +146,37 @@ pub fn import_onnx_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Res
     let initializers: HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
     let inputs: Vec<&pb::ValueInfoProto> =
         graph.input.iter().filter(|i| !initializers.contains(i.name.as_str())).collect();
-    if inputs.len() != 1 {
-        let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
-        return Err(QuantizeError::InvalidModel(format!(
-            "the model has {} inputs {names:?}; zkinfer supports exactly one",
-            inputs.len()
-        )));
+    if inputs.is_empty() {
+        return Err(QuantizeError::InvalidModel("the model has no inputs; nothing to prove".into()));
     }
-    if graph.output.len() != 1 {
-        return Err(QuantizeError::InvalidModel(format!(
-            "the model has {} outputs; zkinfer supports exactly one",
-            graph.output.len()
-        )));
+    if graph.output.is_empty() {
+        return Err(QuantizeError::InvalidModel("the model has no outputs".into()));
     }
     let mut notes = vec![];
-    let input_name = inputs[0].name.clone();
-    let input_shape = match &opts.input_shape {
+    let input_names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
+    let input_shapes: Vec<Vec<usize>> = match &opts.input_shapes {
+        Some(s) if s.len() != inputs.len() => {
+            return Err(QuantizeError::InvalidModel(format!(
+                "{} input shapes given, the model has {} inputs {input_names:?}",
+                s.len(),
+                inputs.len()
+            )));
+        }
         Some(s) => s.clone(),
-        None => declared_shape(inputs[0], &mut notes)?,
+        None => inputs.iter().map(|i| declared_shape(i, &mut notes)).collect::<Result<_>>()?,
     };
+    let input_types: Vec<(DatumType, bool)> = inputs.iter().map(|i| input_type(i)).collect::<Result<_>>()?;
+    let facts: Vec<(DatumType, Vec<usize>)> =
+        input_types.iter().zip(&input_shapes).map(|(t, s)| (t.0, s.clone())).collect();
 
     let dir = path.parent().and_then(|p| p.to_str()).filter(|s| !s.is_empty());
-    let (mut tract, mut outlets) = analyse(&proto, dir, &input_shape)?;
+    let (mut tract, mut outlets) = analyse(&proto, dir, &facts)?;
     // Composite ops become ONNX nodes of other families; the expanded graph is analysed again.
-    let facts = TractFacts { tract: &tract, outlets: &outlets };
-    if let Some((expanded, expansions)) = composite::expand(&proto, &facts, opts.keep_final_softmax) {
+    let tf = TractFacts { tract: &tract, outlets: &outlets };
+    if let Some((expanded, expansions)) = composite::expand(&proto, &tf, opts.keep_final_softmax) {
         proto = expanded;
         notes.extend(expansions);
-        (tract, outlets) = analyse(&proto, dir, &input_shape)?;
+        (tract, outlets) = analyse(&proto, dir, &facts)?;
     }
     let graph = proto.graph.as_ref().expect("checked above");
 
@@ -180,59 +187,110 @@ pub fn import_onnx_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Res
     };
     let opset =
         proto.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map_or(1, |o| o.version);
+    let graph_outputs: HashSet<String> = graph.output.iter().map(|o| o.name.clone()).collect();
     let mut b = Builder {
         opset,
         quantized: HashMap::new(),
         tract: &tract,
         outlets: &outlets,
         alias: HashMap::new(),
-        activations: HashSet::from([input_name.clone()]),
+        activations: input_names.iter().cloned().collect(),
         ops: vec![],
         notes,
+        graph_outputs: &graph_outputs,
     };
-    let graph_output = graph.output[0].name.clone();
     for (i, node) in graph.node.iter().enumerate() {
-        b.node(node, &node_name(node, i), &graph_output)?;
+        b.node(node, &node_name(node, i))?;
     }
-    let out_name = b.resolve(&graph_output);
-    if b.quantized.contains_key(&out_name) {
-        return Err(QuantizeError::InvalidModel(format!(
-            "the model output `{graph_output}` is an integer tensor (a QuantizeLinear output without its \
-             DequantizeLinear); QDQ pairs are supported, integer outputs are not"
-        )));
-    }
-    if out_name == input_name {
-        return Err(QuantizeError::InvalidModel("the model output is its input; nothing to prove".into()));
-    }
-    if !b.activations.contains(&out_name) {
-        return Err(QuantizeError::InvalidModel(format!(
-            "the model output `{graph_output}` does not depend on the input"
-        )));
+    let mut out_names = vec![];
+    for o in &graph.output {
+        let graph_output = &o.name;
+        let out_name = b.resolve(graph_output);
+        if b.quantized.contains_key(&out_name) {
+            return Err(QuantizeError::InvalidModel(format!(
+                "the model output `{graph_output}` is an integer tensor (a QuantizeLinear output without its \
+                 DequantizeLinear); QDQ pairs are supported, integer outputs are not"
+            )));
+        }
+        if input_names.contains(&out_name) {
+            return Err(QuantizeError::InvalidModel(format!(
+                "the model output `{graph_output}` is the input `{out_name}` unchanged; nothing to prove"
+            )));
+        }
+        if !b.activations.contains(&out_name) {
+            return Err(QuantizeError::InvalidModel(format!(
+                "the model output `{graph_output}` does not depend on the input"
+            )));
+        }
+        if out_names.contains(&out_name) {
+            return Err(QuantizeError::InvalidModel(format!(
+                "the model outputs `{graph_output}` and another output are the same tensor `{out_name}`"
+            )));
+        }
+        out_names.push(out_name);
     }
     let mut ops = b.ops;
     let mut notes = b.notes;
-    fold_affine_into_linear(&mut ops, &out_name, &mut notes);
-    let output_shape = ops
+    fold_affine_into_linear(&mut ops, &out_names, &mut notes);
+    let outputs = out_names
         .iter()
-        .find(|o| o.output.name == out_name)
-        .map(|o| o.output.shape.clone())
-        .ok_or_else(|| QuantizeError::InvalidModel(format!("no op produces `{out_name}`")))?;
+        .map(|out_name| {
+            ops.iter()
+                .find(|o| &o.output.name == out_name)
+                .map(|o| TensorSpec { name: out_name.clone(), shape: o.output.shape.clone() })
+                .ok_or_else(|| QuantizeError::InvalidModel(format!("no op produces `{out_name}`")))
+        })
+        .collect::<Result<_>>()?;
     Ok(FloatModel {
         name,
-        input: TensorSpec { name: input_name, shape: input_shape },
-        output: TensorSpec { name: out_name, shape: output_shape },
+        inputs: input_names.into_iter().zip(input_shapes).map(|(name, shape)| TensorSpec { name, shape }).collect(),
+        integer_inputs: input_types.iter().map(|t| t.1).collect(),
+        outputs,
         ops,
         notes,
         tract,
         outlets,
+        input_types: input_types.iter().map(|t| t.0).collect(),
     })
 }
 
-/// Parses and analyses `proto` with tract, the input fixed to `input_shape`.
+/// The element type tract runs a model input with, and whether it is an integer type.
+fn input_type(input: &pb::ValueInfoProto) -> Result<(DatumType, bool)> {
+    use pb::tensor_proto::DataType as D;
+    let elem = match input.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+        Some(pb::type_proto::Value::TensorType(t)) => t.elem_type,
+        // No declared type: a float input, as most exporters mean.
+        _ => return Ok((f32::datum_type(), false)),
+    };
+    let Ok(dt) = D::try_from(elem) else {
+        return Err(QuantizeError::InvalidModel(format!("input `{}` has element type {elem}", input.name)));
+    };
+    Ok(match dt {
+        D::Float | D::Float16 | D::Bfloat16 | D::Undefined => (f32::datum_type(), false),
+        D::Double => (f64::datum_type(), false),
+        D::Int8 => (i8::datum_type(), true),
+        D::Uint8 => (u8::datum_type(), true),
+        D::Int16 => (i16::datum_type(), true),
+        D::Uint16 => (u16::datum_type(), true),
+        D::Int32 => (i32::datum_type(), true),
+        D::Uint32 => (u32::datum_type(), true),
+        D::Int64 => (i64::datum_type(), true),
+        D::Uint64 => (u64::datum_type(), true),
+        D::Bool => (bool::datum_type(), true),
+        other => {
+            return Err(QuantizeError::InvalidModel(format!(
+                "input `{}` has element type {other:?}; zkinfer takes float, integer and bool inputs",
+                input.name
+            )));
+        }
+    })
+}
+
+/// Parses and analyses `proto` with tract, input `i` fixed to `inputs[i]` (type, shape).
 fn analyse(
     proto: &pb::ModelProto,
     dir: Option<&str>,
-    input_shape: &[usize],
+    inputs: &[(DatumType, Vec<usize>)],
 ) -> Result<(InferenceModel, HashMap<String, OutletId>)> {
     let parsed = guarded("parsing the graph", || tract_onnx::onnx().parse(proto, dir))?;
     if !parsed.unresolved_inputs.is_empty() {
@@ -242,9 +300,11 @@ fn analyse(
         )));
     }
     let mut tract = parsed.model;
-    tract
-        .set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), input_shape.to_vec()))
-        .map_err(|e| tract_err("setting the input shape", e))?;
+    for (i, (dt, shape)) in inputs.iter().enumerate() {
+        tract
+            .set_input_fact(i, InferenceFact::dt_shape(*dt, shape.clone()))
+            .map_err(|e| tract_err("setting the input shape", e))?;
+    }
     guarded("shape inference", || tract.analyse(false))?;
     Ok((tract, parsed.outlets_by_name))
 }
@@ -337,7 +397,28 @@ struct Builder<'a> {
     activations: HashSet<String>,
     ops: Vec<FloatOp>,
     notes: Vec<String>,
+    /// The graph's output tensors.
+    graph_outputs: &'a HashSet<String>,
 }
+
+/// Ops that may read an integer-typed activation (a model's `int64`/`bool` input, or what
+/// wiring made of it): they move or cast values and never compute with their type.
+const INTEGER_OPS: &[&str] = &[
+    "Cast",
+    "Identity",
+    "Flatten",
+    "Reshape",
+    "Squeeze",
+    "Unsqueeze",
+    "Transpose",
+    "Slice",
+    "Split",
+    "Concat",
+    "Tile",
+    "Expand",
+    "Gather",
+    "Pad",
+];
 
 impl Builder<'_> {
     fn resolve(&self, name: &str) -> String {
@@ -362,7 +443,13 @@ impl Builder<'_> {
         )
     }
 
-    fn node(&mut self, node: &pb::NodeProto, name: &str, graph_output: &str) -> Result<()> {
+    /// Whether tract types `tensor` as an integer or bool tensor.
+    fn is_integer(&self, tensor: &str) -> bool {
+        let dt = self.fact(tensor).and_then(|f| f.datum_type.concretize());
+        dt.is_some_and(|d| d.is_integer() || d == bool::datum_type())
+    }
+
+    fn node(&mut self, node: &pb::NodeProto, name: &str) -> Result<()> {
         let outputs: Vec<&String> = node.output.iter().filter(|o| !o.is_empty()).collect();
         let Some(out) = outputs.first().map(|s| s.to_string()) else {
             return Ok(());
@@ -392,6 +479,24 @@ impl Builder<'_> {
                 ),
             ));
         }
+        // Integer activations (integer inputs) are only moved or cast: arithmetic on them has
+        // integer semantics (truncating Div, wrapping) that fixed point does not share.
+        // (The type is the unresolved name's: a Cast to float aliases its integer input.)
+        if !INTEGER_OPS.contains(&op)
+            && op != "DequantizeLinear"
+            && let Some(t) = node.input.iter().find(|i| {
+                let r = self.resolve(i);
+                !i.is_empty() && is_act(&r) && !self.quantized.contains_key(&r) && self.is_integer(i)
+            })
+        {
+            return Err(QuantizeError::unsupported(
+                op,
+                name,
+                format!(
+                    "its input `{t}` is an integer tensor; Cast it to float first (integer arithmetic is not supported)"
+                ),
+            ));
+        }
         let Some(import) = importer(op) else {
             if FOLDABLE_OPS.contains(&op) {
                 return Err(QuantizeError::unsupported(op, name, "supported only on constants (shape arithmetic)"));
@@ -404,7 +509,7 @@ impl Builder<'_> {
             op,
             out_shape: self.shape(&out, name)?,
             outputs: outputs.iter().map(|s| s.to_string()).collect(),
-            is_graph_output: node.output[0] == graph_output,
+            is_graph_output: self.graph_outputs.contains(&node.output[0]),
             opset: self.opset,
             ins,
             acts,
@@ -488,7 +593,7 @@ pub(crate) struct Node<'a> {
     pub outputs: Vec<String>,
     /// Shape of the first output.
     pub out_shape: Vec<usize>,
-    /// Whether the first output is the graph's output.
+    /// Whether the first output is one of the graph's outputs.
     pub is_graph_output: bool,
     /// The model's default-domain opset version.
     pub opset: i64,
@@ -529,6 +634,12 @@ impl Node<'_> {
     /// The QuantizeLinear parameters of `tensor` when it is a QuantizeLinear's output.
     pub fn quantized(&self, tensor: &str) -> Option<crate::ops::QdqScale> {
         self.b.quantized.get(tensor).map(|q| q.1)
+    }
+
+    /// Whether tract types input `i` of the node (by its own name, before aliases) as an
+    /// integer or bool tensor.
+    pub fn input_is_integer(&self, i: usize) -> bool {
+        self.proto.input.get(i).is_some_and(|t| !t.is_empty() && self.b.is_integer(t))
     }
 
     /// The element type of a tensor (`"f32"`, `"i8"`, `"u8"`, `"other"`).
@@ -608,7 +719,7 @@ pub(crate) fn tensor_to_array(t: &Tensor) -> Result<ArrayD<f32>, String> {
 
 /// Folds `Affine` ops into the linear op (Dense/Conv) that feeds them when the
 /// constants are per output channel and nothing else reads the linear op's output.
-fn fold_affine_into_linear(ops: &mut Vec<FloatOp>, model_output: &str, notes: &mut Vec<String>) {
+fn fold_affine_into_linear(ops: &mut Vec<FloatOp>, model_outputs: &[String], notes: &mut Vec<String>) {
     let mut i = 1;
     while i < ops.len() {
         let (head, tail) = ops.split_at_mut(i);
@@ -618,7 +729,7 @@ fn fold_affine_into_linear(ops: &mut Vec<FloatOp>, model_output: &str, notes: &m
         let foldable = matches!(cur.kind, FloatOpKind::Affine(_))
             && cur.inputs == [prev.output.name.clone()]
             && readers == 1
-            && prev.output.name != model_output;
+            && !model_outputs.contains(&prev.output.name);
         if foldable && try_fold(prev, cur) {
             notes.push(format!("`{}` ({}) folded into `{}`", cur.node, cur.op_type, prev.node));
             prev.op_type = format!("{}+{}", prev.op_type, cur.op_type);

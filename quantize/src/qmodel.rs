@@ -21,7 +21,8 @@ pub use crate::ops::pool::Window;
 /// Marker of the serialized format.
 pub const QMODEL_FORMAT: &str = "zkinfer-qmodel";
 /// Version of the serialized format; bumped on any change of meaning.
-pub const QMODEL_VERSION: u32 = 1;
+/// Version 2: several inputs and outputs (`inputs`, `outputs`), integer input tensors.
+pub const QMODEL_VERSION: u32 = 2;
 
 /// The largest tensor a model file may declare (2^28 elements: far beyond any provable circuit).
 pub const MAX_TENSOR_ELEMENTS: usize = 1 << 28;
@@ -78,6 +79,10 @@ pub struct QTensor {
     pub shape: Vec<usize>,
     /// The integer `q` stands for `q · 2^-scale_bits`.
     pub scale_bits: i32,
+    /// An integer-typed ONNX tensor (`int64`, `int32`, `bool`, ...): its values are the integers
+    /// themselves (`scale_bits` is 0), and an input's values must be whole numbers.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub integer: bool,
 }
 
 impl QTensor {
@@ -114,12 +119,14 @@ pub struct QModel {
     pub name: String,
     /// Bit budgets.
     pub config: QuantConfig,
-    /// Activation tensors (input first).
+    /// Activation tensors (inputs first).
     pub tensors: Vec<QTensor>,
-    /// The model input.
-    pub input: TensorId,
-    /// The model output.
-    pub output: TensorId,
+    /// The model inputs, in the ONNX graph's order. Wherever a model takes one flat input (the
+    /// executor, the circuit's instances, proof files, the node's jobs), it is these tensors'
+    /// row-major values concatenated in this order, as EZKL flattens several inputs.
+    pub inputs: Vec<TensorId>,
+    /// The model outputs, in the ONNX graph's order; flattened the same way.
+    pub outputs: Vec<TensorId>,
     /// Ops in execution order; each reads tensors written before it.
     pub ops: Vec<QOp>,
     /// What import and quantization changed (folds, dropped Softmax).
@@ -164,6 +171,12 @@ impl QModel {
         if h.format != QMODEL_FORMAT {
             return Err(format!("format `{}`, expected `{QMODEL_FORMAT}`", h.format));
         }
+        if h.version == 1 {
+            return Err(format!(
+                "format version 1 (before models with several inputs); this build reads version {QMODEL_VERSION}: \
+                 compile the ONNX model again with `zkinfer compile`"
+            ));
+        }
         if h.version != QMODEL_VERSION {
             return Err(format!("format version {}, this build reads version {QMODEL_VERSION}", h.version));
         }
@@ -176,8 +189,19 @@ impl QModel {
     pub fn validate(&self) -> Result<(), String> {
         self.config.validate().map_err(|e| e.to_string())?;
         let nt = self.tensors.len();
-        if self.input >= nt || self.output >= nt {
+        if self.inputs.is_empty() || self.outputs.is_empty() {
+            return Err("the model has no inputs or no outputs".into());
+        }
+        if self.inputs.iter().chain(&self.outputs).any(|&t| t >= nt) {
             return Err("input/output tensor id out of range".into());
+        }
+        for (i, &t) in self.inputs.iter().enumerate() {
+            if self.inputs[..i].contains(&t) {
+                return Err(format!("input tensor {t} is listed twice"));
+            }
+        }
+        if let Some(t) = self.tensors.iter().find(|t| t.integer && t.scale_bits != 0) {
+            return Err(format!("integer tensor `{}` has scale_bits {}, not 0", t.name, t.scale_bits));
         }
         for t in &self.tensors {
             let numel = t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
@@ -189,7 +213,9 @@ impl QModel {
             }
         }
         let mut written = vec![false; nt];
-        written[self.input] = true;
+        for &t in &self.inputs {
+            written[t] = true;
+        }
         for op in &self.ops {
             for &i in &op.inputs {
                 if i >= nt || !written[i] {
@@ -210,19 +236,77 @@ impl QModel {
             };
             op.kind.validate(&cx).map_err(|what| format!("op `{}`: {what}", op.node))?;
         }
-        if !written[self.output] {
-            return Err("the output tensor is never written".into());
+        if let Some(&t) = self.outputs.iter().find(|&&t| !written[t]) {
+            return Err(format!("the output tensor `{}` is never written", self.tensors[t].name));
+        }
+        let (n_in, n_out) = (self.input_len(), self.output_len());
+        if n_in.checked_add(n_out).is_none_or(|n| n > MAX_TENSOR_ELEMENTS) {
+            return Err(format!("{n_in} input and {n_out} output values exceed {MAX_TENSOR_ELEMENTS}"));
         }
         Ok(())
     }
 
-    /// The input tensor.
+    /// The first input tensor (the only one of a one-input model).
     pub fn input_tensor(&self) -> &QTensor {
-        &self.tensors[self.input]
+        &self.tensors[self.inputs[0]]
     }
 
-    /// The output tensor.
+    /// The first output tensor (the only one of a one-output model; a classifier's scores).
     pub fn output_tensor(&self) -> &QTensor {
-        &self.tensors[self.output]
+        &self.tensors[self.outputs[0]]
     }
+
+    /// The input tensors, in order.
+    pub fn input_tensors(&self) -> impl ExactSizeIterator<Item = &QTensor> + '_ {
+        self.inputs.iter().map(|&t| &self.tensors[t])
+    }
+
+    /// The output tensors, in order.
+    pub fn output_tensors(&self) -> impl ExactSizeIterator<Item = &QTensor> + '_ {
+        self.outputs.iter().map(|&t| &self.tensors[t])
+    }
+
+    /// The inputs' names and shapes, in order (what [`crate::Dataset::samples`] takes).
+    pub fn input_specs(&self) -> Vec<crate::onnx::TensorSpec> {
+        self.input_tensors().map(|t| crate::onnx::TensorSpec { name: t.name.clone(), shape: t.shape.clone() }).collect()
+    }
+
+    /// Number of values of the flat input (all inputs' elements).
+    pub fn input_len(&self) -> usize {
+        self.input_tensors().map(QTensor::numel).sum()
+    }
+
+    /// Number of values of the flat output (all outputs' elements).
+    pub fn output_len(&self) -> usize {
+        self.output_tensors().map(QTensor::numel).sum()
+    }
+
+    /// The scale of each value of the flat input.
+    pub fn input_scales(&self) -> Vec<i32> {
+        self.input_tensors().flat_map(|t| std::iter::repeat_n(t.scale_bits, t.numel())).collect()
+    }
+
+    /// The scale of each value of the flat output.
+    pub fn output_scales(&self) -> Vec<i32> {
+        self.output_tensors().flat_map(|t| std::iter::repeat_n(t.scale_bits, t.numel())).collect()
+    }
+
+    /// Number of values of the first output: a classifier's scores, whose argmax is the prediction.
+    pub fn first_output_len(&self) -> usize {
+        self.tensors[self.outputs[0]].numel()
+    }
+
+    /// The inputs as a `` `name` [shape], ... `` list, for messages.
+    pub fn inputs_summary(&self) -> String {
+        tensor_list(self.input_tensors())
+    }
+
+    /// The outputs as a `` `name` [shape], ... `` list, for messages.
+    pub fn outputs_summary(&self) -> String {
+        tensor_list(self.output_tensors())
+    }
+}
+
+fn tensor_list<'a>(ts: impl Iterator<Item = &'a QTensor>) -> String {
+    ts.map(|t| format!("`{}` {:?}", t.name, t.shape)).collect::<Vec<_>>().join(", ")
 }

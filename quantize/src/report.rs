@@ -40,24 +40,30 @@ pub fn argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
     best
 }
 
-/// Evaluates `qmodel` against the float `runner` (which must return the tensor the QModel outputs).
+/// Evaluates `qmodel` against the float `runner` (which must return the QModel's outputs first,
+/// in order). Argmax agreement and accuracy are of the first output.
 pub fn evaluate(
     qmodel: &QModel,
     runner: &FloatRunner,
     data: &Dataset,
     mut tick: impl FnMut(),
 ) -> Result<AccuracyReport> {
-    let input = qmodel.input_tensor();
-    data.check_shape(&input.name, &input.shape)?;
-    let out_name = &qmodel.output_tensor().name;
-    if runner.outputs.first() != Some(out_name) {
-        return Err(QuantizeError::InvalidModel(format!("the float runner does not return `{out_name}`")));
+    let samples = data.samples(&qmodel.input_specs())?;
+    let out_names: Vec<String> = qmodel.output_tensors().map(|t| t.name.clone()).collect();
+    if runner.outputs.get(..out_names.len()) != Some(&out_names[..]) {
+        return Err(QuantizeError::InvalidModel(format!(
+            "the float runner does not return the outputs {}",
+            qmodel.outputs_summary()
+        )));
     }
+    let first = qmodel.first_output_len();
     let (mut agree, mut f_ok, mut q_ok, mut overflows, mut clamped) = (0usize, 0usize, 0usize, 0usize, 0usize);
     let (mut max_err, mut sum_err, mut n_err) = (0.0f64, 0.0f64, 0usize);
-    for (i, row) in data.input_data.iter().enumerate() {
-        let float_out: Vec<f64> = runner.run(row)?[0].iter().map(|&v| v as f64).collect();
-        let f_class = argmax(&float_out);
+    for (i, row) in samples.iter().enumerate() {
+        let float_out: Vec<f64> =
+            runner.run(row)?[..out_names.len()].iter().flat_map(|a| a.iter().map(|&v| v as f64)).collect();
+        // The prediction is the argmax of the first output (a classifier's scores).
+        let f_class = argmax(&float_out[..first]);
         let label = data.labels.as_ref().map(|l| l[i]);
         if label == Some(f_class as i64) {
             f_ok += 1;
@@ -67,7 +73,7 @@ pub fn evaluate(
         match qmodel.execute(&qi.values) {
             Ok(trace) => {
                 let q_out = qmodel.dequantize_output(&trace);
-                let q_class = argmax(&trace.tensors[qmodel.output].iter().copied().collect::<Vec<_>>());
+                let q_class = argmax(&qmodel.trace_outputs(&trace)[..first]);
                 if q_class == f_class {
                     agree += 1;
                 }
@@ -86,9 +92,9 @@ pub fn evaluate(
         }
         tick();
     }
-    let n = data.len() as f64;
+    let n = samples.len() as f64;
     Ok(AccuracyReport {
-        samples: data.len(),
+        samples: samples.len(),
         argmax_agreement: agree as f64 / n,
         float_accuracy: data.labels.as_ref().map(|_| f_ok as f64 / n),
         quantized_accuracy: data.labels.as_ref().map(|_| q_ok as f64 / n),

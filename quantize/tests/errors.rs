@@ -82,7 +82,7 @@ fn corrupt_truncated_and_missing_files() {
 #[test]
 fn wrong_input_shape_is_reported() {
     let m = import_onnx(&fixture("mlp_digits", "model.onnx"), &ImportOptions::default()).unwrap();
-    let data = Dataset { input_data: vec![vec![0.0; 64], vec![0.0; 63]], labels: None };
+    let data = Dataset::new(vec![vec![0.0; 64], vec![0.0; 63]], None);
     let e = calibrate_and_quantize(&m, &data, &QuantConfig::default(), || {}).unwrap_err();
     assert_eq!(e.to_string(), "input 1: has 63 values, but model input `input` has shape [1, 64] = 64 values");
 
@@ -130,6 +130,23 @@ fn bad_config_and_qmodel_files() {
     let e = QModel::from_json(v.to_string().as_bytes()).unwrap_err();
     assert!(e.contains("format version 99"), "{e}");
     v["version"] = 1.into();
+    let e = QModel::from_json(v.to_string().as_bytes()).unwrap_err();
+    assert!(e.contains("format version 1") && e.contains("zkinfer compile"), "{e}");
+    v["version"] = 2.into();
+    for (field, value, want) in [
+        ("inputs", serde_json::json!([]), "no inputs"),
+        ("outputs", serde_json::json!([99]), "out of range"),
+        ("inputs", serde_json::json!([0, 0]), "listed twice"),
+    ] {
+        let mut w = v.clone();
+        w[field] = value;
+        let e = QModel::from_json(w.to_string().as_bytes()).unwrap_err();
+        assert!(e.contains(want), "{field}: {e}");
+    }
+    let mut w = v.clone();
+    w["tensors"][0]["integer"] = true.into();
+    let e = QModel::from_json(w.to_string().as_bytes()).unwrap_err();
+    assert!(e.contains("integer tensor") && e.contains("scale_bits"), "{e}");
     v["ops"][0]["inputs"] = serde_json::json!([7]);
     let e = QModel::from_json(v.to_string().as_bytes()).unwrap_err();
     assert!(e.contains("reads tensor 7"), "{e}");

@@ -17,7 +17,7 @@ fn check(g: &Graph, input_len: usize, input_amp: f32, config: QuantConfig) -> Ve
     let rows = |rng: &mut Lcg, n: usize| -> Vec<Vec<f64>> {
         (0..n).map(|_| rng.vec(input_len, input_amp).into_iter().map(f64::from).collect()).collect()
     };
-    let calib = Dataset { input_data: rows(&mut rng, 24), labels: None };
+    let calib = Dataset::new(rows(&mut rng, 24), None);
     let (q, _) = calibrate_and_quantize(&model, &calib, &config, || {}).unwrap();
     let runner = model.runner(&[q.output_tensor().name.clone()]).unwrap();
     let s_out = q.output_tensor().scale_bits;
@@ -227,7 +227,7 @@ fn final_softmax_is_dropped_with_a_note() {
     g.node("Softmax", "softmax", &[&i], vec![("axis", Attr::I(1))]);
     let dir = tempfile::tempdir().unwrap();
     let m = import_onnx(&g.write(dir.path(), "m.onnx"), &ImportOptions::default()).unwrap();
-    assert_eq!(m.output.name, "mm_out");
+    assert_eq!(m.outputs[0].name, "mm_out");
     assert!(m.notes.iter().any(|n| n.contains("Softmax `softmax` dropped")), "{:?}", m.notes);
     assert_eq!(m.ops.len(), 1);
 }
@@ -239,8 +239,8 @@ fn symbolic_batch_is_fixed_to_one() {
     g.node("MatMul", "mm", &["input", &w], vec![]);
     let dir = tempfile::tempdir().unwrap();
     let m = import_onnx(&g.write(dir.path(), "m.onnx"), &ImportOptions::default()).unwrap();
-    assert_eq!(m.input.shape, [1, 4]);
-    assert_eq!(m.output.shape, [1, 3]);
+    assert_eq!(m.inputs[0].shape, [1, 4]);
+    assert_eq!(m.outputs[0].shape, [1, 3]);
 }
 
 #[test]
@@ -249,14 +249,14 @@ fn leaky_relu_semantics_are_exact() {
     g.node("LeakyRelu", "lr", &["input"], vec![("alpha", Attr::F(0.25))]);
     let dir = tempfile::tempdir().unwrap();
     let m = import_onnx(&g.write(dir.path(), "m.onnx"), &ImportOptions::default()).unwrap();
-    let calib = Dataset { input_data: vec![vec![1.0, -1.0, 0.5, -0.5]], labels: None };
+    let calib = Dataset::new(vec![vec![1.0, -1.0, 0.5, -0.5]], None);
     let (q, _) = calibrate_and_quantize(&m, &calib, &QuantConfig::default(), || {}).unwrap();
     let QOpKind::LeakyRelu(ref l) = q.ops[0].kind else { panic!("not leaky relu") };
     let (alpha, alpha_scale_bits) = (l.alpha, l.alpha_scale_bits);
     assert_eq!(alpha as f64 * (-(alpha_scale_bits as f64)).exp2(), 0.25);
     // -7 · 0.25 = -1.75 rounds half up to... -1.75 → -2; -6 · 0.25 = -1.5 → -1 (ties up).
     let t = q.execute(&[-7, -6, 5, 0]).unwrap();
-    assert_eq!(t.tensors[q.output].iter().copied().collect::<Vec<_>>(), [-2, -1, 5, 0]);
+    assert_eq!(t.tensors[q.outputs[0]].iter().copied().collect::<Vec<_>>(), [-2, -1, 5, 0]);
 }
 
 /// Every table function's error, measured on a grid of inputs against the float function,
@@ -298,7 +298,7 @@ fn table_functions_within_their_error_bound() {
         g.node(op, "f", &["input"], attrs);
         let model = import_onnx(&g.write(dir.path(), "m.onnx"), &ImportOptions::default()).unwrap();
         let grid: Vec<f64> = (0..n).map(|i| lo as f64 + (hi - lo) as f64 * i as f64 / (n - 1) as f64).collect();
-        let calib = Dataset { input_data: vec![grid.clone()], labels: None };
+        let calib = Dataset::new(vec![grid.clone()], None);
         let (q, _) = calibrate_and_quantize(&model, &calib, &cfg(), || {}).unwrap();
         let runner = model.runner(&[q.output_tensor().name.clone()]).unwrap();
         let (s_in, s_out) = (q.input_tensor().scale_bits, q.output_tensor().scale_bits);

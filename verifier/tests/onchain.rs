@@ -38,7 +38,7 @@ impl Model {
         B256::from(self.verifier.code_hash())
     }
     fn counts(&self) -> (u32, u32) {
-        (self.q.input_tensor().numel() as u32, self.q.output_tensor().numel() as u32)
+        (self.q.input_len() as u32, self.q.output_len() as u32)
     }
 }
 
@@ -57,7 +57,7 @@ fn model(params: &ParamsKZG<Bn256>, config: QuantConfig) -> Model {
     let calib = Dataset::read(&fixture("mlp_digits", "calibration.json")).unwrap();
     let q = calibrate_and_quantize(&m, &calib, &config, || {}).unwrap().0;
     let pk = keygen(params, &q).unwrap();
-    let n = q.input_tensor().numel() + q.output_tensor().numel() + 1;
+    let n = q.input_len() + q.output_len() + 1;
     let verifier = build_verifier(params, pk.get_vk(), n).unwrap();
     let (empty, _) = shape_of(&q).unwrap();
     let id = B256::from(model_id_for(pk.get_vk(), empty.shape, &q));
@@ -214,7 +214,7 @@ async fn evm_verifier_accepts_the_proof_and_rejects_tampering() {
         let chain = &chain;
         async move { assert_rejected(chain, addr, encode_calldata(&inst, &proof), what).await }
     };
-    let n_in = fx.a.q.input_tensor().numel();
+    let n_in = fx.a.q.input_len();
     reject(tamper(0), proof.clone(), "tampered input").await;
     reject(tamper(n_in), proof.clone(), "tampered output").await;
     reject(tamper(instances.len() - 1), proof.clone(), "tampered binding").await;
@@ -260,7 +260,7 @@ async fn split_links_are_pinned(chain: &Chain) {
     let (instances, proof) = prove_for(fx, &fx.a, U256::from(7), me);
     let honest = encode_calldata(&instances, &proof);
     // A forged output: class 0's score raised; the proof points are intact.
-    let n_in = fx.a.q.input_tensor().numel();
+    let n_in = fx.a.q.input_len();
     let mut forged_instances = instances.clone();
     forged_instances[n_in] += Fr::from(1000u64);
     let forged = encode_calldata(&forged_instances, &proof);

@@ -9,7 +9,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 use zkinfer_proto::v1 as pb;
 use zkinfer_proto::v1::prover_service_client::ProverServiceClient;
-use zkinfer_quantize::Dataset;
+use zkinfer_quantize::{Dataset, TensorSpec};
 
 use crate::progress;
 
@@ -72,10 +72,10 @@ pub struct SubmitArgs {
     /// Model id (`zkinfer setup` prints it) or the name of a model served by the node.
     #[arg(long)]
     model: String,
-    /// Input file (`{"input_data": [[...]]}`).
+    /// Input file (`{"input_data": [[...]]}`: one list per model input, EZKL's form).
     #[arg(long)]
     input: PathBuf,
-    /// Row of the input file.
+    /// Which sample of the input file to submit.
     #[arg(long, default_value_t = 0)]
     row: usize,
     /// Binding element (hex); default: bound to the node's job id.
@@ -98,23 +98,35 @@ pub fn submit(a: SubmitArgs) -> Result<()> {
         bail!("-o needs --wait");
     }
     let data = Dataset::read(&a.input).context("[submit] input")?;
-    let row = data
-        .input_data
-        .get(a.row)
-        .with_context(|| {
-            format!("[submit] {} has {} rows, no row {}", a.input.display(), data.input_data.len(), a.row)
-        })?
-        .clone();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
         let mut c = connect(&a.node, a.token.as_deref(), a.ca_cert.as_deref()).await.context("[submit]")?;
-        let model_id = if a.model.starts_with("0x") {
-            a.model.clone()
+        // The model's inputs tell how the file's lists split into samples (EZKL's form).
+        let models = c.list_models(pb::ListModelsRequest {}).await.map_err(status).context("[submit]")?;
+        let model = models
+            .into_inner()
+            .models
+            .into_iter()
+            .find(|m| m.name == a.model || m.id.eq_ignore_ascii_case(&a.model))
+            .with_context(|| format!("[submit] the node serves no model with the id or name `{}`", a.model))?;
+        let specs: Vec<TensorSpec> = if model.inputs.is_empty() {
+            // A node from before several inputs: one input of `input_shape`.
+            vec![TensorSpec { name: "input".into(), shape: model.input_shape.iter().map(|&d| d as usize).collect() }]
         } else {
-            let models = c.list_models(pb::ListModelsRequest {}).await.map_err(status).context("[submit]")?;
-            let m = models.into_inner().models.into_iter().find(|m| m.name == a.model);
-            m.with_context(|| format!("[submit] the node serves no model named `{}`", a.model))?.id
+            model
+                .inputs
+                .iter()
+                .map(|t| TensorSpec { name: t.name.clone(), shape: t.shape.iter().map(|&d| d as usize).collect() })
+                .collect()
         };
+        let samples = data.samples(&specs).context("[submit] input")?;
+        let row = samples
+            .get(a.row)
+            .with_context(|| {
+                format!("[submit] {} has {} sample(s), no --row {}", a.input.display(), samples.len(), a.row)
+            })?
+            .clone();
+        let model_id = model.id;
         let r = c
             .submit_job(pb::SubmitJobRequest {
                 model_id,

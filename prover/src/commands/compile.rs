@@ -15,9 +15,10 @@ use crate::progress::bar;
 /// Arguments of `zkinfer compile`.
 #[derive(Args)]
 pub struct CompileArgs {
-    /// The float ONNX model (one input, one output).
+    /// The float ONNX model (one or more inputs and outputs).
     model: PathBuf,
-    /// Calibration inputs, EZKL JSON: {"input_data": [[...], ...]}.
+    /// Calibration inputs, EZKL JSON: one list per model input, {"input_data": [[...], ...]}, the
+    /// samples concatenated in each (or, for a one-input model, one list per sample).
     #[arg(long)]
     calibration: PathBuf,
     /// Output directory (created if missing).
@@ -35,9 +36,10 @@ pub struct CompileArgs {
     /// Sigmoid/Tanh lookup tables have 2^table_bits entries.
     #[arg(long, default_value_t = QuantConfig::default().table_bits)]
     table_bits: u32,
-    /// Input shape, comma-separated, when the model's is symbolic (e.g. 1,3,32,32).
-    #[arg(long, value_delimiter = ',')]
-    input_shape: Option<Vec<usize>>,
+    /// Input shape, comma-separated, when the model's is symbolic (e.g. 1,3,32,32); once per
+    /// model input, in order, for a model with several.
+    #[arg(long, value_parser = parse_shape)]
+    input_shape: Vec<Vec<usize>>,
     /// Prove a final Softmax instead of dropping it (the argmax is the same; keeping it costs
     /// an exp, a sum and a reciprocal table per output).
     #[arg(long)]
@@ -45,6 +47,16 @@ pub struct CompileArgs {
     /// Go on when the cost estimate says proving needs more memory than this machine has.
     #[arg(long)]
     force: bool,
+}
+
+/// A comma-separated shape such as `1,3,32,32`.
+fn parse_shape(s: &str) -> Result<Vec<usize>, String> {
+    s.split(',')
+        .map(|d| match d.trim().parse::<usize>() {
+            Ok(v) if v > 0 => Ok(v),
+            _ => Err(format!("`{d}` is not a positive dimension (expected e.g. 1,3,32,32)")),
+        })
+        .collect()
 }
 
 /// This machine's physical memory, bytes (from /proc/meminfo; `None` elsewhere).
@@ -63,7 +75,8 @@ pub fn run(a: CompileArgs) -> Result<()> {
         headroom_bits: a.headroom_bits,
         table_bits: a.table_bits,
     };
-    let opts = ImportOptions { input_shape: a.input_shape, keep_final_softmax: a.keep_softmax };
+    let input_shapes = (!a.input_shape.is_empty()).then_some(a.input_shape);
+    let opts = ImportOptions { input_shapes, keep_final_softmax: a.keep_softmax };
     let float = import_onnx(&a.model, &opts).context("[quantize] importing the ONNX model")?;
 
     // Cost before work: the circuit's size from shapes alone (placeholder scales), in seconds,
@@ -90,15 +103,16 @@ pub fn run(a: CompileArgs) -> Result<()> {
         );
     }
     let calib = Dataset::read(&a.calibration).context("[quantize] reading the calibration set")?;
-    calib.check_shape(&float.input.name, &float.input.shape).context("[quantize] calibration set")?;
+    let samples = calib.samples(&float.inputs).context("[quantize] calibration set")?.len();
 
-    let pb = bar(calib.len(), "calibrating");
+    let pb = bar(samples, "calibrating");
     let (qmodel, calibration) =
         calibrate_and_quantize(&float, &calib, &config, || pb.inc(1)).context("[quantize] calibrating")?;
     pb.finish_and_clear();
 
-    let runner = float.runner(&[qmodel.output_tensor().name.clone()]).context("[quantize] float model")?;
-    let pb = bar(calib.len(), "checking");
+    let outputs: Vec<String> = qmodel.output_tensors().map(|t| t.name.clone()).collect();
+    let runner = float.runner(&outputs).context("[quantize] float model")?;
+    let pb = bar(samples, "checking");
     let accuracy = evaluate(&qmodel, &runner, &calib, || pb.inc(1)).context("[quantize] evaluating")?;
     pb.finish_and_clear();
 
@@ -118,13 +132,16 @@ pub fn run(a: CompileArgs) -> Result<()> {
     let cost = cost_report(&qmodel).context("[circuit] planning the circuit")?;
     let input = qmodel.input_tensor();
     let output = qmodel.output_tensor();
+    let spec = |t: &zkinfer_quantize::QTensor| json!({"name": t.name, "shape": t.shape, "scale_bits": t.scale_bits, "integer": t.integer});
     let mut report = json!({
         "model": qmodel.name,
         "source": a.model.display().to_string(),
         "content_hash": qmodel.content_hash_hex(),
         "config": qmodel.config,
-        "input": {"name": input.name, "shape": input.shape, "scale_bits": input.scale_bits},
-        "output": {"name": output.name, "shape": output.shape, "scale_bits": output.scale_bits},
+        "input": spec(input),
+        "output": spec(output),
+        "inputs": qmodel.input_tensors().map(spec).collect::<Vec<_>>(),
+        "outputs": qmodel.output_tensors().map(spec).collect::<Vec<_>>(),
         "ops": ops,
         "calibration": calibration,
         "calibration_accuracy": accuracy,
@@ -149,8 +166,13 @@ pub fn run(a: CompileArgs) -> Result<()> {
         "  budget       {} activation bits, {} weight bits, {} headroom bit(s)",
         config.act_bits, config.weight_bits, config.headroom_bits
     );
-    println!("  input        `{}` {:?} at scale 2^-{}", input.name, input.shape, input.scale_bits);
-    println!("  output       `{}` {:?} at scale 2^-{}", output.name, output.shape, output.scale_bits);
+    for t in qmodel.input_tensors() {
+        let kind = if t.integer { " (integer)" } else { "" };
+        println!("  input        `{}` {:?} at scale 2^-{}{kind}", t.name, t.shape, t.scale_bits);
+    }
+    for t in qmodel.output_tensors() {
+        println!("  output       `{}` {:?} at scale 2^-{}", t.name, t.shape, t.scale_bits);
+    }
     println!(
         "  calibration  {} samples; argmax agreement {:.2}%, max |error| {:.5}",
         accuracy.samples,

@@ -190,7 +190,7 @@ async fn demo(a: &DemoArgs, dir: &Path) -> Result<()> {
 
     st.begin("deploy the verifier and register the model");
     let deployed = market.deploy_verifier(deployer, &evm).await?;
-    let (n_in, n_out) = (qmodel.input_tensor().numel(), qmodel.output_tensor().numel());
+    let (n_in, n_out) = (qmodel.input_len(), qmodel.output_len());
     let digest: B256 = setup.info.circuit_digest.parse().context("[demo] setup.json circuit_digest")?;
     let (registered, _) = market
         .register_model(deployer, digest, n_in as u32, n_out as u32, deployed.address, "zkinfer-demo:mlp_digits")

@@ -14,7 +14,8 @@ use crate::progress::bar;
 pub struct EvalArgs {
     /// A directory written by `zkinfer compile`.
     dir: PathBuf,
-    /// Dataset, EZKL JSON: {"input_data": [[...], ...], "labels": [...]}.
+    /// Dataset, EZKL JSON: {"input_data": [[...], ...], "labels": [...]} (one list per model
+    /// input, samples concatenated; or one list per sample for a one-input model).
     #[arg(long)]
     dataset: PathBuf,
     /// Print the report as JSON.
@@ -26,12 +27,14 @@ pub struct EvalArgs {
 pub fn run(a: EvalArgs) -> Result<()> {
     let dir = ModelDir::new(&a.dir);
     let qmodel = QModel::read(&dir.qmodel()).context("[quantize] reading the compiled model")?;
-    let input = qmodel.input_tensor();
-    let opts = ImportOptions { input_shape: Some(input.shape.clone()), ..Default::default() };
+    let shapes = qmodel.input_tensors().map(|t| t.shape.clone()).collect();
+    let opts = ImportOptions { input_shapes: Some(shapes), ..Default::default() };
     let float = import_onnx(&dir.onnx(), &opts).context("[quantize] importing the float model")?;
     let data = Dataset::read(&a.dataset).context("[quantize] reading the dataset")?;
-    let runner = float.runner(&[qmodel.output_tensor().name.clone()]).context("[quantize] float model")?;
-    let pb = bar(data.len(), "evaluating");
+    let outputs: Vec<String> = qmodel.output_tensors().map(|t| t.name.clone()).collect();
+    let runner = float.runner(&outputs).context("[quantize] float model")?;
+    let samples = data.samples(&qmodel.input_specs()).context("[quantize] dataset")?.len();
+    let pb = bar(samples, "evaluating");
     let r = evaluate(&qmodel, &runner, &data, || pb.inc(1)).context("[quantize] evaluating")?;
     pb.finish_and_clear();
     if a.json {

@@ -169,7 +169,7 @@ pub fn export(dir: &Path) -> Result<VerifierInfo> {
     if v.info.insecure_srs {
         eprintln!("{INSECURE_WARNING}");
     }
-    let (inputs, outputs) = (v.model.input_tensor().numel(), v.model.output_tensor().numel());
+    let (inputs, outputs) = (v.model.input_len(), v.model.output_len());
     let sp = progress::spinner("generating and compiling the Solidity verifier (solc-js)");
     let built = evm::build_verifier(&v.srs.params, &v.vk, v.info.instances).context("[evm export]")?;
     sp.finish_and_clear();
@@ -286,7 +286,7 @@ fn check(a: &CheckArgs) -> Result<bool> {
     };
     let (v, built) = regenerate(&a.dir, "evm check")?;
     let hex32 = |h: [u8; 32]| format!("0x{}", hex::encode(h));
-    let (inputs, outputs) = (v.model.input_tensor().numel(), v.model.output_tensor().numel());
+    let (inputs, outputs) = (v.model.input_len(), v.model.output_len());
     println!("model {} ({} parts generated, {})", v.info.model_id, built.parts.len(), built.compiler);
     println!(
         "  calldata: {} words (inputs[0..{inputs}] ‖ outputs[0..{outputs}] ‖ binding), then the proof; code hash {}",

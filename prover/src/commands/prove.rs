@@ -18,10 +18,10 @@ use crate::progress::spinner;
 pub struct ProveArgs {
     /// A directory after `zkinfer setup`.
     dir: PathBuf,
-    /// The input, EZKL JSON: {"input_data": [[...]]} (floats, row-major).
+    /// The input, EZKL JSON: {"input_data": [[...]]} (floats, row-major; one list per model input).
     #[arg(long)]
     input: PathBuf,
-    /// Which row of the input file to prove.
+    /// Which sample of the input file to prove.
     #[arg(long, default_value_t = 0)]
     row: usize,
     /// The binding element (hex field element below the BN254 scalar modulus). Default 0.
@@ -66,8 +66,9 @@ pub fn run(a: ProveArgs) -> Result<()> {
         eprintln!("{INSECURE_WARNING}");
     }
     let data = Dataset::read(&a.input).context("[prove] reading the input")?;
-    let Some(row) = data.input_data.get(a.row) else {
-        bail!("[prove] {} has {} row(s); --row {} does not exist", a.input.display(), data.input_data.len(), a.row);
+    let samples = data.samples(&v.model.input_specs()).context("[prove] input")?;
+    let Some(row) = samples.get(a.row) else {
+        bail!("[prove] {} has {} sample(s); --row {} does not exist", a.input.display(), samples.len(), a.row);
     };
     let q = v.model.quantize_input(row).context("[prove] input")?;
     if q.clamped > 0 {

@@ -162,14 +162,21 @@ pub fn job_pb(j: &JobRecord) -> pb::Job {
 fn model_pb(m: &ServedModel) -> pb::Model {
     let v = &m.prover.verifier;
     let input = v.model.input_tensor();
+    let spec = |t: &zkinfer_quantize::QTensor| pb::TensorSpec {
+        name: t.name.clone(),
+        shape: t.shape.iter().map(|&d| d as u32).collect(),
+        integer: t.integer,
+    };
     pb::Model {
         id: m.id(),
         name: m.name.clone(),
         k: v.info.k,
-        input_len: input.numel() as u32,
+        input_len: v.model.input_len() as u32,
         input_shape: input.shape.iter().map(|&d| d as u32).collect(),
-        output_len: v.model.output_tensor().numel() as u32,
+        output_len: v.model.output_len() as u32,
         insecure_srs: v.info.insecure_srs,
+        inputs: v.model.input_tensors().map(spec).collect(),
+        outputs: v.model.output_tensors().map(spec).collect(),
     }
 }
 
@@ -186,14 +193,13 @@ pub(crate) fn random_id() -> String {
 /// a clamped input would be proved for a value the client did not send).
 fn check_input(r: &pb::SubmitJobRequest, m: &ServedModel) -> Result<(), Status> {
     let model = &m.prover.verifier.model;
-    let t = model.input_tensor();
-    let want = t.numel();
+    let want = model.input_len();
     if r.input.len() != want {
         return Err(Status::invalid_argument(format!(
-            "input has {} values, model {} takes {want} (shape {:?})",
+            "input has {} values, model {} takes {want} (inputs {})",
             r.input.len(),
             m.name,
-            t.shape
+            model.inputs_summary()
         )));
     }
     if let Some(i) = r.input.iter().position(|x| !x.is_finite()) {
@@ -202,15 +208,17 @@ fn check_input(r: &pb::SubmitJobRequest, m: &ServedModel) -> Result<(), Status> 
     let (lo, hi) = zkinfer_quantize::fixed::signed_range(model.config.act_bits);
     let q = model.quantize_input(&r.input).map_err(|e| Status::invalid_argument(format!("input: {e}")))?;
     if q.clamped > 0 {
-        let scale = (t.scale_bits as f64).exp2();
+        let scales = model.input_scales();
         let out = r
             .input
             .iter()
-            .position(|&x| {
-                let v = zkinfer_quantize::fixed::quantize_value(x, t.scale_bits) as i128;
+            .zip(&scales)
+            .position(|(&x, &s)| {
+                let v = zkinfer_quantize::fixed::quantize_value(x, s) as i128;
                 v < lo || v > hi
             })
             .unwrap_or(0);
+        let scale = (scales[out] as f64).exp2();
         return Err(Status::invalid_argument(format!(
             "input[{out}] = {} is outside the model's input range [{}, {}] ({} values out of range; \
              the node does not clamp)",

@@ -629,13 +629,12 @@ fn submission(proof_json: Option<String>) -> std::result::Result<(Vec<U256>, Vec
 /// The float input whose quantization is exactly the job's on-chain inputs
 /// (field elements holding signed fixed-point values), or why there is none.
 pub fn chain_input(model: &QModel, inputs: &[U256]) -> std::result::Result<Vec<f64>, String> {
-    let t = model.input_tensor();
-    if inputs.len() != t.numel() {
-        return Err(format!("the job has {} inputs, the model takes {}", inputs.len(), t.numel()));
+    if inputs.len() != model.input_len() {
+        return Err(format!("the job has {} inputs, the model takes {}", inputs.len(), model.input_len()));
     }
+    let scales = model.input_scales();
     let half = (Fr::ZERO - Fr::ONE) * Fr::from(2).invert().expect("2 is invertible");
     let half = fr_to_u256(&half);
-    let scale = (t.scale_bits as f64).exp2();
     let mut q = Vec::with_capacity(inputs.len());
     for (i, &x) in inputs.iter().enumerate() {
         let f = u256_to_fr(x).map_err(|e| format!("input[{i}]: {e}"))?;
@@ -643,7 +642,7 @@ pub fn chain_input(model: &QModel, inputs: &[U256]) -> std::result::Result<Vec<f
         let mag = i64::try_from(mag).map_err(|_| format!("input[{i}] is out of the model's input range"))?;
         q.push(if neg { -mag } else { mag });
     }
-    let floats: Vec<f64> = q.iter().map(|&v| v as f64 / scale).collect();
+    let floats: Vec<f64> = q.iter().zip(&scales).map(|(&v, &s)| v as f64 / (s as f64).exp2()).collect();
     let back = model.quantize_input(&floats).map_err(|e| e.to_string())?;
     if let Some(i) = (0..q.len()).find(|&i| back.values[i] != q[i]) {
         return Err(format!("input[{i}] = {} is out of the model's input range", q[i]));

@@ -10,7 +10,7 @@
 //! | [`pool`] | AveragePool, MaxPool, GlobalAveragePool | linear (average) or hybrid (max) |
 //! | [`reduce`] | ReduceSum, ReduceMean, ReduceMax, ReduceMin, GlobalMaxPool | linear (sum, mean) or hybrid (max, min) |
 //! | `composite` | LogSoftmax, Softmax, Div by an activation, InstanceNormalization, LRN (expanded into the others in the ONNX graph) | — |
-//! | [`shape`] | Flatten, Reshape, Squeeze, Unsqueeze, Transpose, Pad, Slice, Split, Concat, Tile, Expand, Gather (constant indices), Resize/Upsample (nearest), Identity, Dropout, final Softmax | wiring: no rows |
+//! | [`shape`] | Flatten, Reshape, Squeeze, Unsqueeze, Transpose, Pad, Slice, Split, Concat, Tile, Expand, Gather (constant indices), Resize/Upsample (nearest), Identity, Dropout, Cast, final Softmax | wiring: no rows |
 //!
 //! Each family defines, for each of its ops, a float struct (`Float*`, what
 //! import produces; constants as `f32` arrays) implementing [`FloatOp`], and a
@@ -142,6 +142,7 @@ pub(crate) const IMPORTERS: &[(&str, ImportFn)] = &[
     ("QuantizeLinear", activation::import_quantize),
     ("DequantizeLinear", activation::import_dequantize),
     ("Identity", shape::import_identity),
+    ("Cast", shape::import_cast),
     ("Dropout", shape::import_identity),
     ("Softmax", shape::import_final_softmax),
 ];

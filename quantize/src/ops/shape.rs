@@ -51,6 +51,30 @@ pub(crate) fn import_identity(_: &Node<'_>) -> Result<Imported> {
     Ok(Imported::Alias(None))
 }
 
+/// Cast of an activation: to a float type it changes nothing in fixed point (an integer
+/// tensor's values are whole numbers at scale 0); between integer types only when no value
+/// of the activation range can change (a 32- or 64-bit signed target). A float activation
+/// cast to an integer type (rounding toward zero) or to bool is refused.
+pub(crate) fn import_cast(node: &Node<'_>) -> Result<Imported> {
+    use tract_onnx::pb::tensor_proto::DataType as D;
+    let to = node.attr_i("to").and_then(|t| D::try_from(t as i32).ok()).unwrap_or(D::Undefined);
+    let from_integer = node.input_is_integer(0);
+    match to {
+        D::Float | D::Double => Ok(Imported::Alias(None)),
+        D::Float16 | D::Bfloat16 => Ok(Imported::Alias(Some(format!(
+            "Cast `{}` to {to:?}: the value stays at fixed point (the half-precision rounding is not modelled)",
+            node.name
+        )))),
+        D::Int32 | D::Int64 if from_integer => Ok(Imported::Alias(None)),
+        _ if from_integer => Err(node.unsup(format!(
+            "a Cast of an integer tensor to {to:?} may change values (only int32, int64 and float targets are supported)"
+        ))),
+        _ => Err(node.unsup(format!(
+            "a Cast of a float activation to {to:?} (rounding toward zero) is not supported"
+        ))),
+    }
+}
+
 /// Softmax as the model's final op is dropped: it preserves the argmax, and the proof
 /// covers its input.
 pub(crate) fn import_final_softmax(node: &Node<'_>) -> Result<Imported> {

@@ -40,6 +40,10 @@ pub struct Graph {
     pub input: (String, Vec<i64>),
     pub output: String,
     pub rng: Lcg,
+    /// Further graph inputs after `input`: name, dims, ONNX element type (1 float, 7 int64, 9 bool).
+    pub more_inputs: Vec<(String, Vec<i64>, i32)>,
+    /// Further graph outputs before `output` (which stays the last).
+    pub more_outputs: Vec<String>,
 }
 
 fn value_info(name: &str, dims: Option<&[i64]>, elem: i32) -> pb::ValueInfoProto {
@@ -73,7 +77,20 @@ impl Graph {
             input: ("input".into(), input_dims.to_vec()),
             output: String::new(),
             rng: Lcg(seed),
+            more_inputs: vec![],
+            more_outputs: vec![],
         }
+    }
+
+    /// Adds a graph input of ONNX element type `elem` (1 float, 7 int64, 9 bool); returns its name.
+    pub fn add_input(&mut self, name: &str, dims: &[i64], elem: i32) -> String {
+        self.more_inputs.push((name.into(), dims.to_vec(), elem));
+        name.into()
+    }
+
+    /// Makes `tensor` a graph output too (before the last node's output).
+    pub fn add_output(&mut self, tensor: &str) {
+        self.more_outputs.push(tensor.into());
     }
 
     /// A float initializer.
@@ -168,8 +185,15 @@ impl Graph {
                 name: "test".into(),
                 node: self.nodes.clone(),
                 initializer: self.inits.clone(),
-                input: vec![value_info(&self.input.0, Some(&self.input.1), 1)],
-                output: vec![value_info(&self.output, None, 1)],
+                input: std::iter::once(value_info(&self.input.0, Some(&self.input.1), 1))
+                    .chain(self.more_inputs.iter().map(|(n, d, e)| value_info(n, Some(d), *e)))
+                    .collect(),
+                output: self
+                    .more_outputs
+                    .iter()
+                    .chain(std::iter::once(&self.output))
+                    .map(|o| value_info(o, None, 1))
+                    .collect(),
                 ..Default::default()
             }),
             ..Default::default()
