@@ -3,7 +3,10 @@
     python compare.py ZKINFER_BIN WORK_DIR MODEL_DIR...
 
 Each MODEL_DIR holds model.onnx, calibration.json, input.json and test.json
-(the fixtures' format). Every step of both pipelines runs in its own process
+(the fixtures' format: EZKL's one list per input, or one list per sample for a
+one-input model). Both tools get the same files in EZKL's form (one list per
+model input, the samples concatenated in each), so EZKL calibrates on every
+calibration sample, not only on the first. Every step of both pipelines runs in its own process
 under /usr/bin/time (wall time, peak RSS). Prints a table per model and
 writes WORK_DIR/results.json and WORK_DIR/results.md.
 """
@@ -36,14 +39,53 @@ def timed(cmd, log):
     return float(secs), int(kb) / 1024.0
 
 
-def float_predictions(model, rows):
+def model_inputs(model):
+    """The ONNX model's inputs: (name, shape with symbolic dims fixed to 1), in order."""
+    import onnxruntime as ort
+
+    s = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    return [(i.name, [d if isinstance(d, int) else 1 for d in i.shape]) for i in s.get_inputs()]
+
+
+def numel(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def samples(data, specs):
+    """A data file's samples, each a list with one flat list per input (as zkinfer's
+    Dataset::samples reads the file: EZKL's form, or one list per sample for one input)."""
+    lists = data["input_data"]
+    if len(specs) == 1 and len(lists) > 1:
+        return [[r] for r in lists]
+    assert len(lists) == len(specs), f"{len(lists)} lists for {len(specs)} inputs"
+    n = [numel(s) for _, s in specs]
+    k = len(lists[0]) // n[0]
+    return [[l[j * m:(j + 1) * m] for l, m in zip(lists, n)] for j in range(k)]
+
+
+def ezkl_form(ss, labels=None):
+    """Samples in EZKL's form: one list per input, the samples concatenated."""
+    d = {"input_data": [sum((s[i] for s in ss), []) for i in range(len(ss[0]))]}
+    if labels is not None:
+        d["labels"] = labels
+    return d
+
+
+def float_predictions(model, ss):
+    """onnxruntime's argmax of the first output, per sample."""
     import numpy as np
     import onnxruntime as ort
 
     s = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
-    inp = s.get_inputs()[0]
-    shape = [d if isinstance(d, int) else 1 for d in inp.shape]
-    return [int(np.argmax(s.run(None, {inp.name: np.array(r, dtype=np.float32).reshape(shape)})[0])) for r in rows]
+    specs = model_inputs(model)
+    preds = []
+    for x in ss:
+        feed = {name: np.array(v, dtype=np.float32).reshape(shape) for (name, shape), v in zip(specs, x)}
+        preds.append(int(np.argmax(s.run(None, feed)[0])))
+    return preds
 
 
 def evm_gas_of_zkinfer(log):
@@ -88,17 +130,22 @@ def run_model(zk, work, mdir):
     w = os.path.join(work, name)
     os.makedirs(w, exist_ok=True)
     f = lambda n: os.path.join(mdir, n)
-    test = json.load(open(f("test.json")))
-    rows = test["input_data"][:ROWS]
+    specs = model_inputs(f("model.onnx"))
+    rows = samples(json.load(open(f("test.json"))), specs)[:ROWS]
     subset = os.path.join(w, "test_subset.json")
-    json.dump({"input_data": rows}, open(subset, "w"))
+    json.dump(ezkl_form(rows), open(subset, "w"))
+    # Each sample on its own, for EZKL's per-sample witnesses.
+    per_sample = os.path.join(w, "test_samples.json")
+    json.dump({"samples": rows}, open(per_sample, "w"))
+    calib = os.path.join(w, "calibration.json")
+    json.dump(ezkl_form(samples(json.load(open(f("calibration.json"))), specs)), open(calib, "w"))
     floats = float_predictions(f("model.onnx"), rows)
     res = {"model": name, "rows": len(rows)}
 
     # zkinfer: compile, SRS (dev), setup, prove, verify.
     z = os.path.join(w, "zk")
     zsteps = {}
-    zsteps["compile"] = timed([zk, "compile", f("model.onnx"), "--calibration", f("calibration.json"), "-o", z], z + "-compile.log")
+    zsteps["compile"] = timed([zk, "compile", f("model.onnx"), "--calibration", calib, "-o", z], z + "-compile.log")
     k = json.load(open(os.path.join(z, "report.json")))["k"]
     zsteps["srs"] = timed([zk, "srs", "dev", "--k", str(k), "-o", z + ".srs"], z + "-srs.log")
     zsteps["setup"] = timed([zk, "setup", z, "--srs", z + ".srs"], z + "-setup.log")
@@ -124,7 +171,7 @@ def run_model(zk, work, mdir):
     os.makedirs(e, exist_ok=True)
     step = lambda s, data: [sys.executable, os.path.join(HERE, "ezkl_step.py"), s, e, f("model.onnx"), data]
     esteps = {}
-    esteps["settings"] = timed(step("settings", f("calibration.json")), e + "/settings.log")
+    esteps["settings"] = timed(step("settings", calib), e + "/settings.log")
     esteps["compile"] = timed(step("compile", ""), e + "/compile.log")
     esteps["srs"] = timed(step("srs", ""), e + "/srs.log")
     esteps["setup"] = timed(step("setup", ""), e + "/setup.log")
@@ -133,7 +180,7 @@ def run_model(zk, work, mdir):
     esteps["verify"] = timed(step("verify", ""), e + "/verify.log")
     timed(step("evm", ""), e + "/evm.log")
     egas = evm_gas_of_ezkl(e)
-    timed(step("outputs", subset), e + "/outputs.log")
+    timed(step("outputs", per_sample), e + "/outputs.log")
     preds = json.load(open(os.path.join(e, "predictions.json")))
     eproof = json.load(open(os.path.join(e, "proof.json")))
     settings = json.load(open(os.path.join(e, "settings.json")))

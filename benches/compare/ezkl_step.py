@@ -50,11 +50,12 @@ def main(step, work, model, data):
             raise SystemExit("EZKL wrote no Solidity verifier")
         ezkl.encode_evm_calldata(p("proof.json"), p("calldata.bin"))
     elif step == "outputs":
-        # Argmax of EZKL's (dequantized) outputs for every row of DATA.json, one witness each.
-        rows = json.load(open(data))["input_data"]
+        # Argmax of EZKL's (dequantized) first output for every sample of DATA.json
+        # ({"samples": [[input 0 values, input 1 values, ...], ...]}), one witness each.
+        rows = json.load(open(data))["samples"]
         preds = []
         for r in rows:
-            json.dump({"input_data": [r]}, open(p("row.json"), "w"))
+            json.dump({"input_data": r}, open(p("row.json"), "w"))
             ezkl.gen_witness(p("row.json"), p("model.compiled"), p("row_witness.json"))
             out = json.load(open(p("row_witness.json")))["pretty_elements"]["rescaled_outputs"][0]
             vals = [float(v) for v in out]

@@ -33,7 +33,7 @@ const SETS: &[&str] = &["pytorch-converted", "pytorch-operator", "simple"];
 
 /// Tests really proved (keygen → prove → verify, and a tampered proof rejected).
 const PROVED: &[&str] =
-    &["test_Conv2d", "test_MaxPool2d", "test_Linear", "test_Sigmoid", "test_operator_add_broadcast"];
+    &["test_Conv2d", "test_MaxPool2d", "test_Linear", "test_Sigmoid", "test_operator_concat2", "test_operator_chunk"];
 
 /// Largest circuit checked with MockProver (2^k rows).
 const MOCK_MAX_K: u32 = 15;

@@ -460,3 +460,62 @@ fn compile_refuses_a_model_too_large_to_prove() {
     assert!(msg.contains("too large to prove") && msg.contains("`big_conv` (Conv)") && msg.contains("GiB"), "{msg}");
     eprintln!("refused in {secs:.1} s: {msg}");
 }
+
+/// A model with two inputs and two outputs, from EZKL-form files (one list per input, the
+/// samples concatenated): compile → eval → setup → prove → verify → the EVM verifier.
+#[test]
+fn two_inputs_two_outputs_from_ezkl_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("two");
+    let d = out.to_str().unwrap();
+    let fx = |f: &str| fixture(&format!("models/two_input_digits/{f}"));
+    let o = zkinfer(&["compile", &fx("model.onnx"), "--calibration", &fx("calibration.json"), "-o", d]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("input        `top` [1, 32]") && t.contains("input        `bottom` [1, 32]"), "{t}");
+    assert!(t.contains("output       `logits` [1, 10]") && t.contains("output       `embedding` [1, 32]"), "{t}");
+    assert!(t.contains("calibration  32 samples"), "{t}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let names = |key: &str| -> Vec<String> {
+        report[key].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(
+        (names("inputs"), names("outputs")),
+        (vec!["top".into(), "bottom".into()], vec!["logits".into(), "embedding".into()])
+    );
+    assert_eq!(report["instances"], 32 + 32 + 10 + 32 + 1);
+
+    let o = zkinfer(&["eval", d, "--dataset", &fx("test.json"), "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["samples"], 450);
+    assert!(r["argmax_agreement"].as_f64().unwrap() >= 0.99, "{r}");
+
+    let srs = dir.path().join("dev.srs");
+    assert!(zkinfer(&["srs", "dev", "--k", "12", "-o", srs.to_str().unwrap()]).status.success());
+    let o = zkinfer(&["setup", d, "--srs", srs.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let proof = dir.path().join("p.json");
+    let o = zkinfer(&["prove", d, "--input", &fx("test.json"), "--row", "7", "-o", proof.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let p: serde_json::Value = serde_json::from_slice(&std::fs::read(&proof).unwrap()).unwrap();
+    assert_eq!((p["input"].as_array().unwrap().len(), p["output"].as_array().unwrap().len()), (64, 42));
+    let test: serde_json::Value = serde_json::from_slice(&std::fs::read(fx("test.json")).unwrap()).unwrap();
+    assert_eq!(p["prediction"], test["labels"][7], "the prediction is the argmax of `logits`");
+    let o = zkinfer(&["verify", d, proof.to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).starts_with("valid"), "{}", text(&o));
+    let o = zkinfer(&["evm", "export", d]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = zkinfer(&["evm", "verify", d, proof.to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).contains("valid"), "{}", text(&o));
+
+    // One list for two inputs, and a sample that does not exist: exit 1, the inputs named.
+    let one = dir.path().join("one.json");
+    std::fs::write(&one, r#"{"input_data": [[0.5, 0.5]]}"#).unwrap();
+    let o = zkinfer(&["prove", d, "--input", one.to_str().unwrap(), "-o", proof.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("1 lists, the model has 2 inputs (`top` [1, 32], `bottom` [1, 32])"), "{}", text(&o));
+    let o = zkinfer(&["prove", d, "--input", &fx("input.json"), "--row", "1", "-o", proof.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("has 1 sample(s); --row 1 does not exist"), "{}", text(&o));
+}
