@@ -67,13 +67,15 @@ class Client:
     def models(self):
         return list(self.stub.ListModels(pb.ListModelsRequest(), metadata=self.metadata).models)
 
-    def model_id(self, id_or_name):
-        if id_or_name.startswith("0x"):
-            return id_or_name
+    def model(self, id_or_name):
+        """The served model with this id or name (its inputs and outputs included)."""
         for m in self.models():
-            if m.name == id_or_name:
-                return m.id
-        raise LookupError(f"the node serves no model named {id_or_name!r}")
+            if m.name == id_or_name or m.id.lower() == id_or_name.lower():
+                return m
+        raise LookupError(f"the node serves no model with the id or name {id_or_name!r}")
+
+    def model_id(self, id_or_name):
+        return self.model(id_or_name).id
 
     def submit(self, model_id, values, idempotency_key=""):
         req = pb.SubmitJobRequest(model_id=model_id, input=values, idempotency_key=idempotency_key)
@@ -90,15 +92,37 @@ class Client:
         return self.stub.GetProof(pb.GetProofRequest(id=job_id), metadata=self.metadata)
 
 
-def check_outputs(proof):
-    """The proof's output instances must be the reported outputs (field encoding)."""
+def numel(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def sample(data, model, row):
+    """Sample `row` of an input file as the node takes it: every input's values, concatenated
+    in the model's input order. The file is in EZKL's form (one list per input, several samples
+    concatenated in each) or, for a one-input model, one list per sample."""
+    lists = data["input_data"]
+    sizes = [numel(t.shape) for t in model.inputs] or [model.input_len]
+    if len(sizes) == 1 and len(lists) > 1:
+        return lists[row]
+    if len(lists) != len(sizes):
+        raise ValueError(f"input_data has {len(lists)} lists, the model has {len(sizes)} inputs")
+    return [v for l, n in zip(lists, sizes) for v in l[row * n:(row + 1) * n]]
+
+
+def check_outputs(proof, first_len=None):
+    """The proof's output instances must be the reported outputs (field encoding), and the
+    prediction the argmax of the first output (`first_len` values; all of them by default)."""
     n_out = len(proof.output)
     outs = proof.instances[-1 - n_out:-1]
     for i, (q, inst) in enumerate(zip(proof.output, outs)):
         want = q % R
         if int(inst, 16) != want:
             raise ValueError(f"output {i}: reported {q}, proven instance {inst}")
-    if proof.prediction != max(range(n_out), key=lambda i: proof.output[i]):
+    first = first_len or n_out
+    if proof.prediction != max(range(first), key=lambda i: proof.output[i]):
         raise ValueError("the prediction is not the argmax of the outputs")
     f = json.loads(proof.proof_file_json)
     if f["output"] != list(proof.output) or f["instances"] != list(proof.instances):
@@ -111,22 +135,24 @@ def main():
     ap.add_argument("--token")
     ap.add_argument("--ca-cert", help="PEM CA certificate: connect over TLS and check the node against it")
     ap.add_argument("--model", required=True, help="model id (0x...) or name")
-    ap.add_argument("--input", required=True, help='JSON file {"input_data": [[...]]}')
-    ap.add_argument("--row", type=int, default=0)
+    ap.add_argument("--input", required=True, help='JSON file {"input_data": [[...]]}, one list per model input')
+    ap.add_argument("--row", type=int, default=0, help="which sample of the file")
     ap.add_argument("--idempotency-key", default="")
     ap.add_argument("-o", "--out", help="write the proof file here")
     a = ap.parse_args()
     with open(a.input) as f:
-        values = json.load(f)["input_data"][a.row]
+        data = json.load(f)
     c = Client(a.node, a.token, a.ca_cert)
-    r = c.submit(c.model_id(a.model), values, a.idempotency_key)
+    model = c.model(a.model)
+    values = sample(data, model, a.row)
+    r = c.submit(model.id, values, a.idempotency_key)
     job = c.wait(r.job.id)
     state = pb.JobState.Name(job.state)
     if job.state != pb.JOB_STATE_PROVED:
         print(f"job {job.id} ended {state}: {job.error}", file=sys.stderr)
         return 1
     proof = c.proof(job.id)
-    check_outputs(proof)
+    check_outputs(proof, numel(model.outputs[0].shape) if model.outputs else None)
     print(json.dumps({"job": job.id, "state": state, "prediction": proof.prediction,
                       "output": list(proof.output), "prove_ms": proof.prove_ms}))
     if a.out:
