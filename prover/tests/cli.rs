@@ -490,6 +490,12 @@ fn two_inputs_two_outputs_from_ezkl_files() {
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["samples"], 450);
     assert!(r["argmax_agreement"].as_f64().unwrap() >= 0.99, "{r}");
+    // The same dataset as a NumPy archive (np.savez_compressed, positional arrays, labels).
+    let o = zkinfer(&["eval", d, "--dataset", &fixture("npy/two_input_digits_test_compressed.npz"), "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["samples"], 50);
+    assert!(r["quantized_accuracy"].as_f64().unwrap() >= 0.9, "{r}");
 
     let srs = dir.path().join("dev.srs");
     assert!(zkinfer(&["srs", "dev", "--k", "12", "-o", srs.to_str().unwrap()]).status.success());

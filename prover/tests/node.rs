@@ -506,4 +506,21 @@ async fn two_input_model_from_both_clients() {
     let py: serde_json::Value = serde_json::from_slice(&std::fs::read(&py_out).unwrap()).unwrap();
     assert_eq!(py["input"], p["input"], "both clients sent the same flat input");
     assert!(zkinfer(&["verify", d, py_out.to_str().unwrap()]).status.success());
+
+    // Server reflection in both versions, from Python: v1alpha with the official client
+    // (grpcio-reflection speaks only v1alpha), v1 on its own method.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../clients/python/reflection_check.py");
+    let o = Command::new(&python).arg(&script).arg(node.url.trim_start_matches("http://")).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for version in ["v1alpha", "v1"] {
+        let names: Vec<&str> = r[version].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        for want in ["zkinfer.v1.ProverService", "grpc.health.v1.Health"] {
+            assert!(names.contains(&want), "{version}: {names:?}");
+        }
+    }
+    let methods: Vec<&str> = r["prover_methods"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    for want in ["SubmitJob", "WatchJob", "GetProof", "ListModels", "RegisterModel"] {
+        assert!(methods.contains(&want), "{methods:?}");
+    }
 }

@@ -8,6 +8,12 @@
 //! for EZKL works unchanged and vice versa. An optional `"labels": [...]` holds the
 //! class index of each sample.
 //!
+//! NumPy files are datasets too: a `.npy` array holds one input's samples (its
+//! leading dimensions are the samples, e.g. `[450, 64]` or `[450, 1, 64]`); a
+//! `.npz` archive holds one array per input, named after the model's inputs
+//! (`np.savez(f, top=..., bottom=...)`) or in order (`arr_0`, `arr_1`, ...),
+//! and an optional `labels` array.
+//!
 //! [`Dataset::samples`] turns either form into one flat input per sample (all inputs'
 //! values concatenated, as the executor, the circuit and the node take them).
 
@@ -29,18 +35,65 @@ pub struct Dataset {
     /// The file it came from, for errors.
     #[serde(skip)]
     pub path: Option<PathBuf>,
+    /// The name of each list, when the file names them (a `.npz` archive's members).
+    #[serde(skip)]
+    pub names: Option<Vec<String>>,
 }
 
 impl Dataset {
     /// A dataset of one list per sample (zkinfer's form, for a one-input model) or per input.
     pub fn new(input_data: Vec<Vec<f64>>, labels: Option<Vec<i64>>) -> Self {
-        Dataset { input_data, labels, path: None }
+        Dataset { input_data, labels, path: None, names: None }
     }
 
-    /// Reads and validates a dataset file (at least one list, finite values).
+    /// Reads and validates a dataset file (at least one list, finite values): JSON, or
+    /// NumPy `.npy` / `.npz` by the file's extension.
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| QuantizeError::io(path, e))?;
-        Self::from_json(&bytes, path)
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("npy") => Self::from_npy(&bytes, path),
+            Some("npz") => Self::from_npz(&bytes, path),
+            _ => Self::from_json(&bytes, path),
+        }
+    }
+
+    /// One `.npy` array: one input's samples, concatenated (EZKL's form, one list).
+    pub fn from_npy(bytes: &[u8], path: &Path) -> Result<Self> {
+        let a = crate::npy::parse_npy(bytes, path)?;
+        Self::checked(Dataset { input_data: vec![a.values], labels: None, path: Some(path.into()), names: None })
+    }
+
+    /// A `.npz` archive: one array per input (named after the inputs, or `arr_0`, ...), and
+    /// an optional `labels` array of class indices.
+    pub fn from_npz(bytes: &[u8], path: &Path) -> Result<Self> {
+        let bad = |reason: String| QuantizeError::BadData { path: path.to_path_buf(), reason };
+        let mut lists = vec![];
+        let mut names = vec![];
+        let mut labels = None;
+        for (name, a) in crate::npy::parse_npz(bytes, path)? {
+            if name == "labels" {
+                if a.values.iter().any(|v| v.fract() != 0.0 || *v < 0.0) {
+                    return Err(bad("`labels` holds values that are not class indices".into()));
+                }
+                labels = Some(a.values.iter().map(|&v| v as i64).collect());
+            } else {
+                names.push(name);
+                lists.push(a.values);
+            }
+        }
+        Self::checked(Dataset { input_data: lists, labels, path: Some(path.into()), names: Some(names) })
+    }
+
+    fn checked(ds: Dataset) -> Result<Self> {
+        if ds.input_data.is_empty() || ds.input_data.iter().all(Vec::is_empty) {
+            return Err(ds.bad("the file holds no input arrays".into()));
+        }
+        for (i, row) in ds.input_data.iter().enumerate() {
+            if let Some(j) = row.iter().position(|v| !v.is_finite()) {
+                return Err(ds.bad(format!("array {i}, value {j} is not a finite number")));
+            }
+        }
+        Ok(ds)
     }
 
     /// Parses and validates dataset JSON; `path` only names the source in errors.
@@ -78,7 +131,11 @@ impl Dataset {
     /// concatenated in order), from either form; errors name the list and the input.
     /// Labels, when present, must number the samples.
     pub fn samples(&self, inputs: &[TensorSpec]) -> Result<Vec<Vec<f64>>> {
-        let rows = &self.input_data;
+        // Lists named after the model's inputs are taken by name.
+        let by_name: Option<Vec<Vec<f64>>> = self.names.as_ref().and_then(|names| {
+            inputs.iter().map(|t| names.iter().position(|n| *n == t.name).map(|i| self.input_data[i].clone())).collect()
+        });
+        let rows = by_name.as_ref().unwrap_or(&self.input_data);
         let samples: Vec<Vec<f64>> = if let [spec] = inputs
             && rows.len() > 1
         {

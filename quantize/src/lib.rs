@@ -8,7 +8,8 @@
 //!   power-of-two scale per tensor, producing a [`QModel`].
 //! * [`exec`] is the integer reference executor: exactly the semantics the
 //!   circuit proves, with the rounding rules of [`fixed`].
-//! * [`report`] compares float and quantized outputs on a dataset.
+//! * [`report`] compares float and quantized outputs on a dataset; [`dataset`]
+//!   reads datasets (EZKL JSON, NumPy `.npy`/`.npz` through [`npy`]).
 //!
 //! Nothing here knows about halo2; the circuit compiler consumes [`QModel`].
 
@@ -17,6 +18,7 @@ pub mod dataset;
 pub mod error;
 pub mod exec;
 pub mod fixed;
+pub mod npy;
 pub mod onnx;
 pub mod ops;
 pub mod qmodel;

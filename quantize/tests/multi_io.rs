@@ -181,3 +181,71 @@ fn casts_that_change_values_are_refused() {
     let e = import_onnx(&g.write(dir.path(), "m.onnx"), &ImportOptions::default()).unwrap_err().to_string();
     assert!(e.contains("`Cast` at node `narrow`") && e.contains("Int8"), "{e}");
 }
+
+/// NumPy datasets: a `.npy` of one input's samples, `.npz` archives of one array per input
+/// (by name in any order, or positional `arr_0`, ...; stored or deflated), with labels.
+#[test]
+fn numpy_datasets_read_like_their_json() {
+    use zkinfer_quantize::TensorSpec;
+    let fx = |p: &str| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(p);
+    let spec = |n: &str, s: &[usize]| TensorSpec { name: n.into(), shape: s.to_vec() };
+
+    let json = Dataset::read(&fx("models/mlp_digits/test.json")).unwrap();
+    let npy = Dataset::read(&fx("npy/mlp_digits_test.npy")).unwrap();
+    let x = [spec("input", &[1, 64])];
+    let want = json.samples(&x).unwrap();
+    let got = npy.samples(&x).unwrap();
+    assert_eq!(got.len(), 50);
+    for (g, w) in got.iter().zip(&want) {
+        // float32 in the .npy, decimal in the JSON.
+        assert!(g.iter().zip(w).all(|(a, b)| (a - b).abs() < 1e-6));
+    }
+
+    let json = Dataset::read(&fx("models/two_input_digits/test.json")).unwrap();
+    let inputs = [spec("top", &[1, 32]), spec("bottom", &[1, 32])];
+    let want = json.samples(&inputs).unwrap();
+    for file in ["npy/two_input_digits_test.npz", "npy/two_input_digits_test_compressed.npz"] {
+        let d = Dataset::read(&fx(file)).unwrap();
+        assert_eq!(d.labels.as_deref(), Some(&json.labels.as_ref().unwrap()[..50]), "{file}");
+        let got = d.samples(&inputs).unwrap();
+        assert_eq!(got.len(), 50, "{file}");
+        for (g, w) in got.iter().zip(&want) {
+            assert!(g.iter().zip(w).all(|(a, b)| (a - b).abs() < 1e-6), "{file}");
+        }
+    }
+
+    // Broken files: named errors, never a panic.
+    let dir = tempfile::tempdir().unwrap();
+    let npz = std::fs::read(fx("npy/two_input_digits_test.npz")).unwrap();
+    let npy = std::fs::read(fx("npy/mlp_digits_test.npy")).unwrap();
+    let mut cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("a.npy", b"\x93NUMPY\x01\x00".to_vec(), "not a NumPy .npy array"),
+        ("b.npy", npy[..200].to_vec(), "data bytes for shape [50, 64]"),
+        ("c.npy", npy.iter().map(|&b| if b == b'<' { b'>' } else { b }).collect(), "big-endian"),
+        ("d.npz", npz[..npz.len() - 30].to_vec(), "not a NumPy .npz archive"),
+        ("e.npz", b"PK\x05\x06".to_vec(), "not a NumPy .npz archive"),
+    ];
+    // A shape beyond any dataset (the header rewritten at its length): refused before
+    // anything is allocated for it.
+    let header_len = u16::from_le_bytes([npy[8], npy[9]]) as usize;
+    let text = "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999, 99999999), }";
+    let mut huge = npy[..10].to_vec();
+    huge.extend(format!("{text:<width$}\n", width = header_len - 1).bytes());
+    huge.extend(&npy[10 + header_len..]);
+    assert_eq!(huge.len(), npy.len());
+    cases.push(("f.npy", huge, "exceeds 268435456 elements"));
+    for i in 0..npz.len() {
+        // Every truncation of an archive is an error (a few hundred of them).
+        if i % 97 == 0 {
+            let p = dir.path().join("t.npz");
+            std::fs::write(&p, &npz[..i]).unwrap();
+            assert!(Dataset::read(&p).is_err(), "truncated at {i}");
+        }
+    }
+    for (name, bytes, want) in cases {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let e = Dataset::read(&p).unwrap_err().to_string();
+        assert!(e.contains(want) && e.contains(name), "{name}: {e}");
+    }
+}

@@ -500,11 +500,15 @@ pub async fn serve_with_chain(
         health.set_not_serving::<ProverServiceServer<Service>>().await;
     }
     let health_task = tokio::spawn(report_health(state.clone(), health));
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(zkinfer_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("reflection service")?;
+    // Reflection in both versions: grpcurl and newer tools speak v1; the official Python
+    // client (grpcio-reflection) and other older tools only v1alpha.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(zkinfer_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1().context("reflection service")?;
+    let reflection_v1alpha = reflection().build_v1alpha().context("reflection service (v1alpha)")?;
     let limits = cfg.conn_limits();
     tracing::info!(
         max_connections = limits.max_connections,
@@ -529,7 +533,8 @@ pub async fn serve_with_chain(
     let server = server
         .layer(ActivityLayer)
         .add_service(health_svc)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(svc)
         .serve_with_incoming_shutdown(incoming, signalled);
     let limit = Duration::from_millis(cfg.shutdown_timeout_ms);
