@@ -46,10 +46,16 @@ fn compile_then_eval_json() {
     assert!(o.status.success());
     assert!(text(&o).contains("quantized accuracy"), "{}", text(&o));
 
-    // A dataset for another model's input shape: exit 1 with the shape in the message.
-    let o = zkinfer(&["eval", out.to_str().unwrap(), "--dataset", &fixture("models/cnn_medium/input.json")]);
+    // A dataset for another model's input shape: exit 1 with the shape in the message (a
+    // list of whole samples, 4 × 64 values, is EZKL's batching and is read as 4 samples).
+    let other = dir.path().join("other.json");
+    std::fs::write(&other, format!("{{\"input_data\": [{:?}]}}", vec![0.5; 100])).unwrap();
+    let o = zkinfer(&["eval", out.to_str().unwrap(), "--dataset", other.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).contains("has 256 values") && text(&o).contains("[1, 64]"), "{}", text(&o));
+    assert!(text(&o).contains("100 values for input `input` of shape [1, 64]"), "{}", text(&o));
+    let o = zkinfer(&["eval", out.to_str().unwrap(), "--dataset", &fixture("models/cnn_medium/input.json"), "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["samples"], 4);
 }
 
 #[test]

@@ -116,6 +116,15 @@ impl Chain {
         self.transact(from, TxKind::Call(to), data).await
     }
 
+    /// An included transaction's EIP-2718 encoding, signed by its sender, by hash (the
+    /// embedded chain's last 4096; `None` on a JSON-RPC chain, which serves it itself).
+    pub fn raw_transaction(&self, hash: B256) -> Option<Vec<u8>> {
+        match self {
+            Chain::Embedded(e) => lock(e).raw_transaction(hash),
+            _ => None,
+        }
+    }
+
     /// A read-only call (`eth_call`) at the latest block: its return data, or
     /// [`VerifierError::Reverted`] with the revert data, and the gas it used.
     pub async fn call(&self, from: Address, to: Address, data: Vec<u8>) -> Result<(Vec<u8>, u64)> {
@@ -290,7 +299,15 @@ pub struct EmbeddedChain {
     tx_count: u64,
     logs: Vec<ChainLog>,
     accounts: Vec<Address>,
+    /// The dev keys, to sign what their accounts send.
+    keys: Vec<PrivateKeySigner>,
+    /// Every included transaction, EIP-2718 encoded, by hash (newest last; the last
+    /// [`KEPT_TRANSACTIONS`] only).
+    raw: std::collections::VecDeque<(B256, Vec<u8>)>,
 }
+
+/// How many encoded transactions the embedded chain keeps for [`EmbeddedChain::raw_transaction`].
+const KEPT_TRANSACTIONS: usize = 4096;
 
 impl Default for EmbeddedChain {
     fn default() -> Self {
@@ -303,7 +320,8 @@ impl EmbeddedChain {
     /// holding 10,000 ETH each.
     pub fn new() -> EmbeddedChain {
         let mut db = InMemoryDB::default();
-        let accounts: Vec<Address> = DEV_KEYS.iter().map(|k| signer(k).expect("dev key").address()).collect();
+        let keys: Vec<PrivateKeySigner> = DEV_KEYS.iter().map(|k| signer(k).expect("dev key")).collect();
+        let accounts: Vec<Address> = keys.iter().map(|k| k.address()).collect();
         for a in &accounts {
             db.insert_account_info(
                 *a,
@@ -314,7 +332,16 @@ impl EmbeddedChain {
             );
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(1_700_000_000);
-        EmbeddedChain { db, number: 1, timestamp: now, tx_count: 0, logs: Vec::new(), accounts }
+        EmbeddedChain {
+            db,
+            number: 1,
+            timestamp: now,
+            tx_count: 0,
+            logs: Vec::new(),
+            accounts,
+            keys,
+            raw: Default::default(),
+        }
     }
 
     /// A revm instance over the state, in the current block.
@@ -366,10 +393,13 @@ impl EmbeddedChain {
         // Simulate first: a failing transaction is reported, not included.
         self.call(from, kind, data.clone())?;
         let tx = self.tx(from, kind, data)?;
+        let (hash, raw) = self.sign(&tx)?;
         let result = self.evm().transact_commit(tx).map_err(|e| VerifierError::Chain(format!("{e:?}")))?;
         self.tx_count += 1;
-        let mut hash = [0u8; 32];
-        hash[24..].copy_from_slice(&self.tx_count.to_be_bytes());
+        if self.raw.len() == KEPT_TRANSACTIONS {
+            self.raw.pop_front();
+        }
+        self.raw.push_back((hash, raw));
         let block = self.number;
         self.number += 1;
         match result {
@@ -379,13 +409,41 @@ impl EmbeddedChain {
                     Output::Call(_) => None,
                 };
                 self.logs.extend(logs.iter().map(|l| ChainLog { block, log: l.clone() }));
-                Ok(Receipt { tx_hash: B256::from(hash), block, gas_used, contract, logs })
+                Ok(Receipt { tx_hash: hash, block, gas_used, contract, logs })
             }
             ExecutionResult::Revert { output, gas_used } => Err(reverted(output.to_vec(), gas_used)),
             ExecutionResult::Halt { reason, gas_used } => {
                 Err(VerifierError::Reverted { reason: format!("halted: {reason:?}"), data: Vec::new(), gas_used })
             }
         }
+    }
+
+    /// The transaction `tx` as its sender signs it (EIP-155 legacy, gas price 0 as the
+    /// embedded chain charges none): its hash (keccak256 of the encoding) and encoding.
+    fn sign(&self, tx: &TxEnv) -> Result<(B256, Vec<u8>)> {
+        use alloy::consensus::{SignableTransaction, TxEnvelope, TxLegacy};
+        use alloy::eips::eip2718::Encodable2718;
+        use alloy::network::TxSignerSync;
+        let key = self.keys.iter().find(|k| k.address() == tx.caller).ok_or_else(|| {
+            VerifierError::Chain(format!("the embedded chain holds no key for the sender {}", tx.caller))
+        })?;
+        let mut legacy = TxLegacy {
+            chain_id: tx.chain_id,
+            nonce: tx.nonce,
+            gas_price: tx.gas_price,
+            gas_limit: tx.gas_limit,
+            to: tx.kind,
+            value: tx.value,
+            input: tx.data.clone(),
+        };
+        let sig = key.sign_transaction_sync(&mut legacy).map_err(|e| VerifierError::Chain(format!("signing: {e}")))?;
+        let envelope = TxEnvelope::from(legacy.into_signed(sig));
+        Ok((*envelope.tx_hash(), envelope.encoded_2718()))
+    }
+
+    /// An included transaction's EIP-2718 encoding (signed by its sender), by hash.
+    pub fn raw_transaction(&self, hash: B256) -> Option<Vec<u8>> {
+        self.raw.iter().rev().find(|(h, _)| *h == hash).map(|(_, r)| r.clone())
     }
 
     fn set_code(&mut self, address: Address, code: Vec<u8>) -> Result<()> {
@@ -515,4 +573,36 @@ fn rpc_error(e: alloy::transports::TransportError) -> VerifierError {
         return VerifierError::Reverted { reason: p.message.to_string(), data: Vec::new(), gas_used: 0 };
     }
     VerifierError::Chain(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The embedded chain's transaction hashes are real: keccak256 of the transaction as its
+    /// sender signed it (EIP-155), which decodes and recovers to the sender.
+    #[tokio::test]
+    async fn embedded_transaction_hashes_are_real() {
+        use alloy::consensus::{SignableTransaction, Transaction, TxEnvelope};
+        use alloy::eips::eip2718::Decodable2718;
+        let chain = Chain::embedded();
+        let accounts = chain.accounts();
+        // Runtime code `STOP`, deployed by a tiny init code; then a call to it.
+        let init = hex::decode("600160 0c60003960016000f300".replace(' ', "")).unwrap();
+        let deployed = chain.deploy(accounts[1], init).await.unwrap();
+        let called = chain.send(accounts[2], deployed.contract.unwrap(), vec![1, 2, 3]).await.unwrap();
+        for (r, from, nonce) in [(&deployed, accounts[1], 0), (&called, accounts[2], 0)] {
+            let raw = chain.raw_transaction(r.tx_hash).expect("kept");
+            assert_eq!(alloy::primitives::keccak256(&raw), r.tx_hash);
+            let tx = TxEnvelope::decode_2718(&mut raw.as_slice()).unwrap();
+            let TxEnvelope::Legacy(signed) = &tx else { panic!("not a legacy transaction: {tx:?}") };
+            let signer = signed.signature().recover_address_from_prehash(&signed.tx().signature_hash()).unwrap();
+            assert_eq!(signer, from);
+            assert_eq!((tx.chain_id(), tx.nonce()), (Some(EMBEDDED_CHAIN_ID), nonce));
+            assert!(r.tx_hash[..24].iter().any(|&b| b != 0), "{}", r.tx_hash);
+        }
+        assert_eq!(called.tx_hash, chain.raw_transaction(called.tx_hash).map(alloy::primitives::keccak256).unwrap());
+        assert_ne!(deployed.tx_hash, called.tx_hash);
+        assert!(chain.raw_transaction(B256::repeat_byte(1)).is_none());
+    }
 }
