@@ -524,3 +524,88 @@ async fn two_input_model_from_both_clients() {
         assert!(methods.contains(&want), "{methods:?}");
     }
 }
+
+/// `GET /metrics` over a plain socket (retrying while the node starts); the body.
+fn scrape(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let t = Instant::now();
+    loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+            write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+            let mut r = String::new();
+            s.read_to_string(&mut r).unwrap();
+            assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+            assert!(r.to_ascii_lowercase().contains("content-type: text/plain; version=0.0.4"), "{r}");
+            return r.split_once("\r\n\r\n").unwrap().1.to_string();
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "no metrics endpoint at {addr}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The value of one sample line (`name{labels}` exactly) in an exposition.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')).map(|v| v.parse().unwrap()))
+}
+
+/// Prometheus metrics move with a burst of jobs; `--log-json` writes one JSON object per line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_move_under_load_and_logs_are_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = setup_models(tmp.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let log = tmp.path().join("node.log");
+    let node = common::start_node_with_env(
+        &tmp.path().join("data"),
+        &models,
+        &["--workers", "1", "--metrics-listen", &addr, "--log-json"],
+        &[("RUST_LOG", "info")],
+        std::fs::File::create(&log).unwrap().into(),
+    );
+    let before = scrape(&addr);
+    assert_eq!(sample(&before, "zkinfer_jobs{state=\"proved\"}"), Some(0.0), "{before}");
+    assert_eq!(sample(&before, "zkinfer_models"), Some(1.0));
+    assert_eq!(sample(&before, "zkinfer_proofs_total{model=\"mlp\"}"), None);
+
+    let mut c = client(&node.url, None).await;
+    let model = c.list_models(pb::ListModelsRequest {}).await.unwrap().into_inner().models[0].id.clone();
+    let mut ids = vec![];
+    for i in 0..6 {
+        let r = pb::SubmitJobRequest {
+            model_id: model.clone(),
+            input: mlp_input(),
+            idempotency_key: format!("m{i}"),
+            ..Default::default()
+        };
+        ids.push(c.submit_job(r).await.unwrap().into_inner().job.unwrap().id);
+    }
+    // During the burst: jobs are counted in some state, queued or proving or proved.
+    let during = scrape(&addr);
+    let total: f64 = ["queued", "proving", "proved"]
+        .iter()
+        .map(|s| sample(&during, &format!("zkinfer_jobs{{state=\"{s}\"}}")).unwrap())
+        .sum();
+    assert_eq!(total, 6.0, "{during}");
+    for id in &ids {
+        assert_eq!(wait_final(&mut c, id).await.state, pb::JobState::Proved as i32);
+    }
+    let after = scrape(&addr);
+    assert_eq!(sample(&after, "zkinfer_jobs{state=\"proved\"}"), Some(6.0), "{after}");
+    assert_eq!(sample(&after, "zkinfer_queue_depth"), Some(0.0));
+    assert_eq!(sample(&after, "zkinfer_proofs_total{model=\"mlp\"}"), Some(6.0));
+    assert_eq!(sample(&after, "zkinfer_proving_seconds_count{model=\"mlp\"}"), Some(6.0));
+    assert_eq!(sample(&after, "zkinfer_proving_seconds_bucket{model=\"mlp\",le=\"+Inf\"}"), Some(6.0));
+    assert!(sample(&after, "zkinfer_proving_seconds_sum{model=\"mlp\"}").unwrap() > 0.0);
+    assert!(sample(&after, "zkinfer_proofs_per_second").unwrap() > 0.0);
+    assert_eq!(sample(&after, "zkinfer_job_failures_total{kind=\"input\"}"), Some(0.0));
+    drop(node);
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.iter().any(|l| l.contains("job proved")), "{text}");
+    for l in lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{l}");
+    }
+}

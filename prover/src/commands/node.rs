@@ -13,6 +13,7 @@ pub struct NodeArgs {
     /// TOML file with any of: listen, data_dir, models, tokens, admin_tokens,
     /// max_upload_k, workers, queue_capacity, max_message_bytes, max_connections,
     /// handshake_timeout_ms, idle_timeout_ms, shutdown_timeout_ms, tls_cert, tls_key,
+    /// metrics_listen, log_json,
     /// and a [chain] table (rpc_url, market, key_file, key_env, start_block,
     /// poll_interval_ms, max_block_range, confirmations, reorg_depth, min_bounty,
     /// min_bounty_per_model, settle_gas, gas_price, max_jobs_per_poster); flags
@@ -63,6 +64,12 @@ pub struct NodeArgs {
     /// Address of the JobMarket contract for the chain watcher.
     #[arg(long, value_name = "ADDRESS")]
     market: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (no token: bind it to a private address).
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<String>,
+    /// Log JSON objects, one per line, instead of text.
+    #[arg(long)]
+    log_json: bool,
 }
 
 /// Runs the node until SIGTERM or Ctrl-C.
@@ -113,13 +120,20 @@ pub fn run(a: NodeArgs) -> Result<()> {
             c.market = v;
         }
     }
+    if a.metrics_listen.is_some() {
+        cfg.metrics_listen = a.metrics_listen;
+    }
+    cfg.log_json |= a.log_json;
     cfg.check().context("[node]")?;
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr);
+    if cfg.log_json {
+        logs.json().with_current_span(false).init();
+    } else {
         // No colour codes in log files and pipes.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let (incoming, addr) = node::bind(&cfg.listen).context("[node]")?;

@@ -1,6 +1,7 @@
 //! The prover node: gRPC API (`zkinfer.v1.ProverService`, health, reflection),
 //! SQLite job store, bounded worker pool, chain watcher.
 
+pub mod metrics;
 pub mod models;
 pub mod net;
 pub mod service;
@@ -76,6 +77,11 @@ pub struct NodeConfig {
     pub tls_key: Option<PathBuf>,
     /// The chain watcher (off when absent).
     pub chain: Option<ChainConfig>,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (no token: bind it to a private
+    /// address); off when absent.
+    pub metrics_listen: Option<String>,
+    /// Log lines as JSON objects (one per line) instead of text.
+    pub log_json: bool,
 }
 
 impl NodeConfig {
@@ -154,6 +160,8 @@ impl Default for NodeConfig {
             tls_cert: None,
             tls_key: None,
             chain: None,
+            metrics_listen: None,
+            log_json: false,
         }
     }
 }
@@ -227,6 +235,7 @@ pub fn start(cfg: &NodeConfig) -> Result<NodeHandle> {
         stopping: Arc::new(AtomicBool::new(false)),
         shutdown: watch::channel(false).0,
         unstored: Mutex::new(HashMap::new()),
+        metrics: Default::default(),
     });
     let mut handles = Vec::new();
     for i in 0..workers {
@@ -328,14 +337,19 @@ fn worker(state: Arc<NodeState>) {
         state.publish(&job.id);
         let t = Instant::now();
         match prove_job(&state, &job) {
-            Ok(p) => persist(&state, &job, || {
-                state.store.complete(&job.id, &p).map(|s| {
-                    tracing::info!(job = %job.id, state = s.name(), prove_ms = p.prove_ms,
-                        total_ms = t.elapsed().as_millis() as u64, "job proved");
+            Ok(p) => {
+                let model = state.models.get(&job.model_id).map_or_else(|| job.model_id.clone(), |m| m.name.clone());
+                state.metrics.proved(&model, (p.prove_ms + p.witness_ms) / 1e3);
+                persist(&state, &job, || {
+                    state.store.complete(&job.id, &p).map(|s| {
+                        tracing::info!(job = %job.id, state = s.name(), prove_ms = p.prove_ms,
+                            total_ms = t.elapsed().as_millis() as u64, "job proved");
+                    })
                 })
-            }),
+            }
             Err(e) => {
                 tracing::warn!(job = %job.id, error = %e, "job failed");
+                state.metrics.failed(&e);
                 persist(&state, &job, || state.store.fail(&job.id, &e));
             }
         }
@@ -357,6 +371,7 @@ fn persist(state: &NodeState, job: &JobRecord, record: impl Fn() -> std::result:
         let reason = format!("the result could not be stored ({e}); the job is queued again");
         state.unstored.lock().unwrap_or_else(|p| p.into_inner()).insert(job.id.clone(), reason.clone());
         if !logged {
+            state.metrics.store_error();
             tracing::error!(job = %job.id, error = %e, "storing a job's result");
             logged = true;
         }
@@ -473,6 +488,24 @@ pub async fn serve_with_chain(
         tokio::task::spawn_blocking(move || start(&cfg)).await??
     };
     let state = handle.state.clone();
+    let metrics_server = match &cfg.metrics_listen {
+        Some(addr) => {
+            let listener = match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tokio::task::spawn_blocking(move || handle.stop()).await?;
+                    return Err(anyhow::anyhow!("metrics address {addr}: {e}"));
+                }
+            };
+            tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "metrics at /metrics");
+            let mut down = state.shutdown.subscribe();
+            let shut = async move {
+                let _ = down.wait_for(|s| *s).await;
+            };
+            Some(tokio::spawn(metrics::serve(listener, state.clone(), shut)))
+        }
+        None => None,
+    };
     let (stop_watcher, stopped) = watch::channel(false);
     let watcher = match access {
         Some(a) => {
@@ -553,6 +586,9 @@ pub async fn serve_with_chain(
         let _ = tokio::time::timeout(limit, w).await;
     }
     health_task.abort();
+    if let Some(m) = metrics_server {
+        m.abort();
+    }
     let left = limit.saturating_sub(t.elapsed()).max(Duration::from_millis(100));
     tracing::info!("waiting for the proofs in flight");
     tokio::task::spawn_blocking(move || handle.stop_within(left)).await?;

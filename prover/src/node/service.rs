@@ -51,6 +51,8 @@ pub struct NodeState {
     pub shutdown: watch::Sender<bool>,
     /// Jobs whose result could not be stored yet, with the reason (shown in `Job.error`).
     pub unstored: Mutex<HashMap<String, String>>,
+    /// Counters for `/metrics`.
+    pub metrics: crate::node::metrics::Metrics,
 }
 
 impl NodeState {

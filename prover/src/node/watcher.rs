@@ -565,12 +565,14 @@ impl Watcher {
         match m.submit_proof(self.access.prover, job_id, outputs, proof).await {
             Ok(r) => {
                 store.settle(&job.id, &format!("{:#x}", r.tx_hash))?;
+                self.state.metrics.submission(true, r.gas_used);
                 tracing::info!(job = %job.id, chain_job = %job.job_ref, bounty = %job.bounty, gas = r.gas_used,
                     tx = %r.tx_hash, "chain job settled");
             }
             Err(VerifierError::Reverted { reason, .. }) => {
                 if !self.settled_by_us(&m, job, job_id).await? {
                     tracing::warn!(job = %job.id, chain_job = %job.job_ref, %reason, "the market rejected the proof");
+                    self.state.metrics.submission(false, 0);
                     store.fail(&job.id, &format!("the market rejected the proof: {reason}"))?;
                 }
             }
