@@ -609,3 +609,78 @@ async fn metrics_move_under_load_and_logs_are_json() {
         assert!(v["level"].is_string() && v["fields"].is_object(), "{l}");
     }
 }
+
+/// Runs headless Chromium (`$ZKINFER_CHROMIUM`) with `args` on `url`; its stdout.
+fn chromium(browser: &std::ffi::OsStr, profile: &Path, args: &[&str], url: &str) -> String {
+    let o = Command::new(browser)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
+        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("run chromium");
+    assert!(o.status.success(), "chromium failed: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The status page, rendered by a real headless Chromium: the jobs of this run with their
+/// states, each proof verified by the node, the throughput chart; a screenshot is kept in
+/// target/status-page.png.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_page_in_headless_chromium() {
+    let Some(browser) = std::env::var_os("ZKINFER_CHROMIUM") else {
+        assert!(
+            std::env::var_os("ZKINFER_REQUIRE_CHROMIUM").is_none(),
+            "ZKINFER_REQUIRE_CHROMIUM set without ZKINFER_CHROMIUM"
+        );
+        eprintln!("SKIPPED: set ZKINFER_CHROMIUM to a Chromium binary (.ci/run installs Debian's)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let models = setup_models(tmp.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let node = start_node(&tmp.path().join("data"), &models, &["--workers", "1", "--metrics-listen", &addr]);
+    let mut c = client(&node.url, None).await;
+    let model = c.list_models(pb::ListModelsRequest {}).await.unwrap().into_inner().models[0].id.clone();
+    let mut ids = vec![];
+    for i in 0..4 {
+        let r = pb::SubmitJobRequest {
+            model_id: model.clone(),
+            input: mlp_input(),
+            idempotency_key: format!("s{i}"),
+            ..Default::default()
+        };
+        ids.push(c.submit_job(r).await.unwrap().into_inner().job.unwrap().id);
+    }
+    for id in &ids {
+        assert_eq!(wait_final(&mut c, id).await.state, pb::JobState::Proved as i32);
+    }
+    // (The endpoint is up once it answers.)
+    scrape(&addr);
+    let url = format!("http://{addr}/");
+    let dom = chromium(&browser, &tmp.path().join("profile"), &["--dump-dom"], &url);
+    assert!(dom.contains("<h1>zkinfer node</h1>"), "{dom}");
+    for id in &ids {
+        assert!(dom.contains(&format!("<tr data-job=\"{id}\" data-state=\"proved\">")), "job {id} missing:\n{dom}");
+    }
+    let proofs = dom.split("<table id=\"proofs\">").nth(1).unwrap().split("</table>").next().unwrap();
+    assert_eq!(proofs.matches("<span class=\"ok\">valid</span>").count(), 4, "{proofs}");
+    assert!(dom.contains("<span data-state=\"proved\">proved: <b>4</b></span>"), "{dom}");
+    let chart = dom.split("<svg id=\"throughput\"").nth(1).unwrap().split("</svg>").next().unwrap();
+    let bars: u32 =
+        chart.split("data-proofs=\"").skip(1).map(|s| s.split('"').next().unwrap().parse::<u32>().unwrap()).sum();
+    assert_eq!(bars, 4, "{chart}");
+    assert!(dom.contains(">mlp<"), "model name missing: {dom}");
+
+    let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/status-page.png");
+    chromium(
+        &browser,
+        &tmp.path().join("profile"),
+        &[&format!("--screenshot={}", shot.display()), "--window-size=1200,900", "--hide-scrollbars"],
+        &url,
+    );
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{} bytes", png.len());
+}

@@ -1,6 +1,6 @@
 //! Prometheus metrics of the node, in the text exposition format (version 0.0.4),
-//! served on `--metrics-listen ADDR` at `/metrics` (no token: bind it to a private
-//! address).
+//! served on `--metrics-listen ADDR` at `/metrics`, beside the status page at `/`
+//! ([`crate::node::status`]); no token: bind it to a private address.
 //!
 //! | metric | type | labels | what |
 //! |---|---|---|---|
@@ -166,25 +166,40 @@ fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-/// Serves `GET /metrics` on `listener` until `shutdown`.
+/// Serves `GET /metrics` and the status page (`GET /`) on `listener` until `shutdown`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: std::sync::Arc<crate::node::service::NodeState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use axum::routing::get;
-    let app = axum::Router::new().route(
-        "/metrics",
-        get(move || {
-            let state = state.clone();
-            async move {
-                let st = state.clone();
-                let jobs = tokio::task::spawn_blocking(move || st.store.counts().ok()).await.ok().flatten();
-                let body = state.metrics.render(jobs.as_deref(), state.models.all().len(), state.workers);
-                ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
-            }
-        }),
-    );
+    let page_state = state.clone();
+    let cache = std::sync::Arc::new(crate::node::status::VerifiedCache::default());
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let state = state.clone();
+                async move {
+                    let st = state.clone();
+                    let jobs = tokio::task::spawn_blocking(move || st.store.counts().ok()).await.ok().flatten();
+                    let body = state.metrics.render(jobs.as_deref(), state.models.all().len(), state.workers);
+                    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+                }
+            }),
+        )
+        .route(
+            "/",
+            get(move || {
+                let (state, cache) = (page_state.clone(), cache.clone());
+                async move {
+                    let page = tokio::task::spawn_blocking(move || crate::node::status::render(&state, &cache))
+                        .await
+                        .unwrap_or_else(|e| format!("<p>status page failed: {e}</p>"));
+                    ([(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")], page)
+                }
+            }),
+        );
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 

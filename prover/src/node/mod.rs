@@ -5,6 +5,7 @@ pub mod metrics;
 pub mod models;
 pub mod net;
 pub mod service;
+pub mod status;
 pub mod store;
 pub mod watcher;
 
