@@ -385,12 +385,7 @@ async fn out_of_range_and_malformed_requests() {
     assert!(!o.status.success() && common::text(&o).contains("empty token"), "{}", common::text(&o));
 
     // The Python client: an out-of-range input, and bytes that are no protobuf message.
-    let Some(python) = std::env::var_os("ZKINFER_PYTHON") else {
-        assert!(
-            std::env::var_os("ZKINFER_REQUIRE_PYTHON").is_none(),
-            "ZKINFER_REQUIRE_PYTHON set without ZKINFER_PYTHON"
-        );
-        eprintln!("SKIPPED the Python part: set ZKINFER_PYTHON (scripts/test.sh does)");
+    let Some(python) = common::optional_tool("ZKINFER_PYTHON", "ZKINFER_REQUIRE_PYTHON", "the Python part") else {
         return;
     };
     let script = r#"

@@ -284,14 +284,7 @@ async fn tls() {
 /// over TLS and checks the proof's outputs; the proof file it writes verifies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_client() {
-    let Some(python) = std::env::var_os("ZKINFER_PYTHON") else {
-        assert!(
-            std::env::var_os("ZKINFER_REQUIRE_PYTHON").is_none(),
-            "ZKINFER_REQUIRE_PYTHON set without ZKINFER_PYTHON"
-        );
-        eprintln!(
-            "SKIPPED: set ZKINFER_PYTHON to a Python with clients/python/requirements.txt (scripts/test.sh does)"
-        );
+    let Some(python) = common::optional_tool("ZKINFER_PYTHON", "ZKINFER_REQUIRE_PYTHON", "this test") else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -481,12 +474,7 @@ async fn two_input_model_from_both_clients() {
     assert_eq!(p["prediction"], test["labels"][11]);
     assert!(zkinfer(&["verify", d, out.to_str().unwrap()]).status.success());
 
-    let Some(python) = std::env::var_os("ZKINFER_PYTHON") else {
-        assert!(
-            std::env::var_os("ZKINFER_REQUIRE_PYTHON").is_none(),
-            "ZKINFER_REQUIRE_PYTHON set without ZKINFER_PYTHON"
-        );
-        eprintln!("SKIPPED the Python half: set ZKINFER_PYTHON (scripts/test.sh does)");
+    let Some(python) = common::optional_tool("ZKINFER_PYTHON", "ZKINFER_REQUIRE_PYTHON", "the Python half") else {
         return;
     };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../clients/python/zkinfer_client.py");
@@ -525,6 +513,28 @@ async fn two_input_model_from_both_clients() {
     }
 }
 
+/// Submits `n` jobs of the (only) served model on the mlp fixture's input; their ids.
+async fn submit_mlp_jobs(c: &mut Client, n: usize, key: &str) -> Vec<String> {
+    let model = c.list_models(pb::ListModelsRequest {}).await.unwrap().into_inner().models[0].id.clone();
+    let mut ids = vec![];
+    for i in 0..n {
+        let r = pb::SubmitJobRequest {
+            model_id: model.clone(),
+            input: mlp_input(),
+            idempotency_key: format!("{key}{i}"),
+            ..Default::default()
+        };
+        ids.push(c.submit_job(r).await.unwrap().into_inner().job.unwrap().id);
+    }
+    ids
+}
+
+/// A loopback address with a port that was free a moment ago.
+fn free_addr() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    format!("127.0.0.1:{port}")
+}
+
 /// `GET /metrics` over a plain socket (retrying while the node starts); the body.
 fn scrape(addr: &str) -> String {
     use std::io::{Read, Write};
@@ -553,8 +563,7 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 async fn metrics_move_under_load_and_logs_are_json() {
     let tmp = tempfile::tempdir().unwrap();
     let models = setup_models(tmp.path());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = free_addr();
     let log = tmp.path().join("node.log");
     let node = common::start_node_with_env(
         &tmp.path().join("data"),
@@ -569,17 +578,7 @@ async fn metrics_move_under_load_and_logs_are_json() {
     assert_eq!(sample(&before, "zkinfer_proofs_total{model=\"mlp\"}"), None);
 
     let mut c = client(&node.url, None).await;
-    let model = c.list_models(pb::ListModelsRequest {}).await.unwrap().into_inner().models[0].id.clone();
-    let mut ids = vec![];
-    for i in 0..6 {
-        let r = pb::SubmitJobRequest {
-            model_id: model.clone(),
-            input: mlp_input(),
-            idempotency_key: format!("m{i}"),
-            ..Default::default()
-        };
-        ids.push(c.submit_job(r).await.unwrap().into_inner().job.unwrap().id);
-    }
+    let ids = submit_mlp_jobs(&mut c, 6, "m").await;
     // During the burst: jobs are counted in some state, queued or proving or proved.
     let during = scrape(&addr);
     let total: f64 = ["queued", "proving", "proved"]
@@ -629,31 +628,15 @@ fn chromium(browser: &std::ffi::OsStr, profile: &Path, args: &[&str], url: &str)
 /// target/status-page.png.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_page_in_headless_chromium() {
-    let Some(browser) = std::env::var_os("ZKINFER_CHROMIUM") else {
-        assert!(
-            std::env::var_os("ZKINFER_REQUIRE_CHROMIUM").is_none(),
-            "ZKINFER_REQUIRE_CHROMIUM set without ZKINFER_CHROMIUM"
-        );
-        eprintln!("SKIPPED: set ZKINFER_CHROMIUM to a Chromium binary (.ci/run installs Debian's)");
+    let Some(browser) = common::optional_tool("ZKINFER_CHROMIUM", "ZKINFER_REQUIRE_CHROMIUM", "this test") else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
     let models = setup_models(tmp.path());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = free_addr();
     let node = start_node(&tmp.path().join("data"), &models, &["--workers", "1", "--metrics-listen", &addr]);
     let mut c = client(&node.url, None).await;
-    let model = c.list_models(pb::ListModelsRequest {}).await.unwrap().into_inner().models[0].id.clone();
-    let mut ids = vec![];
-    for i in 0..4 {
-        let r = pb::SubmitJobRequest {
-            model_id: model.clone(),
-            input: mlp_input(),
-            idempotency_key: format!("s{i}"),
-            ..Default::default()
-        };
-        ids.push(c.submit_job(r).await.unwrap().into_inner().job.unwrap().id);
-    }
+    let ids = submit_mlp_jobs(&mut c, 4, "s").await;
     for id in &ids {
         assert_eq!(wait_final(&mut c, id).await.state, pb::JobState::Proved as i32);
     }

@@ -79,3 +79,14 @@ pub fn start_node_with_env(data: &Path, models: &Path, extra: &[&str], env: &[(&
     let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("node said `{line}`")).to_string();
     Node { child, url: format!("http://{addr}") }
 }
+
+/// The tool that `$var` names (a Python, a Chromium), or `None` with a SKIPPED note on stderr;
+/// with `$require` set (CI), a missing tool fails the test instead.
+pub fn optional_tool(var: &str, require: &str, skipped: &str) -> Option<std::ffi::OsString> {
+    let tool = std::env::var_os(var);
+    if tool.is_none() {
+        assert!(std::env::var_os(require).is_none(), "{require} is set without {var}");
+        eprintln!("SKIPPED {skipped}: set {var}");
+    }
+    tool
+}
