@@ -1,6 +1,7 @@
 """zkinfer vs EZKL on the same ONNX models and inputs, one run, one machine.
 
     python compare.py ZKINFER_BIN WORK_DIR MODEL_DIR...
+    python compare.py --plot WORK_DIR/results.json OUT.png   # redraw a run's picture
 
 Each MODEL_DIR holds model.onnx, calibration.json, input.json and test.json
 (the fixtures' format: EZKL's one list per input, or one list per sample for a
@@ -8,7 +9,8 @@ one-input model). Both tools get the same files in EZKL's form (one list per
 model input, the samples concatenated in each), so EZKL calibrates on every
 calibration sample, not only on the first. Every step of both pipelines runs in its own process
 under /usr/bin/time (wall time, peak RSS). Prints a table per model and
-writes WORK_DIR/results.json and WORK_DIR/results.md.
+writes WORK_DIR/results.json, WORK_DIR/results.md and WORK_DIR/results.png
+(proving time, memory, proof size and gas per model, both tools side by side).
 """
 
 import json
@@ -226,7 +228,54 @@ def table(results):
     return "\n".join(lines)
 
 
+def plot(results, out):
+    """results as a PNG: proving time, peak proving memory, proof size and EVM verification
+    gas per model, zkinfer beside EZKL (log scale where the two differ by orders)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["model"] for r in results]
+    z_prove = [r["zkinfer"]["steps"]["prove"][0] for r in results]
+    e_prove = [r["ezkl"]["steps"]["prove"][0] + r["ezkl"]["steps"]["witness"][0] for r in results]
+    z_mem = [r["zkinfer"]["steps"]["prove"][1] for r in results]
+    e_mem = [max(r["ezkl"]["steps"]["prove"][1], r["ezkl"]["steps"]["witness"][1]) for r in results]
+    z_size = [r["zkinfer"]["proof_bytes"] for r in results]
+    e_size = [r["ezkl"]["proof_bytes"] for r in results]
+    z_gas = [r["zkinfer"]["evm"]["verify_gas"] / 1e3 for r in results]
+    e_gas = [((r["ezkl"].get("evm") or {}).get("verify_gas") or 0) / 1e3 for r in results]
+    panels = [
+        ("proving time (s, witness incl.)", z_prove, e_prove, True),
+        ("peak RSS of proving (MiB)", z_mem, e_mem, True),
+        ("proof size (bytes)", z_size, e_size, False),
+        ("EVM verification gas (k, tx total; 0 = does not deploy)", z_gas, e_gas, False),
+    ]
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+    x = range(len(names))
+    w = 0.38
+    for ax, (title, z, e, log) in zip(axes.flat, panels):
+        ax.bar([i - w / 2 for i in x], z, w, label="zkinfer", color="#3b6fb6")
+        ax.bar([i + w / 2 for i in x], e, w, label="EZKL 23.0.5", color="#d9822b")
+        for i, (a, b) in enumerate(zip(z, e)):
+            if b:
+                ax.annotate(f"{a / b:.2f}x", (i, max(a, b)), ha="center", va="bottom", fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks(list(x))
+        ax.set_xticklabels(names, rotation=15, fontsize=8)
+        if log:
+            ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    fig.suptitle("zkinfer vs EZKL 23.0.5, same ONNX models and inputs, one run (ratios zkinfer / EZKL)")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--plot":
+        # Redraw a finished run's picture: compare.py --plot results.json OUT.png
+        plot(json.load(open(sys.argv[2])), sys.argv[3])
+        return
     zk, work, models = sys.argv[1], sys.argv[2], sys.argv[3:]
     os.makedirs(work, exist_ok=True)
     results = []
@@ -236,6 +285,7 @@ def main():
         json.dump(results, open(os.path.join(work, "results.json"), "w"), indent=1)
     md = table(results)
     open(os.path.join(work, "results.md"), "w").write(md + "\n")
+    plot(results, os.path.join(work, "results.png"))
     print(md)
 
 

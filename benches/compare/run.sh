@@ -16,7 +16,7 @@ if [ ! -x "$out/venv/bin/python" ]; then
     python3 -m venv "$out/venv"
 fi
 "$out/venv/bin/pip" install -q --disable-pip-version-check \
-    ezkl==23.0.5 numpy==2.4.6 onnx==1.23.2 onnxruntime==1.32.0 scikit-learn==1.9.1
+    ezkl==23.0.5 numpy==2.4.6 onnx==1.23.2 onnxruntime==1.32.0 scikit-learn==1.9.1 matplotlib==3.10.8
 
 echo "== building zkinfer and evm-gas (release); solc-js for the verifiers" >&2
 cargo build --release -q -p zkinfer-prover -p zkinfer-benches --bin zkinfer --bin evm-gas
