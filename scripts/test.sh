@@ -49,3 +49,11 @@ echo "== cargo test"
 # The full-disk fault test mounts a small tmpfs in a private mount namespace (unshare -rm).
 export ZKINFER_REQUIRE_TMPFS=1
 cargo test --workspace --locked
+
+echo "== Python package: pip install ./python (maturin, in the test build's profile), pytest, the example"
+# The package builds with the `dev` profile (python/pyproject.toml) in this workspace's
+# target dir, so it reuses what `cargo test` just built: about a minute, not a release build.
+target/pyenv/bin/pip install -q --disable-pip-version-check -r python/requirements-test.txt
+target/pyenv/bin/pip install -q --disable-pip-version-check ./python
+ZKINFER_BIN="$root/target/debug/zkinfer" target/pyenv/bin/python -m pytest -q python/tests
+target/pyenv/bin/python python/examples/onnx_to_chain.py

@@ -56,32 +56,30 @@ pub enum Command {
 }
 
 impl Cli {
-    /// Runs the parsed command; the process's exit code.
+    /// Runs the parsed command: `Ok(true)` on success, `Ok(false)` when `verify` or `evm`
+    /// rejected what it checked (it printed why), `Err` with the message otherwise.
+    pub fn execute(self) -> anyhow::Result<bool> {
+        match self.command {
+            Command::Demo(args) => commands::demo::run(args).map(|_| true),
+            Command::Compile(args) => commands::compile::run(args).map(|_| true),
+            Command::Eval(args) => commands::eval::run(args).map(|_| true),
+            Command::Srs(args) => commands::srs::run(args).map(|_| true),
+            Command::Setup(args) => commands::setup::run(args).map(|_| true),
+            Command::Prove(args) => commands::prove::run(args).map(|_| true),
+            Command::Node(args) => commands::node::run(args).map(|_| true),
+            Command::Submit(args) => commands::client::submit(args).map(|_| true),
+            Command::Jobs(args) => commands::client::jobs(args).map(|_| true),
+            Command::Info(args) => commands::info::run(args).map(|_| true),
+            Command::Evm(args) => commands::evm::run(args),
+            Command::Verify(args) => commands::verify::run(args),
+        }
+    }
+
+    /// Runs the parsed command; the process's exit code (errors printed to stderr).
     pub fn run(self) -> ExitCode {
-        let result = match self.command {
-            Command::Demo(args) => commands::demo::run(args),
-            Command::Compile(args) => commands::compile::run(args),
-            Command::Eval(args) => commands::eval::run(args),
-            Command::Srs(args) => commands::srs::run(args),
-            Command::Setup(args) => commands::setup::run(args),
-            Command::Prove(args) => commands::prove::run(args),
-            Command::Node(args) => commands::node::run(args),
-            Command::Submit(args) => commands::client::submit(args),
-            Command::Jobs(args) => commands::client::jobs(args),
-            Command::Info(args) => commands::info::run(args),
-            Command::Evm(args) => match commands::evm::run(args) {
-                Ok(true) => Ok(()),
-                Ok(false) => return ExitCode::FAILURE,
-                Err(e) => Err(e),
-            },
-            Command::Verify(args) => match commands::verify::run(args) {
-                Ok(true) => Ok(()),
-                Ok(false) => return ExitCode::FAILURE,
-                Err(e) => Err(e),
-            },
-        };
-        match result {
-            Ok(()) => ExitCode::SUCCESS,
+        match self.execute() {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
             Err(e) => {
                 eprintln!("error: {e:#}");
                 ExitCode::FAILURE
