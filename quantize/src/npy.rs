@@ -109,9 +109,11 @@ fn f16_to_f64(h: u16) -> f64 {
 /// The members of a `.npz` archive, in the archive's order: (name without `.npy`, array).
 pub fn parse_npz(bytes: &[u8], path: &Path) -> Result<Vec<(String, NpyArray)>> {
     let err = |m: String| bad(path, format!("not a NumPy .npz archive: {m}"));
-    let u16_at = |o: usize| bytes.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as u64);
-    let u32_at = |o: usize| bytes.get(o..o + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()) as u64);
-    let u64_at = |o: usize| bytes.get(o..o + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap()));
+    // Offsets come from the file: every read is bounds-checked, no sum can overflow.
+    let field = |o: usize, n: usize| o.checked_add(n).and_then(|end| bytes.get(o..end));
+    let u16_at = |o: usize| field(o, 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as u64);
+    let u32_at = |o: usize| field(o, 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()) as u64);
+    let u64_at = |o: usize| field(o, 8).map(|b| u64::from_le_bytes(b.try_into().unwrap()));
     // The end of central directory record: within the last 64 KiB + 22 bytes.
     let lo = bytes.len().saturating_sub(22 + 65535);
     let eocd = (lo..bytes.len().saturating_sub(21))
@@ -122,18 +124,19 @@ pub fn parse_npz(bytes: &[u8], path: &Path) -> Result<Vec<(String, NpyArray)>> {
     let mut cd = u32_at(eocd + 16).unwrap_or(0);
     // Zip64: its locator sits just before the end record.
     if (entries == 0xffff || cd == 0xffff_ffff) && eocd >= 20 && u32_at(eocd - 20) == Some(0x0706_4b50) {
-        let rec = u64_at(eocd - 12).ok_or_else(|| err("truncated zip64 locator".into()))? as usize;
+        let rec = u64_at(eocd - 12).ok_or_else(|| err("truncated zip64 locator".into()))?;
+        let rec = usize::try_from(rec).map_err(|_| err("bad zip64 end record".into()))?;
         if u32_at(rec) != Some(0x0606_4b50) {
             return Err(err("bad zip64 end record".into()));
         }
-        entries = u64_at(rec + 32).ok_or_else(|| err("truncated zip64 end record".into()))?;
-        cd = u64_at(rec + 48).ok_or_else(|| err("truncated zip64 end record".into()))?;
+        entries = u64_at(rec.saturating_add(32)).ok_or_else(|| err("truncated zip64 end record".into()))?;
+        cd = u64_at(rec.saturating_add(48)).ok_or_else(|| err("truncated zip64 end record".into()))?;
     }
     if entries > 4096 {
         return Err(err(format!("{entries} members")));
     }
     let mut out = vec![];
-    let mut at = cd as usize;
+    let mut at = usize::try_from(cd).map_err(|_| err("bad central directory offset".into()))?;
     for _ in 0..entries {
         if u32_at(at) != Some(0x0201_4b50) {
             return Err(err("bad central directory entry".into()));
@@ -147,10 +150,10 @@ pub fn parse_npz(bytes: &[u8], path: &Path) -> Result<Vec<(String, NpyArray)>> {
             u16_at(at + 32).unwrap_or(0) as usize,
         );
         let mut local = u32_at(at + 42).unwrap_or(0);
-        let name = bytes.get(at + 46..at + 46 + name_len).ok_or_else(|| err("truncated member name".into()))?;
+        let name = field(at + 46, name_len).ok_or_else(|| err("truncated member name".into()))?;
         let name = String::from_utf8_lossy(name).into_owned();
         // Zip64 extra field: the 0xffffffff sizes and offset, in this order.
-        let extra = bytes.get(at + 46 + name_len..at + 46 + name_len + extra_len).unwrap_or(&[]);
+        let extra = field(at + 46 + name_len, extra_len).unwrap_or(&[]);
         let mut e = 0;
         while e + 4 <= extra.len() {
             let id = u16::from_le_bytes([extra[e], extra[e + 1]]);
@@ -172,14 +175,13 @@ pub fn parse_npz(bytes: &[u8], path: &Path) -> Result<Vec<(String, NpyArray)>> {
             e += 4 + len;
         }
         at += 46 + name_len + extra_len + comment_len;
-        let local = local as usize;
+        let local = usize::try_from(local).unwrap_or(usize::MAX);
         if u32_at(local) != Some(0x0403_4b50) {
             return Err(err(format!("member `{name}`: bad local header")));
         }
+        // (A local header was read at `local`, so `local + 30` is within the file.)
         let data_at = local + 30 + u16_at(local + 26).unwrap_or(0) as usize + u16_at(local + 28).unwrap_or(0) as usize;
-        let data = data_at
-            .checked_add(csize as usize)
-            .and_then(|end| bytes.get(data_at..end))
+        let data = field(data_at, usize::try_from(csize).unwrap_or(usize::MAX))
             .ok_or_else(|| err(format!("member `{name}` is truncated")))?;
         if usize_ > (MAX_ELEMENTS as u64) * 8 + (1 << 20) {
             return Err(err(format!("member `{name}` of {usize_} bytes")));
