@@ -37,10 +37,25 @@ def _stubs():
                           f"--grpc_python_out={GENERATED}", proto])
         if rc != 0:
             raise RuntimeError(f"protoc failed ({rc}) on {proto}")
-    if GENERATED not in sys.path:
-        sys.path.insert(0, GENERATED)
-    from zkinfer.v1 import prover_pb2, prover_pb2_grpc  # noqa: E402
+    # Loaded from their files under the names protoc gave them (`zkinfer.v1.*`), without
+    # importing a `zkinfer` package: the `zkinfer` Python package (python/) may be
+    # installed, and its name must not hide the stubs (nor the stubs it).
+    import importlib.util
+    import types
 
+    v1 = sys.modules.setdefault("zkinfer.v1", types.ModuleType("zkinfer.v1"))
+
+    def load(name):
+        spec = importlib.util.spec_from_file_location(
+            f"zkinfer.v1.{name}", os.path.join(GENERATED, "zkinfer", "v1", f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        setattr(v1, name, module)
+        return module
+
+    prover_pb2 = load("prover_pb2")
+    prover_pb2_grpc = load("prover_pb2_grpc")
     return prover_pb2, prover_pb2_grpc
 
 
