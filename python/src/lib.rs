@@ -10,7 +10,6 @@ use pyo3::create_exception;
 use pyo3::prelude::*;
 use zkinfer_prover::ModelDir;
 use zkinfer_prover::cli::Cli;
-use zkinfer_quantize::{Dataset, ImportOptions, QModel, evaluate, import_onnx};
 
 create_exception!(
     zkinfer,
@@ -33,16 +32,8 @@ fn run(py: Python<'_>, args: Vec<String>) -> PyResult<bool> {
 #[pyfunction]
 fn evaluate_json(py: Python<'_>, dir: String, dataset: String) -> PyResult<String> {
     py.detach(|| -> anyhow::Result<String> {
-        use anyhow::Context;
-        let dir = ModelDir::new(&dir);
-        let qmodel = QModel::read(&dir.qmodel()).context("[quantize] reading the compiled model")?;
-        let shapes = qmodel.input_tensors().map(|t| t.shape.clone()).collect();
-        let opts = ImportOptions { input_shapes: Some(shapes), ..Default::default() };
-        let float = import_onnx(&dir.onnx(), &opts).context("[quantize] importing the float model")?;
-        let data = Dataset::read(std::path::Path::new(&dataset)).context("[quantize] reading the dataset")?;
-        let outputs: Vec<String> = qmodel.output_tensors().map(|t| t.name.clone()).collect();
-        let runner = float.runner(&outputs).context("[quantize] float model")?;
-        let r = evaluate(&qmodel, &runner, &data, || {}).context("[quantize] evaluating")?;
+        let (_, r) =
+            zkinfer_prover::commands::eval::report(&ModelDir::new(&dir), std::path::Path::new(&dataset), false)?;
         Ok(serde_json::to_string(&r)?)
     })
     .map_err(|e| ZkinferError::new_err(format!("{e:#}")))

@@ -1,10 +1,10 @@
 //! `zkinfer eval`: float vs quantized accuracy on a dataset.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use zkinfer_quantize::{Dataset, ImportOptions, QModel, evaluate, import_onnx};
+use zkinfer_quantize::{AccuracyReport, Dataset, ImportOptions, QModel, evaluate, import_onnx};
 
 use crate::ModelDir;
 use crate::progress::bar;
@@ -23,20 +23,30 @@ pub struct EvalArgs {
     json: bool,
 }
 
-/// Runs `zkinfer eval`.
-pub fn run(a: EvalArgs) -> Result<()> {
-    let dir = ModelDir::new(&a.dir);
+/// The float model against the quantized model of the compiled `dir` on `dataset`
+/// (`zkinfer eval`; the Python package's `evaluate`), with a progress bar when `progress`.
+pub fn report(dir: &ModelDir, dataset: &Path, progress: bool) -> Result<(QModel, AccuracyReport)> {
     let qmodel = QModel::read(&dir.qmodel()).context("[quantize] reading the compiled model")?;
     let shapes = qmodel.input_tensors().map(|t| t.shape.clone()).collect();
     let opts = ImportOptions { input_shapes: Some(shapes), ..Default::default() };
     let float = import_onnx(&dir.onnx(), &opts).context("[quantize] importing the float model")?;
-    let data = Dataset::read(&a.dataset).context("[quantize] reading the dataset")?;
+    let data = Dataset::read(dataset).context("[quantize] reading the dataset")?;
     let outputs: Vec<String> = qmodel.output_tensors().map(|t| t.name.clone()).collect();
     let runner = float.runner(&outputs).context("[quantize] float model")?;
-    let samples = data.samples(&qmodel.input_specs()).context("[quantize] dataset")?.len();
-    let pb = bar(samples, "evaluating");
+    let pb = if progress {
+        bar(data.samples(&qmodel.input_specs()).context("[quantize] dataset")?.len(), "evaluating")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     let r = evaluate(&qmodel, &runner, &data, || pb.inc(1)).context("[quantize] evaluating")?;
     pb.finish_and_clear();
+    Ok((qmodel, r))
+}
+
+/// Runs `zkinfer eval`.
+pub fn run(a: EvalArgs) -> Result<()> {
+    let dir = ModelDir::new(&a.dir);
+    let (qmodel, r) = report(&dir, &a.dataset, true)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
