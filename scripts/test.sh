@@ -57,3 +57,8 @@ target/pyenv/bin/pip install -q --disable-pip-version-check -r python/requiremen
 target/pyenv/bin/pip install -q --disable-pip-version-check ./python
 ZKINFER_BIN="$root/target/debug/zkinfer" target/pyenv/bin/python -m pytest -q python/tests
 target/pyenv/bin/python python/examples/onnx_to_chain.py
+
+echo "== docs: every command of the README and the guides, as written (scripts/docs-run.py)"
+# Each guide's ```sh/```python blocks in one shell session, in a scratch copy of the
+# checkout (target/docs-run/), `target/release/zkinfer` being the test build's binary.
+python3 scripts/docs-run.py --bin "$root/target/debug/zkinfer"

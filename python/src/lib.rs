@@ -8,8 +8,11 @@
 use clap::Parser;
 use pyo3::create_exception;
 use pyo3::prelude::*;
+use std::path::PathBuf;
+
 use zkinfer_prover::ModelDir;
 use zkinfer_prover::cli::Cli;
+use zkinfer_prover::commands::client::{self, JobRequest, Node};
 
 create_exception!(
     zkinfer,
@@ -39,6 +42,105 @@ fn evaluate_json(py: Python<'_>, dir: String, dataset: String) -> PyResult<Strin
     .map_err(|e| ZkinferError::new_err(format!("{e:#}")))
 }
 
+fn node(url: String, token: Option<String>, ca_cert: Option<String>) -> Node {
+    Node { url, token, ca_cert: ca_cert.map(PathBuf::from) }
+}
+
+fn err(e: anyhow::Error) -> PyErr {
+    ZkinferError::new_err(format!("{e:#}"))
+}
+
+/// Submits sample `row` of `input` for `model`; the job as JSON (`zkinfer jobs --json`'s
+/// form) with `deduplicated`.
+#[pyfunction]
+#[pyo3(signature = (url, model, input, row, token=None, ca_cert=None, binding=None, idempotency_key=None))]
+#[allow(clippy::too_many_arguments)]
+fn submit_job(
+    py: Python<'_>,
+    url: String,
+    model: String,
+    input: String,
+    row: usize,
+    token: Option<String>,
+    ca_cert: Option<String>,
+    binding: Option<String>,
+    idempotency_key: Option<String>,
+) -> PyResult<String> {
+    let n = node(url, token, ca_cert);
+    let req = JobRequest { model, input: PathBuf::from(input), row, binding, idempotency_key };
+    py.detach(|| -> anyhow::Result<String> {
+        let (job, deduplicated) = client::submit_job(&n, &req)?;
+        let mut v = client::job_json(&job);
+        v["deduplicated"] = deduplicated.into();
+        Ok(v.to_string())
+    })
+    .map_err(err)
+}
+
+/// Follows job `id`: calls `callback(job_json)` with the job now and at each state change
+/// until the job is final or the callback returns False; the last state as JSON.
+#[pyfunction]
+#[pyo3(signature = (url, id, callback, token=None, ca_cert=None))]
+fn watch_job(
+    py: Python<'_>,
+    url: String,
+    id: String,
+    callback: Py<PyAny>,
+    token: Option<String>,
+    ca_cert: Option<String>,
+) -> PyResult<String> {
+    let n = node(url, token, ca_cert);
+    let mut raised: Option<PyErr> = None;
+    let last = py.detach(|| {
+        client::watch_job(&n, &id, |j| {
+            Python::attach(|py| match callback.call1(py, (client::job_json(j).to_string(),)) {
+                Ok(r) => r.is_truthy(py).unwrap_or(true),
+                Err(e) => {
+                    raised = Some(e);
+                    false
+                }
+            })
+        })
+    });
+    if let Some(e) = raised {
+        return Err(e);
+    }
+    Ok(client::job_json(&last.map_err(err)?).to_string())
+}
+
+/// The proof of job `id` as JSON (outputs, prediction, instances, timings, proof file).
+#[pyfunction]
+#[pyo3(signature = (url, id, token=None, ca_cert=None))]
+fn get_proof(
+    py: Python<'_>,
+    url: String,
+    id: String,
+    token: Option<String>,
+    ca_cert: Option<String>,
+) -> PyResult<String> {
+    let n = node(url, token, ca_cert);
+    py.detach(|| -> anyhow::Result<String> { Ok(client::proof_json(&client::get_proof(&n, &id)?)?.to_string()) })
+        .map_err(err)
+}
+
+/// The node's newest `limit` jobs as a JSON list.
+#[pyfunction]
+#[pyo3(signature = (url, limit, token=None, ca_cert=None))]
+fn list_jobs(
+    py: Python<'_>,
+    url: String,
+    limit: u32,
+    token: Option<String>,
+    ca_cert: Option<String>,
+) -> PyResult<String> {
+    let n = node(url, token, ca_cert);
+    py.detach(|| -> anyhow::Result<String> {
+        let v: Vec<serde_json::Value> = client::list_jobs(&n, limit)?.iter().map(client::job_json).collect();
+        Ok(serde_json::to_string(&v)?)
+    })
+    .map_err(err)
+}
+
 /// This build's version.
 #[pyfunction]
 fn version() -> &'static str {
@@ -51,5 +153,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate_json, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
+    m.add_function(wrap_pyfunction!(submit_job, m)?)?;
+    m.add_function(wrap_pyfunction!(watch_job, m)?)?;
+    m.add_function(wrap_pyfunction!(get_proof, m)?)?;
+    m.add_function(wrap_pyfunction!(list_jobs, m)?)?;
     Ok(())
 }

@@ -105,6 +105,30 @@ def test_node_client_against_a_real_node(mlp, tmp_path):
         assert zkinfer.verify(mlp["dir"], p)
         with pytest.raises(zkinfer.ZkinferError, match=r"no model with the id or name `nope`"):
             zkinfer.submit(f"http://{addr}", "nope", fixture("models", "mlp_digits", "input.json"))
+
+        # Submit without waiting, follow the job's states, fetch its proof, list the jobs.
+        url = f"http://{addr}"
+        job = zkinfer.submit_job(url, "mlp", fixture("models", "mlp_digits", "test.json"), row=4,
+                                 idempotency_key="py-client-1")
+        assert job["state"] in ("queued", "proving", "proved") and not job["deduplicated"]
+        states = [j["state"] for j in zkinfer.watch(url, job["id"])]
+        assert states[-1] == "proved", states
+        assert states == sorted(set(states), key=states.index), states  # each state once, in order
+        got = zkinfer.get_proof(url, job["id"])
+        assert got["job_id"] == job["id"] and got["prediction"] == labels[4]
+        assert len(got["output_float"]) == 10 and got["prove_ms"] > 0
+        p4 = str(tmp_path / "node-proof-4.json")
+        json.dump(got["proof_file"], open(p4, "w"))
+        assert zkinfer.verify(mlp["dir"], p4)
+        again = zkinfer.submit_job(url, "mlp", fixture("models", "mlp_digits", "test.json"), row=4,
+                                   idempotency_key="py-client-1")
+        assert again["id"] == job["id"] and again["deduplicated"]
+        listed = zkinfer.jobs(url, limit=10)
+        assert job["id"] in [j["id"] for j in listed] and len(listed) == 2
+        with pytest.raises(zkinfer.ZkinferError, match=r"NotFound"):
+            list(zkinfer.watch(url, "0x" + "00" * 32))
+        with pytest.raises(zkinfer.ZkinferError, match=r"connecting to http://127.0.0.1:1"):
+            zkinfer.jobs("http://127.0.0.1:1")
     finally:
         node.terminate()
         node.wait(timeout=30)

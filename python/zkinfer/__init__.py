@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import tempfile
-from typing import Any, Dict, List, Optional, Sequence, Union
+import threading
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 from . import _native
 from ._native import ZkinferError
@@ -30,6 +32,10 @@ __all__ = [
     "evm_export",
     "evm_verify",
     "submit",
+    "submit_job",
+    "watch",
+    "get_proof",
+    "jobs",
     "version",
 ]
 
@@ -167,3 +173,75 @@ def submit(
                 args += [flag, v]
         _run(args)
         return _read_json(out)
+
+
+def _path(p: Optional[PathLike]) -> Optional[str]:
+    return None if p is None else os.fspath(p)
+
+
+def submit_job(
+    node: str,
+    model: str,
+    input: PathLike,
+    *,
+    row: int = 0,
+    token: Optional[str] = None,
+    ca_cert: Optional[PathLike] = None,
+    binding: Optional[str] = None,
+    idempotency_key: Optional[str] = None,
+) -> Dict[str, Any]:
+    """Submits sample `row` of `input` to a prover node and returns at once: the job
+    (`id`, `model`, `state`, `error`, `binding`, ..., as `zkinfer jobs --json` prints it)
+    and `deduplicated` (True when the node returned the job it made earlier for
+    `idempotency_key`). Follow it with `watch`, then fetch the proof with `get_proof`."""
+    return json.loads(_native.submit_job(node, model, os.fspath(input), row, token, _path(ca_cert), binding,
+                                         idempotency_key))
+
+
+def watch(node: str, job_id: str, *, token: Optional[str] = None,
+          ca_cert: Optional[PathLike] = None) -> Iterator[Dict[str, Any]]:
+    """Follows a job (`WatchJob`): yields the job now and then at every state change
+    (`queued`, `proving`, `proved`, and for chain jobs `submitted`, `settled`; or
+    `failed` with `error`, `cancelled`) until nothing more will happen to it. Leaving the
+    loop early ends the stream at the node's next message."""
+    updates: "queue.Queue[Any]" = queue.Queue()
+    stop = threading.Event()
+
+    def on_update(job: str) -> bool:
+        updates.put(("job", json.loads(job)))
+        return not stop.is_set()
+
+    def follow() -> None:
+        try:
+            _native.watch_job(node, job_id, on_update, token, _path(ca_cert))
+            updates.put(("end", None))
+        except BaseException as e:  # re-raised in the caller's thread
+            updates.put(("error", e))
+
+    threading.Thread(target=follow, name=f"zkinfer-watch-{job_id[:12]}", daemon=True).start()
+    try:
+        while True:
+            kind, value = updates.get()
+            if kind == "job":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        stop.set()
+
+
+def get_proof(node: str, job_id: str, *, token: Optional[str] = None,
+              ca_cert: Optional[PathLike] = None) -> Dict[str, Any]:
+    """The proof of a proved job (`GetProof`): `output` (quantized), `output_float`,
+    `prediction`, `instances`, `witness_ms`, `prove_ms` and `proof_file`, the object
+    `verify` reads (write it with `json.dump` to get a proof file). Raises ZkinferError
+    (FailedPrecondition) before the proof exists."""
+    return json.loads(_native.get_proof(node, job_id, token, _path(ca_cert)))
+
+
+def jobs(node: str, *, limit: int = 100, token: Optional[str] = None,
+         ca_cert: Optional[PathLike] = None) -> List[Dict[str, Any]]:
+    """The node's newest `limit` jobs, newest first (`zkinfer jobs --json`)."""
+    return json.loads(_native.list_jobs(node, limit, token, _path(ca_cert)))
