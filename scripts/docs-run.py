@@ -172,10 +172,12 @@ def script_for(doc: Doc) -> str:
     return "\n".join(out) + "\n"
 
 
-def scratch_copy(dest: Path, binary: Path) -> None:
+def scratch_copy(dest: Path, binary: Path, installs_in: set[str]) -> None:
     """The checkout's files (tracked and untracked-not-ignored, mtimes kept, so that a
     cargo build from the copy with the checkout's target dir finds it fresh), and links
-    to what the docs' commands use from ignored paths."""
+    to what the docs' commands use from ignored paths — except the node_modules of a
+    directory the session itself works in (it runs `npm ci` there, which must not
+    reinstall the checkout's through a link)."""
     if dest.exists():
         shutil.rmtree(dest)
     files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -187,7 +189,7 @@ def scratch_copy(dest: Path, binary: Path) -> None:
         (dest / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dest / f, follow_symlinks=False)
     for nm in ["contracts/node_modules", "tools/node_modules"]:
-        if (ROOT / nm).exists():
+        if (ROOT / nm).exists() and str(Path(nm).parent) not in installs_in:
             os.symlink(ROOT / nm, dest / nm)
     (dest / "target/release").mkdir(parents=True)
     os.symlink(binary, dest / "target/release/zkinfer")
@@ -197,7 +199,7 @@ def scratch_copy(dest: Path, binary: Path) -> None:
 
 def run_session(name: str, docs: list[Doc], binary: Path, python: str) -> tuple[bool, float]:
     scratch = ROOT / "target/docs-run" / re.sub(r"[^A-Za-z0-9]+", "-", name)
-    scratch_copy(scratch, binary)
+    scratch_copy(scratch, binary, {d.cwd for d in docs})
     script = PRELUDE + "".join(script_for(d) for d in docs)
     (scratch / ".docrun.sh").write_text(script)
     env = dict(os.environ)
