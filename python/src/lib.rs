@@ -27,7 +27,7 @@ create_exception!(
 fn run(py: Python<'_>, args: Vec<String>) -> PyResult<bool> {
     let cli = Cli::try_parse_from(std::iter::once("zkinfer".to_string()).chain(args))
         .map_err(|e| ZkinferError::new_err(e.render().to_string().trim_end().to_string()))?;
-    py.detach(|| cli.execute()).map_err(|e| ZkinferError::new_err(format!("{e:#}")))
+    py.detach(|| cli.execute()).map_err(err)
 }
 
 /// Float vs quantized accuracy of a compiled directory on a dataset (JSON, .npy or .npz),
@@ -39,7 +39,7 @@ fn evaluate_json(py: Python<'_>, dir: String, dataset: String) -> PyResult<Strin
             zkinfer_prover::commands::eval::report(&ModelDir::new(&dir), std::path::Path::new(&dataset), false)?;
         Ok(serde_json::to_string(&r)?)
     })
-    .map_err(|e| ZkinferError::new_err(format!("{e:#}")))
+    .map_err(err)
 }
 
 fn node(url: String, token: Option<String>, ca_cert: Option<String>) -> Node {
