@@ -19,6 +19,7 @@ use sha3::{Digest, Keccak256};
 use zkinfer_quantize::QModel;
 
 use crate::circuit::CircuitShape;
+use crate::encoding::to_hex;
 use crate::error::{CircuitError, Result};
 use crate::keys::{check_shape, read_pk, vk_from_bytes, write_pk, write_vk};
 use crate::plan::build_plan;
@@ -65,7 +66,34 @@ pub struct SetupInfo {
     pub instances: usize,
 }
 
-/// Paths of a model directory.
+/// The files of a model directory (the one definition of its layout), by the
+/// command that writes them.
+pub mod files {
+    /// `compile`: the source ONNX model, copied.
+    pub const ONNX: &str = "model.onnx";
+    /// `compile`: the quantized model.
+    pub const QMODEL: &str = "model.qm";
+    /// `compile`: the accuracy report.
+    pub const REPORT: &str = "report.json";
+    /// `setup`: the proving key.
+    pub const PK: &str = "pk";
+    /// `setup`: the verifying key.
+    pub const VK: &str = "vk";
+    /// `setup`: the model id, one line.
+    pub const MODEL_ID: &str = "model_id";
+    /// `setup`: the SRS of the circuit's k.
+    pub const SRS: &str = "srs";
+    /// `setup`: [`super::SetupInfo`].
+    pub const SETUP_JSON: &str = "setup.json";
+    /// `evm export`: the Solidity verifier.
+    pub const VERIFIER_SOL: &str = "verifier.sol";
+    /// `evm export`: the creation bytecode of each part, hex, one line each, entry first.
+    pub const VERIFIER_BIN: &str = "verifier.bin";
+    /// `evm export`: what was exported (code hash, parts, calldata layout).
+    pub const VERIFIER_JSON: &str = "verifier.json";
+}
+
+/// A model directory ([`files`]: what `compile`, `setup` and `evm export` write there).
 #[derive(Clone, Debug)]
 pub struct Bundle {
     /// The directory.
@@ -115,29 +143,41 @@ impl Bundle {
     pub fn new(dir: impl Into<PathBuf>) -> Bundle {
         Bundle { dir: dir.into() }
     }
+    /// DIR/`name`.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+    /// DIR/model.onnx
+    pub fn onnx(&self) -> PathBuf {
+        self.file(files::ONNX)
+    }
     /// DIR/model.qm
     pub fn qmodel(&self) -> PathBuf {
-        self.dir.join("model.qm")
+        self.file(files::QMODEL)
+    }
+    /// DIR/report.json
+    pub fn report(&self) -> PathBuf {
+        self.file(files::REPORT)
     }
     /// DIR/pk
     pub fn pk(&self) -> PathBuf {
-        self.dir.join("pk")
+        self.file(files::PK)
     }
     /// DIR/vk
     pub fn vk(&self) -> PathBuf {
-        self.dir.join("vk")
+        self.file(files::VK)
     }
     /// DIR/model_id
     pub fn model_id(&self) -> PathBuf {
-        self.dir.join("model_id")
+        self.file(files::MODEL_ID)
     }
     /// DIR/srs
     pub fn srs(&self) -> PathBuf {
-        self.dir.join("srs")
+        self.file(files::SRS)
     }
     /// DIR/setup.json
     pub fn setup_json(&self) -> PathBuf {
-        self.dir.join("setup.json")
+        self.file(files::SETUP_JSON)
     }
 
     /// Generates the keys of DIR/model.qm from `srs` (downsized to the circuit's k) and writes them.
@@ -155,16 +195,16 @@ impl Bundle {
         let info = SetupInfo {
             format: SETUP_FORMAT.into(),
             version: SETUP_VERSION,
-            model_id: format!("0x{}", hex::encode(id)),
-            circuit_digest: format!("0x{}", hex::encode(circuit_digest(pk.get_vk(), circuit.shape))),
+            model_id: to_hex(id),
+            circuit_digest: to_hex(circuit_digest(pk.get_vk(), circuit.shape)),
             k,
             shape: circuit.shape,
             insecure_srs: srs.insecure,
             srs_fingerprint: srs_fingerprint(srs.params.g2(), srs.params.s_g2()),
-            srs_source_keccak256: srs.source_keccak256.map(|h| format!("0x{}", hex::encode(h))),
+            srs_source_keccak256: srs.source_keccak256.map(to_hex),
             srs_source_k: source_k,
             qmodel_hash: model.content_hash_hex(),
-            instances: model.input_len() + model.output_len() + 1,
+            instances: crate::statement::InstanceLayout::of(&model).len(),
         };
         write_pk(&self.pk(), &pk)?;
         write_vk(&self.vk(), pk.get_vk())?;
@@ -254,7 +294,7 @@ impl Bundle {
                 plan.limbs()
             )));
         }
-        let instances = model.input_len() + model.output_len() + 1;
+        let instances = crate::statement::InstanceLayout::of(&model).len();
         if info.instances != instances {
             return Err(mismatch(format!("{} instances, the model has {instances}", info.instances)));
         }
@@ -266,8 +306,8 @@ impl Bundle {
         // shape (whose constraint system is in the transcript digest) and the model's
         // instance counts. Another shape, key or model gives another id.
         let id = model_id_for(&vk, info.shape, &model);
-        let digest = format!("0x{}", hex::encode(circuit_digest(&vk, info.shape)));
-        if format!("0x{}", hex::encode(id)) != info.model_id || digest != info.circuit_digest {
+        let digest = to_hex(circuit_digest(&vk, info.shape));
+        if to_hex(id) != info.model_id || digest != info.circuit_digest {
             return Err(CircuitError::Invalid(format!(
                 "{}: the model id of the verifying key, the circuit shape and the model's instance counts \
                  is not the one in setup.json",
@@ -340,7 +380,7 @@ pub fn srs_fingerprint(g2: G2Affine, s_g2: G2Affine) -> String {
     let mut bytes = Vec::new();
     g2.write_raw(&mut bytes).expect("in-memory write");
     s_g2.write_raw(&mut bytes).expect("in-memory write");
-    format!("0x{}", hex::encode(Keccak256::digest(&bytes)))
+    to_hex(Keccak256::digest(&bytes))
 }
 
 impl Verifier {

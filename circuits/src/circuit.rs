@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use halo2_proofs::circuit::{Cell, Layouter, SimpleFloorPlanner, Value};
+use halo2_proofs::circuit::{Cell, Layouter, Region, SimpleFloorPlanner, Value};
 use halo2_proofs::plonk::{Advice, Circuit, Column, ConstraintSystem, Error, Expression, Fixed, Instance, TableColumn};
 use halo2_proofs::poly::Rotation;
 use halo2curves::bn256::Fr;
@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::forge::{self, Forgery};
 use crate::plan::{LIMB_BITS, Plan, Row};
+use crate::statement::InstanceLayout;
 
 /// The circuit's shape: what `configure` needs to know, saved beside the keys.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,28 +30,39 @@ impl CircuitShape {
     }
 }
 
-/// Columns, gates and lookups.
+/// The columns the gates share.
+#[derive(Clone, Debug)]
+struct Columns {
+    /// A Mac row's inputs and accumulator; a Lin row's operands and limbs; a Sel
+    /// row's base, difference, bit and output; a Func row's input and output.
+    advice: Vec<Column<Advice>>,
+    /// A Mac row's weights; a Lin row's coefficients.
+    fixed: Vec<Column<Fixed>>,
+    /// The bit width of each limb of a Lin row.
+    tags: Vec<Column<Fixed>>,
+}
+
+/// Columns, gates and lookups: one gate per [`Row`] kind, each below with its
+/// `configure` (the constraint) and its `assign` (one row of it) side by side,
+/// as in halo2's examples, and the two lookup tables.
 #[derive(Clone, Debug)]
 pub struct ModelConfig {
-    advice: Vec<Column<Advice>>,
-    fixed: Vec<Column<Fixed>>,
-    tags: Vec<Column<Fixed>>,
-    q_mac: Column<Fixed>,
-    q_chain: Column<Fixed>,
-    q_lin: Column<Fixed>,
-    q_sel: Column<Fixed>,
-    q_func: Column<Fixed>,
-    func_tag: Column<Fixed>,
-    range_table: (TableColumn, TableColumn),
-    func_table: (TableColumn, TableColumn, TableColumn),
+    cols: Columns,
+    mac: MacGate,
+    lin: LinGate,
+    sel: SelGate,
+    func: FuncGate,
+    range_table: RangeTable,
     instance: Column<Instance>,
-    shape: CircuitShape,
 }
 
 impl ModelConfig {
     /// Declares columns, gates and lookups for `shape`.
     pub fn configure(meta: &mut ConstraintSystem<Fr>, shape: CircuitShape) -> Self {
         assert!(shape.width >= 5, "circuit width {} < 5", shape.width);
+        // The order columns are made in is part of the verifying key (and so of the model
+        // id): advice, the weights/coefficients, the limb tags, the gates' selectors, the
+        // instance, the tables; then the gates and lookups in the order below.
         let advice: Vec<_> = (0..shape.advice_columns()).map(|_| meta.advice_column()).collect();
         for &a in &advice {
             meta.enable_equality(a);
@@ -60,25 +72,132 @@ impl ModelConfig {
         let [q_mac, q_chain, q_lin, q_sel, q_func, func_tag] = [(); 6].map(|_| meta.fixed_column());
         let instance = meta.instance_column();
         meta.enable_equality(instance);
-        let range_table = (meta.lookup_table_column(), meta.lookup_table_column());
-        let func_table = (meta.lookup_table_column(), meta.lookup_table_column(), meta.lookup_table_column());
-        let w = shape.width;
+        let range_table = RangeTable { tag: meta.lookup_table_column(), value: meta.lookup_table_column() };
+        let func_table = FuncTable {
+            tag: meta.lookup_table_column(),
+            input: meta.lookup_table_column(),
+            output: meta.lookup_table_column(),
+        };
+        let cols = Columns { advice, fixed, tags };
+        let mac = MacGate::configure(meta, &cols, q_mac, q_chain, shape.width);
+        let lin = LinGate::configure(meta, &cols, q_lin, &range_table, shape.limbs);
+        let sel = SelGate::configure(meta, &cols, q_sel);
+        let func = FuncGate::configure(meta, &cols, q_func, func_tag, func_table);
+        ModelConfig { cols, mac, lin, sel, func, range_table, instance }
+    }
+}
 
-        // Mac row:  acc = q_chain·acc_prev + Σ x_i·w_i
+/// Writes one plan row into the model region: wires (each copy-constrained to
+/// the first cell that holds it), limb cells and fixed cells, with a forgery's
+/// cells in their place when the circuit is forged.
+struct RowWriter<'a, 'r> {
+    circuit: &'a ModelCircuit,
+    advice: &'a [Column<Advice>],
+    region: &'a mut Region<'r, Fr>,
+    /// The first cell of each wire.
+    first: &'a mut [Option<Cell>],
+    /// The advice columns this row assigned.
+    used: Vec<bool>,
+    /// The plan row (the region row is one more: row 0 stays empty).
+    pr: usize,
+}
+
+impl RowWriter<'_, '_> {
+    fn fixed(&mut self, col: Column<Fixed>, v: Fr) {
+        self.region.assign_fixed(col, self.pr + 1, v);
+    }
+
+    /// Wire `w` in advice column `col`; returns the value the cell holds.
+    fn wire(&mut self, w: usize, col: usize) -> Value<Fr> {
+        self.used[col] = true;
+        let v = self.circuit.cell_value(self.pr, col, self.circuit.wire_value(w));
+        let cell = self.region.assign_advice(self.advice[col], self.pr + 1, v).cell();
+        match self.first[w] {
+            Some(c) => self.region.constrain_equal(c, cell),
+            None => self.first[w] = Some(cell),
+        }
+        v
+    }
+
+    /// A cell of advice column `col` that holds no wire (a limb): `value`, unless forged.
+    fn cell(&mut self, col: usize, value: Value<Fr>) {
+        self.used[col] = true;
+        let v = self.circuit.cell_value(self.pr, col, value);
+        self.region.assign_advice(self.advice[col], self.pr + 1, v);
+    }
+
+    /// A forgery may also fill the cells the row leaves empty (unused slots).
+    fn forged_rest(&mut self) {
+        if let Some(f) = &self.circuit.forgery {
+            for (&(_, col), &v) in f.cells.range((self.pr, 0)..(self.pr + 1, 0)) {
+                if col < self.advice.len() && !self.used[col] {
+                    self.region.assign_advice(self.advice[col], self.pr + 1, Value::known(v));
+                }
+            }
+        }
+    }
+}
+
+/// Mac row: `acc = q_chain·acc_prev + Σ x_i·w_i` (the weights fixed).
+#[derive(Clone, Debug)]
+struct MacGate {
+    q: Column<Fixed>,
+    chain: Column<Fixed>,
+    width: usize,
+}
+
+impl MacGate {
+    fn configure(
+        meta: &mut ConstraintSystem<Fr>,
+        cols: &Columns,
+        q: Column<Fixed>,
+        chain: Column<Fixed>,
+        width: usize,
+    ) -> MacGate {
+        let (advice, fixed) = (cols.advice.clone(), cols.fixed.clone());
         meta.create_gate("mac", |m| {
-            let q = m.query_fixed(q_mac, Rotation::cur());
-            let chain = m.query_fixed(q_chain, Rotation::cur());
-            let acc = m.query_advice(advice[w], Rotation::cur());
-            let prev = m.query_advice(advice[w], Rotation::prev());
-            let sum = (0..w).fold(Expression::Constant(Fr::ZERO), |s, i| {
+            let q = m.query_fixed(q, Rotation::cur());
+            let chain = m.query_fixed(chain, Rotation::cur());
+            let acc = m.query_advice(advice[width], Rotation::cur());
+            let prev = m.query_advice(advice[width], Rotation::prev());
+            let sum = (0..width).fold(Expression::Constant(Fr::ZERO), |s, i| {
                 s + m.query_advice(advice[i], Rotation::cur()) * m.query_fixed(fixed[i], Rotation::cur())
             });
             vec![q * (acc - chain * prev - sum)]
         });
+        MacGate { q, chain, width }
+    }
 
-        // Lin row:  c0·a0 + c1·a1 + c2·a2 + cm·a0·a1 + cc = Σ l_j·2^(8j)
+    fn assign(&self, cols: &Columns, rw: &mut RowWriter<'_, '_>, x: &[usize], w: &[i128], chain: bool, acc: usize) {
+        rw.fixed(self.q, Fr::ONE);
+        rw.fixed(self.chain, if chain { Fr::ONE } else { Fr::ZERO });
+        for (i, (&xi, &wi)) in x.iter().zip(w).enumerate() {
+            rw.wire(xi, i);
+            rw.fixed(cols.fixed[i], fe(wi));
+        }
+        rw.wire(acc, self.width);
+    }
+}
+
+/// Lin row: `c0·a0 + c1·a1 + c2·a2 + cm·a0·a1 + cc = Σ l_j·2^(8j)`, each limb
+/// range-checked: `(t_j, q·l_j) ∈ {(t, v) : 0 ≤ v < 2^t}`.
+#[derive(Clone, Debug)]
+struct LinGate {
+    q: Column<Fixed>,
+    limbs: usize,
+}
+
+impl LinGate {
+    fn configure(
+        meta: &mut ConstraintSystem<Fr>,
+        cols: &Columns,
+        q: Column<Fixed>,
+        range: &RangeTable,
+        limbs: usize,
+    ) -> LinGate {
+        let (advice, fixed) = (cols.advice.clone(), cols.fixed.clone());
         meta.create_gate("lin", |m| {
-            let q = m.query_fixed(q_lin, Rotation::cur());
+            let q = m.query_fixed(q, Rotation::cur());
             let a: Vec<_> = (0..3).map(|i| m.query_advice(advice[i], Rotation::cur())).collect();
             let c: Vec<_> = (0..5).map(|i| m.query_fixed(fixed[i], Rotation::cur())).collect();
             let lhs = c[0].clone() * a[0].clone()
@@ -86,64 +205,183 @@ impl ModelConfig {
                 + c[2].clone() * a[2].clone()
                 + c[3].clone() * a[0].clone() * a[1].clone()
                 + c[4].clone();
-            let limbs = (0..shape.limbs).fold(Expression::Constant(Fr::ZERO), |s, j| {
+            let sum = (0..limbs).fold(Expression::Constant(Fr::ZERO), |s, j| {
                 s + m.query_advice(advice[3 + j], Rotation::cur())
                     * Expression::Constant(Fr::from(2).pow([(LIMB_BITS as u64) * j as u64]))
             });
-            vec![q * (lhs - limbs)]
+            vec![q * (lhs - sum)]
         });
-
-        // Each limb: (t_j, q·l_j) ∈ {(t, v) : 0 ≤ v < 2^t}
-        for j in 0..shape.limbs {
+        for j in 0..limbs {
+            let (tag, limb) = (cols.tags[j], cols.advice[3 + j]);
             meta.lookup("limb range", |m| {
-                let q = m.query_fixed(q_lin, Rotation::cur());
-                let t = m.query_fixed(tags[j], Rotation::cur());
-                let l = m.query_advice(advice[3 + j], Rotation::cur());
-                vec![(t, range_table.0), (q * l, range_table.1)]
+                let q = m.query_fixed(q, Rotation::cur());
+                let t = m.query_fixed(tag, Rotation::cur());
+                let l = m.query_advice(limb, Rotation::cur());
+                vec![(t, range.tag), (q * l, range.value)]
             });
         }
+        LinGate { q, limbs }
+    }
 
-        // Sel row:  b·(1 - b) = 0,  y = base + b·d
-        meta.create_gate("select", |m| {
-            let q = m.query_fixed(q_sel, Rotation::cur());
-            let [base, d, b, y] = [0, 1, 2, 3].map(|i| m.query_advice(advice[i], Rotation::cur()));
-            let one = Expression::Constant(Fr::ONE);
-            vec![q.clone() * b.clone() * (one - b.clone()), q * (y - base - b * d)]
-        });
-
-        // Func row: (tag, i, y) ∈ function table
-        meta.lookup("function", |m| {
-            let q = m.query_fixed(q_func, Rotation::cur());
-            let tag = m.query_fixed(func_tag, Rotation::cur());
-            let i = m.query_advice(advice[0], Rotation::cur());
-            let y = m.query_advice(advice[1], Rotation::cur());
-            vec![(tag, func_table.0), (q.clone() * i, func_table.1), (q * y, func_table.2)]
-        });
-
-        ModelConfig {
-            advice,
-            fixed,
-            tags,
-            q_mac,
-            q_chain,
-            q_lin,
-            q_sel,
-            q_func,
-            func_tag,
-            range_table,
-            func_table,
-            instance,
-            shape,
+    #[allow(clippy::too_many_arguments)]
+    fn assign(
+        &self,
+        cols: &Columns,
+        rw: &mut RowWriter<'_, '_>,
+        a: &[Option<usize>; 3],
+        c: &[i128; 3],
+        cm: i128,
+        cc: i128,
+        bits: u32,
+    ) {
+        rw.fixed(self.q, Fr::ONE);
+        let mut ops = [Value::known(Fr::ZERO); 3];
+        for i in 0..3 {
+            if let Some(w) = a[i] {
+                ops[i] = rw.wire(w, i);
+            }
+            rw.fixed(cols.fixed[i], fe(c[i]));
+        }
+        rw.fixed(cols.fixed[3], fe(cm));
+        rw.fixed(cols.fixed[4], fe(cc));
+        // The limbs are the left-hand side's low bits, as the field element it is.
+        let lhs = ops[0] * Value::known(fe(c[0]))
+            + ops[1] * Value::known(fe(c[1]))
+            + ops[2] * Value::known(fe(c[2]))
+            + ops[0] * ops[1] * Value::known(fe(cm))
+            + Value::known(fe(cc));
+        let mut left = bits;
+        for j in 0..self.limbs {
+            let t = left.min(LIMB_BITS);
+            left -= t;
+            rw.fixed(cols.tags[j], Fr::from(t as u64));
+            rw.cell(3 + j, lhs.map(|v| forge::limb_of(v, j, LIMB_BITS)));
         }
     }
 }
 
-/// A signed integer as a field element.
-pub fn fe(v: i128) -> Fr {
-    let m = v.unsigned_abs();
-    let f = Fr::from_raw([m as u64, (m >> 64) as u64, 0, 0]);
-    if v >= 0 { f } else { -f }
+/// Sel row: `b·(1 - b) = 0`, `y = base + b·d`.
+#[derive(Clone, Debug)]
+struct SelGate {
+    q: Column<Fixed>,
 }
+
+impl SelGate {
+    fn configure(meta: &mut ConstraintSystem<Fr>, cols: &Columns, q: Column<Fixed>) -> SelGate {
+        let advice = cols.advice.clone();
+        meta.create_gate("select", |m| {
+            let q = m.query_fixed(q, Rotation::cur());
+            let [base, d, b, y] = [0, 1, 2, 3].map(|i| m.query_advice(advice[i], Rotation::cur()));
+            let one = Expression::Constant(Fr::ONE);
+            vec![q.clone() * b.clone() * (one - b.clone()), q * (y - base - b * d)]
+        });
+        SelGate { q }
+    }
+
+    fn assign(&self, rw: &mut RowWriter<'_, '_>, wires: [usize; 4]) {
+        rw.fixed(self.q, Fr::ONE);
+        for (i, w) in wires.into_iter().enumerate() {
+            rw.wire(w, i);
+        }
+    }
+}
+
+/// Func row: `(tag, i, y)` is a row of the function table.
+#[derive(Clone, Debug)]
+struct FuncGate {
+    q: Column<Fixed>,
+    tag: Column<Fixed>,
+    table: FuncTable,
+}
+
+impl FuncGate {
+    fn configure(
+        meta: &mut ConstraintSystem<Fr>,
+        cols: &Columns,
+        q: Column<Fixed>,
+        tag: Column<Fixed>,
+        table: FuncTable,
+    ) -> FuncGate {
+        let (input, output) = (cols.advice[0], cols.advice[1]);
+        meta.lookup("function", |m| {
+            let q = m.query_fixed(q, Rotation::cur());
+            let t = m.query_fixed(tag, Rotation::cur());
+            let i = m.query_advice(input, Rotation::cur());
+            let y = m.query_advice(output, Rotation::cur());
+            vec![(t, table.tag), (q.clone() * i, table.input), (q * y, table.output)]
+        });
+        FuncGate { q, tag, table }
+    }
+
+    fn assign(&self, rw: &mut RowWriter<'_, '_>, tag: u64, i: usize, y: usize) {
+        rw.fixed(self.q, Fr::ONE);
+        rw.fixed(self.tag, Fr::from(tag));
+        rw.wire(i, 0);
+        rw.wire(y, 1);
+    }
+}
+
+/// The range table: `(t, v)` for every `t ≤ LIMB_BITS` and `0 ≤ v < 2^t`.
+#[derive(Clone, Copy, Debug)]
+struct RangeTable {
+    tag: TableColumn,
+    value: TableColumn,
+}
+
+impl RangeTable {
+    fn assign(&self, layouter: &mut impl Layouter<Fr>) -> Result<(), Error> {
+        layouter.assign_table(
+            || "range",
+            |mut t| {
+                let mut row = 0;
+                for bits in 0..=LIMB_BITS {
+                    for v in 0..(1u64 << bits) {
+                        t.assign_cell(|| "tag", self.tag, row, || Value::known(Fr::from(bits as u64)))?;
+                        t.assign_cell(|| "value", self.value, row, || Value::known(Fr::from(v)))?;
+                        row += 1;
+                    }
+                }
+                Ok(())
+            },
+        )
+    }
+}
+
+/// The function table: `(0, 0, 0)`, then `(tag, i, f(i))` for every entry of the plan's tables.
+#[derive(Clone, Copy, Debug)]
+struct FuncTable {
+    tag: TableColumn,
+    input: TableColumn,
+    output: TableColumn,
+}
+
+impl FuncTable {
+    fn assign(&self, layouter: &mut impl Layouter<Fr>, plan: &Plan) -> Result<(), Error> {
+        layouter.assign_table(
+            || "functions",
+            |mut t| {
+                let mut row = 0;
+                let mut put = |tag: u64, i: i128, y: i128, row: &mut usize| -> Result<(), Error> {
+                    t.assign_cell(|| "tag", self.tag, *row, || Value::known(Fr::from(tag)))?;
+                    t.assign_cell(|| "in", self.input, *row, || Value::known(fe(i)))?;
+                    t.assign_cell(|| "out", self.output, *row, || Value::known(fe(y)))?;
+                    *row += 1;
+                    Ok(())
+                };
+                put(0, 0, 0, &mut row)?;
+                for table in &plan.tables {
+                    for &(i, y) in &table.entries {
+                        put(table.tag, i, y, &mut row)?;
+                    }
+                }
+                Ok(())
+            },
+        )
+    }
+}
+
+/// A signed integer as a field element (short for [`crate::encoding::fr_from_int`] in the chips).
+pub(crate) use crate::encoding::fr_from_int as fe;
 
 /// The circuit of one model: its plan, and when proving, the binding element.
 #[derive(Clone, Debug)]
@@ -169,19 +407,18 @@ impl ModelCircuit {
         ModelCircuit { forgery: Some(Arc::new(forgery)), ..self.clone() }
     }
 
-    /// The public instances: inputs, outputs, then the binding. `None` without a witness.
+    /// The public instances, in [`InstanceLayout`]'s order. `None` without a witness.
     /// A forged circuit claims its forged inputs and outputs.
     pub fn instances(&self) -> Option<Vec<Fr>> {
-        let io = self.plan.inputs.iter().chain(&self.plan.outputs);
-        let mut out: Vec<Fr> = match &self.forgery {
-            Some(f) => io.map(|&w| f.wires[w]).collect(),
-            None => {
-                let vals = self.plan.values.as_ref()?;
-                io.map(|&w| fe(vals[w])).collect()
+        let value = |w: &usize| -> Option<Fr> {
+            match &self.forgery {
+                Some(f) => Some(f.wires[*w]),
+                None => Some(fe(self.plan.values.as_ref()?[*w])),
             }
         };
-        out.push(self.binding?);
-        Some(out)
+        let inputs = self.plan.inputs.iter().map(value).collect::<Option<Vec<_>>>()?;
+        let outputs = self.plan.outputs.iter().map(value).collect::<Option<Vec<_>>>()?;
+        Some(InstanceLayout::assemble(inputs, outputs, self.binding?))
     }
 
     /// The value every cell of wire `w` holds.
@@ -226,141 +463,40 @@ impl Circuit<Fr> for ModelCircuit {
     }
 
     fn synthesize(&self, cfg: ModelConfig, mut layouter: impl Layouter<Fr>) -> Result<(), Error> {
-        layouter.assign_table(
-            || "range",
-            |mut t| {
-                let mut row = 0;
-                for bits in 0..=LIMB_BITS {
-                    for v in 0..(1u64 << bits) {
-                        t.assign_cell(|| "tag", cfg.range_table.0, row, || Value::known(Fr::from(bits as u64)))?;
-                        t.assign_cell(|| "value", cfg.range_table.1, row, || Value::known(Fr::from(v)))?;
-                        row += 1;
-                    }
-                }
-                Ok(())
-            },
-        )?;
-        layouter.assign_table(
-            || "functions",
-            |mut t| {
-                let mut row = 0;
-                let mut put = |tag: u64, i: i128, y: i128, row: &mut usize| -> Result<(), Error> {
-                    t.assign_cell(|| "tag", cfg.func_table.0, *row, || Value::known(Fr::from(tag)))?;
-                    t.assign_cell(|| "in", cfg.func_table.1, *row, || Value::known(fe(i)))?;
-                    t.assign_cell(|| "out", cfg.func_table.2, *row, || Value::known(fe(y)))?;
-                    *row += 1;
-                    Ok(())
-                };
-                put(0, 0, 0, &mut row)?;
-                for table in &self.plan.tables {
-                    for &(i, y) in &table.entries {
-                        put(table.tag, i, y, &mut row)?;
-                    }
-                }
-                Ok(())
-            },
-        )?;
-
+        cfg.range_table.assign(&mut layouter)?;
+        cfg.func.table.assign(&mut layouter, &self.plan)?;
         let plan = &self.plan;
         let mut io_cells: Vec<Cell> = vec![];
         layouter.assign_region(
             || "model",
             |mut region| {
                 let mut first: Vec<Option<Cell>> = vec![None; plan.num_wires];
-                // Assigns wire `w` to column `col` of plan row `r`; returns the value the cell holds.
-                let mut put = |region: &mut halo2_proofs::circuit::Region<'_, Fr>,
-                               w: usize,
-                               col: usize,
-                               r: usize,
-                               used: &mut [bool]| {
-                    used[col] = true;
-                    let v = self.cell_value(r, col, self.wire_value(w));
-                    let cell = region.assign_advice(cfg.advice[col], r + 1, v).cell();
-                    match first[w] {
-                        Some(c) => region.constrain_equal(c, cell),
-                        None => first[w] = Some(cell),
-                    }
-                    v
-                };
-                // Advice columns the current row assigns.
-                let mut used = vec![false; cfg.advice.len()];
                 // Row 0 is left empty so that `acc_prev` of the first Mac row is a real (zero-weighted) cell.
                 for (pr, row) in plan.rows.iter().enumerate() {
-                    let r = pr + 1;
-                    used.fill(false);
+                    let mut rw = RowWriter {
+                        circuit: self,
+                        advice: &cfg.cols.advice,
+                        region: &mut region,
+                        first: &mut first,
+                        used: vec![false; cfg.cols.advice.len()],
+                        pr,
+                    };
                     match row {
-                        Row::Mac { x, w, chain, acc } => {
-                            region.assign_fixed(cfg.q_mac, r, Fr::ONE);
-                            region.assign_fixed(cfg.q_chain, r, if *chain { Fr::ONE } else { Fr::ZERO });
-                            for (i, (&xi, &wi)) in x.iter().zip(w).enumerate() {
-                                put(&mut region, xi, i, pr, &mut used[..]);
-                                region.assign_fixed(cfg.fixed[i], r, fe(wi));
-                            }
-                            put(&mut region, *acc, cfg.shape.width, pr, &mut used[..]);
-                        }
-                        Row::Lin { a, c, cm, cc, bits } => {
-                            region.assign_fixed(cfg.q_lin, r, Fr::ONE);
-                            let mut ops = [Value::known(Fr::ZERO); 3];
-                            for i in 0..3 {
-                                if let Some(w) = a[i] {
-                                    ops[i] = put(&mut region, w, i, pr, &mut used[..]);
-                                }
-                                region.assign_fixed(cfg.fixed[i], r, fe(c[i]));
-                            }
-                            region.assign_fixed(cfg.fixed[3], r, fe(*cm));
-                            region.assign_fixed(cfg.fixed[4], r, fe(*cc));
-                            // The limbs are the left-hand side's low bits, as the field element it is.
-                            let lhs = ops[0] * Value::known(fe(c[0]))
-                                + ops[1] * Value::known(fe(c[1]))
-                                + ops[2] * Value::known(fe(c[2]))
-                                + ops[0] * ops[1] * Value::known(fe(*cm))
-                                + Value::known(fe(*cc));
-                            let mut left = *bits;
-                            for j in 0..cfg.shape.limbs {
-                                let t = left.min(LIMB_BITS);
-                                left -= t;
-                                region.assign_fixed(cfg.tags[j], r, Fr::from(t as u64));
-                                let limb = lhs.map(|v| forge::limb_of(v, j, LIMB_BITS));
-                                region.assign_advice(cfg.advice[3 + j], r, self.cell_value(pr, 3 + j, limb));
-                                used[3 + j] = true;
-                            }
-                        }
-                        Row::Sel { base, d, b, y } => {
-                            region.assign_fixed(cfg.q_sel, r, Fr::ONE);
-                            for (i, &w) in [*base, *d, *b, *y].iter().enumerate() {
-                                put(&mut region, w, i, pr, &mut used[..]);
-                            }
-                        }
-                        Row::Func { tag, i, y } => {
-                            region.assign_fixed(cfg.q_func, r, Fr::ONE);
-                            region.assign_fixed(cfg.func_tag, r, Fr::from(*tag));
-                            put(&mut region, *i, 0, pr, &mut used[..]);
-                            put(&mut region, *y, 1, pr, &mut used[..]);
-                        }
+                        Row::Mac { x, w, chain, acc } => cfg.mac.assign(&cfg.cols, &mut rw, x, w, *chain, *acc),
+                        Row::Lin { a, c, cm, cc, bits } => cfg.lin.assign(&cfg.cols, &mut rw, a, c, *cm, *cc, *bits),
+                        Row::Sel { base, d, b, y } => cfg.sel.assign(&mut rw, [*base, *d, *b, *y]),
+                        Row::Func { tag, i, y } => cfg.func.assign(&mut rw, *tag, *i, *y),
                     }
-                    // A forgery may also fill cells the row leaves empty (unused slots).
-                    if let Some(f) = &self.forgery {
-                        for (&(_, col), &v) in f.cells.range((pr, 0)..(pr + 1, 0)) {
-                            if col < cfg.advice.len() && !used[col] {
-                                region.assign_advice(cfg.advice[col], r, Value::known(v));
-                            }
-                        }
-                    }
+                    rw.forged_rest();
                 }
                 // The binding row: a plain advice cell tied to the last instance.
-                let r = plan.rows.len() + 1;
                 let binding = match self.binding {
                     Some(b) => Value::known(b),
                     None => Value::unknown(),
                 };
-                let bcell = region.assign_advice(cfg.advice[0], r, binding).cell();
-                io_cells = plan
-                    .inputs
-                    .iter()
-                    .chain(&plan.outputs)
-                    .map(|&w| first[w].expect("io wires are assigned"))
-                    .collect();
-                io_cells.push(bcell);
+                let bcell = region.assign_advice(cfg.cols.advice[0], plan.rows.len() + 1, binding).cell();
+                let cell = |w: &usize| first[*w].expect("io wires are assigned");
+                io_cells = InstanceLayout::assemble(plan.inputs.iter().map(cell), plan.outputs.iter().map(cell), bcell);
                 Ok(())
             },
         )?;

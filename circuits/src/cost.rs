@@ -96,8 +96,6 @@ fn report_for(model: &QModel, plan: &Plan, shape: CircuitShape) -> CostReport {
     let mut cs = ConstraintSystem::<Fr>::default();
     let _ = <ModelCircuit as Circuit<Fr>>::configure_with_params(&mut cs, shape);
     let (mac, linear, select, lookup) = plan.row_counts();
-    let n_in = model.input_len();
-    let n_out = model.output_len();
     let mut r = CostReport {
         k: plan.min_k(),
         rows: plan.used_rows(),
@@ -107,7 +105,7 @@ fn report_for(model: &QModel, plan: &Plan, shape: CircuitShape) -> CostReport {
         advice_columns: cs.num_advice_columns(),
         fixed_columns: cs.num_fixed_columns() + cs.num_selectors(),
         instance_columns: cs.num_instance_columns(),
-        instances: n_in + n_out + 1,
+        instances: crate::statement::InstanceLayout::of(model).len(),
         lookups: cs.lookups().len(),
         degree: cs.degree(),
         estimated_proving_memory_bytes: 0,
@@ -212,7 +210,7 @@ pub fn estimate_at(model: &QModel, width: usize) -> Estimate {
         })
         .sum::<u64>();
     let table_rows = range.max(funcs);
-    let instances = (model.input_len() + model.output_len() + 1) as u64;
+    let instances = crate::statement::InstanceLayout::of(model).len() as u64;
     let need = rows.max(table_rows).max(instances) + crate::plan::BLINDING_ROWS as u64;
     let k = need.next_power_of_two().trailing_zeros().max(4);
     // Limbs: the widest range check is an activation's, a rescale's remainder or a sign's.

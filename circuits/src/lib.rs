@@ -13,10 +13,13 @@
 //! * [`srs`] reads, generates (INSECURE dev), imports (.ptau) and downsizes SRSs.
 //! * [`prove`] does keygen, proving and verification; [`keys`] their files;
 //!   [`bundle`] a model directory after setup; [`proof_file`] the proof JSON.
+//! * [`statement`] is the public statement's layout (inputs ‖ outputs ‖ binding);
+//!   [`encoding`] every hex and field encoding of its values.
 
 pub mod bundle;
 pub mod circuit;
 pub mod cost;
+pub mod encoding;
 pub mod error;
 pub mod forge;
 pub(crate) mod gadgets;
@@ -27,6 +30,7 @@ pub mod proof_file;
 pub mod prove;
 pub mod soundness;
 pub mod srs;
+pub mod statement;
 
 pub use circuit::{CircuitShape, ModelCircuit, ModelConfig};
 pub use error::{CircuitError, Result};

@@ -3,7 +3,7 @@
 //!
 //! Values flow through *wires*: a wire is one integer; the first row that
 //! holds it defines it, every later row that reads it is copy-constrained to
-//! that cell. Rows are one of four gate kinds (see [`crate::layout`]):
+//! that cell. Rows are one of four gate kinds (their gates: [`crate::circuit::ModelConfig`]):
 //!
 //! ```text
 //! Mac  | x_0 .. x_{W-1} | acc |   acc = [chain] acc_prev + Σ x_i · w_i     (w_i fixed)

@@ -26,9 +26,10 @@ use serde::{Deserialize, Serialize};
 use zkinfer_quantize::QModel;
 use zkinfer_quantize::fixed::dequantize_value;
 
-use crate::circuit::fe;
+use crate::encoding::{fr_from_hex, fr_from_int, fr_to_hex, hex_decode, to_hex};
 use crate::error::{CircuitError, Result};
-use crate::prove::{fr_from_hex, fr_to_hex};
+use crate::statement::InstanceLayout;
+pub use crate::statement::Statement;
 
 /// `format` of proof files.
 pub const PROOF_FORMAT: &str = "zkinfer-proof";
@@ -79,15 +80,6 @@ pub struct ProofFile {
     pub timings_ms: Timings,
 }
 
-/// The checked statement of a proof file: instances and proof bytes.
-#[derive(Clone, Debug)]
-pub struct Statement {
-    /// Public instances.
-    pub instances: Vec<Fr>,
-    /// Proof bytes.
-    pub proof: Vec<u8>,
-}
-
 impl ProofFile {
     /// Builds the file for a proof of `model`.
     #[allow(clippy::too_many_arguments)]
@@ -105,7 +97,7 @@ impl ProofFile {
         ProofFile {
             format: PROOF_FORMAT.into(),
             version: PROOF_VERSION,
-            model_id: format!("0x{}", hex::encode(model_id)),
+            model_id: to_hex(model_id),
             k,
             insecure_srs,
             binding: fr_to_hex(&binding),
@@ -114,7 +106,7 @@ impl ProofFile {
             output: proved.outputs.clone(),
             output_float,
             instances: proved.instances.iter().map(fr_to_hex).collect(),
-            proof: format!("0x{}", hex::encode(&proved.proof)),
+            proof: to_hex(&proved.proof),
             timings_ms: Timings {
                 witness: proved.witness_time.as_secs_f64() * 1e3,
                 prove: proved.prove_time.as_secs_f64() * 1e3,
@@ -165,30 +157,29 @@ impl ProofFile {
     /// disagrees with the instances.
     pub fn check(&self, model: &QModel, model_id: &[u8; 32]) -> Result<Statement> {
         let bad = |m: String| CircuitError::Rejected(m);
-        let want_id = format!("0x{}", hex::encode(model_id));
+        let want_id = to_hex(model_id);
         if !self.model_id.eq_ignore_ascii_case(&want_id) {
             return Err(bad(format!("the proof is for model {}, not for this model {want_id}", self.model_id)));
         }
-        let (n_in, n_out) = (model.input_len(), model.output_len());
-        if self.instances.len() != n_in + n_out + 1 {
-            return Err(bad(format!(
-                "{} instances, the model has {n_in} inputs + {n_out} outputs + 1 binding",
-                self.instances.len()
-            )));
-        }
+        let layout = InstanceLayout::of(model);
+        layout.split(&self.instances)?;
         let instances: Vec<Fr> = self
             .instances
             .iter()
             .enumerate()
             .map(|(i, s)| fr_from_hex(s).map_err(|e| bad(format!("instance {i}: {e}"))))
             .collect::<Result<_>>()?;
-        if self.input.len() != n_in || self.input.iter().zip(&instances).any(|(&x, i)| fe(x as i128) != *i) {
+        let (inputs, outputs, binding) = layout.split(&instances)?;
+        let same = |values: &[i64], instances: &[Fr]| {
+            values.len() == instances.len() && values.iter().zip(instances).all(|(&x, i)| fr_from_int(x as i128) == *i)
+        };
+        if !same(&self.input, inputs) {
             return Err(bad("`input` does not match the instances".into()));
         }
-        if self.output.len() != n_out || self.output.iter().zip(&instances[n_in..]).any(|(&x, i)| fe(x as i128) != *i) {
+        if !same(&self.output, outputs) {
             return Err(bad("`output` does not match the instances".into()));
         }
-        if self.output_float.len() != n_out
+        if self.output_float.len() != layout.outputs
             || self
                 .output
                 .iter()
@@ -199,11 +190,10 @@ impl ProofFile {
         {
             return Err(bad("`output_float` or `prediction` does not match `output`".into()));
         }
-        if fr_from_hex(&self.binding).ok() != Some(instances[n_in + n_out]) {
+        if fr_from_hex(&self.binding).ok() != Some(*binding) {
             return Err(bad("`binding` does not match the last instance".into()));
         }
-        let digits = self.proof.strip_prefix("0x").unwrap_or(&self.proof);
-        let proof = hex::decode(digits).map_err(|e| bad(format!("proof is not hex: {e}")))?;
-        Ok(Statement { instances, proof })
+        let proof = hex_decode(&self.proof, "proof").map_err(|e| bad(e.to_string()))?;
+        Statement::new(layout, instances, proof)
     }
 }

@@ -17,7 +17,6 @@ use halo2_proofs::poly::kzg::multiopen::{ProverSHPLONK, VerifierSHPLONK};
 use halo2_proofs::poly::kzg::strategy::SingleStrategy;
 use halo2_proofs::transcript::{TranscriptReadBuffer, TranscriptWriterBuffer};
 use halo2curves::bn256::{Bn256, Fr, G1Affine};
-use halo2curves::ff::{FromUniformBytes, PrimeField};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use sha3::{Digest, Keccak256};
@@ -92,9 +91,7 @@ pub fn circuit_digest(vk: &VerifyingKey<G1Affine>, shape: CircuitShape) -> [u8; 
     h.update(CIRCUIT_DIGEST_TAG);
     h.update(u32_be(shape.width));
     h.update(u32_be(shape.limbs));
-    let mut repr = vk.transcript_repr().to_repr();
-    repr.as_mut().reverse();
-    h.update(repr.as_ref());
+    h.update(crate::encoding::fr_to_be_bytes(&vk.transcript_repr()));
     h.update(vk.to_bytes(SerdeFormat::RawBytes));
     h.finalize().into()
 }
@@ -121,7 +118,8 @@ pub fn model_id(vk: &VerifyingKey<G1Affine>, shape: CircuitShape, num_inputs: us
 /// The model id of `model`'s circuit under `vk` ([`model_id`] with the model's
 /// input and output sizes).
 pub fn model_id_for(vk: &VerifyingKey<G1Affine>, shape: CircuitShape, model: &QModel) -> [u8; 32] {
-    model_id(vk, shape, model.input_len(), model.output_len())
+    let layout = crate::statement::InstanceLayout::of(model);
+    model_id(vk, shape, layout.inputs, layout.outputs)
 }
 
 fn u32_be(x: usize) -> [u8; 4] {
@@ -146,43 +144,6 @@ pub struct Proved {
     pub witness_time: Duration,
     /// Time in halo2's prover.
     pub prove_time: Duration,
-}
-
-/// The binding element of a (job, prover) pair: `keccak256(job_id ‖ prover) mod r`,
-/// with the job id as 32 big-endian bytes and the prover's 20-byte address, exactly
-/// as Solidity's `uint256(keccak256(abi.encodePacked(jobId, prover))) % r`.
-pub fn binding_for(job_id: &[u8; 32], prover: &[u8; 20]) -> Fr {
-    let mut h = Keccak256::new();
-    h.update(job_id);
-    h.update(prover);
-    let be: [u8; 32] = h.finalize().into();
-    let mut wide = [0u8; 64];
-    for (i, b) in be.iter().rev().enumerate() {
-        wide[i] = *b;
-    }
-    Fr::from_uniform_bytes(&wide)
-}
-
-/// A field element as `0x` + 64 hex digits, big-endian (the EVM's uint256 form).
-pub fn fr_to_hex(x: &Fr) -> String {
-    let mut b = x.to_repr();
-    b.as_mut().reverse();
-    format!("0x{}", hex::encode(b.as_ref()))
-}
-
-/// Parses [`fr_to_hex`]'s form (the `0x` is optional, fewer digits are zero-padded);
-/// rejects values that are not below the field modulus.
-pub fn fr_from_hex(s: &str) -> Result<Fr> {
-    let digits = s.strip_prefix("0x").unwrap_or(s);
-    if digits.is_empty() || digits.len() > 64 || !digits.bytes().all(|c| c.is_ascii_hexdigit()) {
-        return Err(CircuitError::Invalid(format!("`{s}` is not a hex field element (at most 64 hex digits)")));
-    }
-    let padded = format!("{digits:0>64}");
-    let mut b = [0u8; 32];
-    hex::decode_to_slice(&padded, &mut b).map_err(|e| CircuitError::Invalid(format!("`{s}`: {e}")))?;
-    b.reverse();
-    Option::from(Fr::from_repr(b))
-        .ok_or_else(|| CircuitError::Invalid(format!("`{s}` is not below the BN254 scalar field modulus")))
 }
 
 /// Runs `model` on the quantized input and proves it, bound to `binding`.

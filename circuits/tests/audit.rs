@@ -12,8 +12,7 @@
 //!
 //! `cargo test -p zkinfer-circuits --test audit`
 
-#[path = "../../quantize/tests/common/mod.rs"]
-mod common;
+use zkinfer_testkit::onnx as common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -23,7 +22,7 @@ use halo2_proofs::dev::MockProver;
 use halo2curves::bn256::Fr;
 use halo2curves::ff::Field;
 use ndarray::{ArrayD, IxDyn};
-use zkinfer_circuits::circuit::fe;
+use zkinfer_circuits::encoding::fr_from_int as fe;
 use zkinfer_circuits::forge::Forgery;
 use zkinfer_circuits::plan::{FuncTable, Plan, Row, Wire};
 use zkinfer_circuits::{CircuitShape, ModelCircuit, build_plan, soundness};

@@ -7,8 +7,7 @@
 //!
 //! `cargo test -p zkinfer-circuits forged` runs them all.
 
-#[path = "../../quantize/tests/common/mod.rs"]
-mod common;
+use zkinfer_testkit::onnx as common;
 
 use std::sync::Arc;
 
@@ -101,7 +100,7 @@ impl Case {
 }
 
 fn fr(v: i128) -> Fr {
-    zkinfer_circuits::circuit::fe(v)
+    zkinfer_circuits::encoding::fr_from_int(v)
 }
 
 /// Which constraints can reject a wrong range-checked sum: the row's gate (the limbs

@@ -4,8 +4,7 @@
 //! input (huge, or aliased as p − x) is rejected by its range check, and a real proof
 //! verifies and rejects a tampered second output.
 
-#[path = "../../quantize/tests/common/mod.rs"]
-mod common;
+use zkinfer_testkit::onnx as common;
 
 use std::sync::Arc;
 

@@ -2,8 +2,7 @@
 //! output witness (with matching instances) must break the constraint that
 //! guards that op.
 
-#[path = "../../quantize/tests/common/mod.rs"]
-mod common;
+use zkinfer_testkit::onnx as common;
 
 use std::sync::Arc;
 

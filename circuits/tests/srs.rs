@@ -29,9 +29,7 @@ fn ptau() -> Option<PathBuf> {
 }
 
 fn fq(hex: &str) -> Fq {
-    let digits = format!("{:0>64}", hex.trim_start_matches("0x"));
-    let mut b = [0u8; 32];
-    hex::decode_to_slice(digits, &mut b).unwrap();
+    let mut b = zkinfer_circuits::encoding::hex_array::<32>(hex, "coordinate").unwrap();
     b.reverse();
     Fq::from_repr(b).unwrap()
 }

@@ -100,7 +100,10 @@ impl<D: Device> Accel<D> {
         }
     }
 
-    /// `Σ scalars[i]·bases[i]` on the device.
+    /// `Σ scalars[i]·bases[i]` on the device: the scalars' window digits sorted
+    /// into buckets ([`Accel::msm_sort`]), each bucket's points summed
+    /// ([`Accel::msm_buckets`]), the buckets reduced per window and the windows
+    /// combined ([`Accel::msm_windows`]).
     pub fn try_msm(&self, scalars: &[Fr], bases: &[G1Affine]) -> Result<G1, DeviceError> {
         assert_eq!(scalars.len(), bases.len(), "MSM with {} scalars and {} bases", scalars.len(), bases.len());
         let n = scalars.len();
@@ -111,12 +114,22 @@ impl<D: Device> Accel<D> {
             return Err(DeviceError(format!("MSM of {n} points is beyond the device backend's 2^28")));
         }
         let _run = self.run.lock().unwrap_or_else(|e| e.into_inner());
-        let dev = &self.dev;
         let c = device_window_bits(n);
         let windows = SCALAR_BITS.div_ceil(c);
-        let keys = windows << c;
         let bases_buf = self.bases_on_device(bases)?;
+        let Some(sorted) = self.msm_sort(scalars, c, windows)? else {
+            return Ok(G1::identity());
+        };
+        let buckets = self.msm_buckets(&bases_buf, sorted, windows << c)?;
+        self.msm_windows(&buckets, c, windows)
+    }
 
+    /// The point indices of every (window, digit) bucket, bucket after bucket, with
+    /// each bucket's count and offset; `None` when every digit is zero.
+    fn msm_sort(&self, scalars: &[Fr], c: usize, windows: usize) -> Result<Option<Sorted<D::Buf>>, DeviceError> {
+        let dev = &self.dev;
+        let n = scalars.len();
+        let keys = windows << c;
         let mut words = vec![0u64; 4 * n];
         words.par_chunks_mut(4).zip(scalars.par_iter()).for_each(|(w, s)| w.copy_from_slice(&limbs::<Fr>(s)));
         let sc = dev.upload(u64_bytes(&words))?;
@@ -140,7 +153,7 @@ impl<D: Device> Accel<D> {
             total += k as u64;
         }
         if total == 0 {
-            return Ok(G1::identity());
+            return Ok(None);
         }
         let cursor = dev.upload(u32_bytes(&offsets))?;
         let idx = dev.alloc(4 * total as usize)?;
@@ -149,10 +162,16 @@ impl<D: Device> Accel<D> {
             n32,
             &[Arg::Buf(&sc), Arg::Buf(&cursor), Arg::Buf(&idx), Arg::U32(n32), Arg::U32(c32), Arg::U32(w32)],
         )?;
-        drop((sc, cursor));
+        Ok(Some(Sorted { idx, counts, offsets }))
+    }
 
-        // Level 1: chunks of at most CHUNK points of one bucket each.
-        let buckets_used = counts.iter().zip(&offsets).enumerate().map(|(key, (&cnt, &off))| (key as u32, off, cnt));
+    /// Each bucket's sum of points (XYZZ, 128 bytes a bucket, `keys` buckets): chunks
+    /// of at most [`CHUNK`] points summed in affine form, then the chunks' partial sums
+    /// folded until one point per bucket is left.
+    fn msm_buckets(&self, bases: &D::Buf, sorted: Sorted<D::Buf>, keys: usize) -> Result<D::Buf, DeviceError> {
+        let dev = &self.dev;
+        let buckets_used =
+            sorted.counts.iter().zip(&sorted.offsets).enumerate().map(|(key, (&cnt, &off))| (key as u32, off, cnt));
         let Chunks { key: seg_key, start: seg_start, len: seg_len } = chunks(buckets_used);
         let nseg = seg_key.len();
         let mut partial = dev.alloc(128 * nseg)?;
@@ -162,8 +181,8 @@ impl<D: Device> Accel<D> {
                 Kernel::MsmSumAffine,
                 nseg as u32,
                 &[
-                    Arg::Buf(&bases_buf),
-                    Arg::Buf(&idx),
+                    Arg::Buf(bases),
+                    Arg::Buf(&sorted.idx),
                     Arg::Buf(&st),
                     Arg::Buf(&ln),
                     Arg::Buf(&partial),
@@ -171,9 +190,8 @@ impl<D: Device> Accel<D> {
                 ],
             )?;
         }
-        drop(idx);
+        drop(sorted);
 
-        // Fold the partial sums of each bucket until one point per bucket is left.
         let buckets = dev.alloc(128 * keys)?;
         let mut part_key = seg_key;
         loop {
@@ -214,9 +232,14 @@ impl<D: Device> Accel<D> {
                 }
             }
         }
-        drop(partial);
+        Ok(buckets)
+    }
 
-        // Σ d·B_d per window, in segments.
+    /// `Σ_w 2^(c·w) · Σ_d d·B_{w,d}`: the buckets reduced per window on the device (in
+    /// segments), the windows combined on the host.
+    fn msm_windows(&self, buckets: &D::Buf, c: usize, windows: usize) -> Result<G1, DeviceError> {
+        let dev = &self.dev;
+        let (c32, w32) = (c as u32, windows as u32);
         let digits = (1usize << c) - 1;
         // Each segment pays about 2c point operations for its (lo − 1)·ΣB term.
         let segs = (digits / (2 * c)).min(8192 / windows).max(1);
@@ -224,9 +247,8 @@ impl<D: Device> Accel<D> {
         dev.launch(
             Kernel::MsmBucketReduce,
             (windows * segs) as u32,
-            &[Arg::Buf(&buckets), Arg::Buf(&segres), Arg::U32(w32), Arg::U32(c32), Arg::U32(segs as u32)],
+            &[Arg::Buf(buckets), Arg::Buf(&segres), Arg::U32(w32), Arg::U32(c32), Arg::U32(segs as u32)],
         )?;
-        drop(buckets);
         let out = dev.alloc(128 * windows)?;
         dev.launch(
             Kernel::MsmWindowSum,
@@ -429,6 +451,16 @@ impl<D: Device> NttBackend for Accel<D> {
 }
 
 /// Segments of at most [`CHUNK`] consecutive entries, none crossing a run.
+/// The bucket sort of an MSM's scalar digits ([`Accel::msm_sort`]).
+struct Sorted<B> {
+    /// Point indices, bucket after bucket.
+    idx: B,
+    /// Points per bucket.
+    counts: Vec<u32>,
+    /// Where each bucket starts in `idx`.
+    offsets: Vec<u32>,
+}
+
 struct Chunks {
     key: Vec<u32>,
     start: Vec<u32>,

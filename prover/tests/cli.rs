@@ -5,7 +5,6 @@ use std::process::Output;
 
 mod common;
 
-use zkinfer_verifier::anvil;
 use zkinfer_verifier::chain::DEV_KEYS;
 
 use common::{compile_mlp, fixture, text, zkinfer};
@@ -150,7 +149,7 @@ fn setup_prove_verify_and_rejections() {
     let id = std::fs::read_to_string(dir.join("model_id")).unwrap().trim().to_string();
     assert!(id.starts_with("0x") && id.len() == 66 && text(&o).contains(&id), "{}", text(&o));
     // The model id: keccak256(circuit digest ‖ u32be(64 inputs) ‖ u32be(10 outputs)).
-    let digest = hex::decode(setup["circuit_digest"].as_str().unwrap().trim_start_matches("0x")).unwrap();
+    let digest = zkinfer_circuits::encoding::hex_decode(setup["circuit_digest"].as_str().unwrap(), "digest").unwrap();
     let mut id_bytes = digest.clone();
     id_bytes.extend(64u32.to_be_bytes());
     id_bytes.extend(10u32.to_be_bytes());
@@ -331,7 +330,7 @@ fn evm_export_and_verify() {
     assert!(text(&o).contains("invalid: the EVM verifier reverted"), "{}", text(&o));
 
     // On a real node: evm deploy, then evm verify against the deployed verifier.
-    let Some(anvil) = anvil::start_for_tests() else { return };
+    let Some(anvil) = zkinfer_testkit::anvil::start_for_tests() else { return };
     let deploy = |key: Option<&str>| {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_zkinfer"));
         c.args(["evm", "deploy", d, "--chain-rpc", &anvil.url]).env_remove("ZKINFER_CHAIN_KEY");
@@ -444,8 +443,7 @@ fn info_names_the_backend_and_why() {
 /// with the estimate's numbers (before calibration runs it).
 #[test]
 fn compile_refuses_a_model_too_large_to_prove() {
-    #[path = "../../quantize/tests/common/mod.rs"]
-    mod graph;
+    use zkinfer_testkit::onnx as graph;
     let dir = tempfile::tempdir().unwrap();
     let mut g = graph::Graph::new(&[1, 64, 512, 512], 3);
     let w = g.rand_init("w", &[64, 64, 3, 3], 0.1);

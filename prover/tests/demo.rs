@@ -1,6 +1,5 @@
 //! `zkinfer demo` end to end: on the embedded chain, and on anvil with --chain-rpc.
 
-use zkinfer_verifier::anvil;
 use zkinfer_verifier::chain::DEV_KEYS;
 
 mod common;
@@ -29,7 +28,7 @@ fn demo_on_the_embedded_chain() {
 
 #[test]
 fn demo_on_anvil() {
-    let Some(anvil) = anvil::start_for_tests() else { return };
+    let Some(anvil) = zkinfer_testkit::anvil::start_for_tests() else { return };
     let mut args = vec!["demo", "--chain-rpc", &anvil.url];
     for k in &DEV_KEYS[..4] {
         args.extend(["--key", k]);

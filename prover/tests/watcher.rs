@@ -8,16 +8,19 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, B256, U256};
+use halo2curves::bn256::Fr;
+use halo2curves::ff::Field;
 use tonic::transport::Channel;
 use zkinfer_circuits::bundle::{Bundle, Prover};
+use zkinfer_circuits::statement::InstanceLayout;
 use zkinfer_proto::v1 as pb;
 use zkinfer_proto::v1::prover_service_client::ProverServiceClient;
 use zkinfer_prover::node::watcher::{ChainAccess, ChainConfig};
 use zkinfer_prover::node::{self, NodeConfig};
-use zkinfer_verifier::anvil;
 use zkinfer_verifier::chain::{Chain, DEV_KEYS, RpcChain};
+use zkinfer_verifier::encoding::{binding, fr_from_int, fr_to_hex, fr_to_u256, int_to_u256};
 use zkinfer_verifier::evm::{EvmVerifier, build_verifier};
-use zkinfer_verifier::market::{JobMarket, Market, binding, fr_to_u256};
+use zkinfer_verifier::market::{JobStatus, Market};
 
 mod common;
 
@@ -47,7 +50,7 @@ fn fx() -> &'static Fixture {
             serde_json::from_slice(&std::fs::read(fixture("models/mlp_digits/input.json")).unwrap()).unwrap();
         let x: Vec<f64> = x["input_data"][0].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
         let q = v.model.quantize_input(&x).unwrap().values;
-        let inputs = q.iter().map(|&v| fr_to_u256(&zkinfer_circuits::circuit::fe(v as i128))).collect();
+        let inputs = q.iter().map(|&v| int_to_u256(v)).collect();
         let digest = v.info.circuit_digest.parse().unwrap();
         Fixture { id: B256::from(v.model_id), digest, _dir: dir, models, prover, evm, q, inputs }
     })
@@ -177,7 +180,8 @@ async fn watcher_settles_chain_jobs_on_the_embedded_chain() {
     let gone = post(fx.id, fx.inputs.clone(), 100, now + 3600).await;
     let rival_submit = |job: U256| {
         let p = fx.prover.prove(&fx.q, binding(job, rival)).unwrap();
-        let outs: Vec<U256> = p.instances[fx.inputs.len()..p.instances.len() - 1].iter().map(fr_to_u256).collect();
+        let layout = InstanceLayout::of(&fx.prover.verifier.model);
+        let outs: Vec<U256> = p.instances[layout.output_range()].iter().map(fr_to_u256).collect();
         (outs, p.proof)
     };
     let (outs, proof) = rival_submit(gone);
@@ -203,7 +207,7 @@ async fn watcher_settles_chain_jobs_on_the_embedded_chain() {
     let g = wait_chain_job(&mut c, good).await;
     assert_eq!(pb::JobState::try_from(g.state), Ok(pb::JobState::Settled), "{g:?}");
     assert!(g.from_chain && g.bounty == "100" && g.tx_hash.len() == 66, "{g:?}");
-    assert_eq!(g.binding, zkinfer_circuits::prove::fr_to_hex(&binding(good, node_addr)));
+    assert_eq!(g.binding, fr_to_hex(&binding(good, node_addr)));
     let b = wait_chain_job(&mut c, bad).await;
     assert_eq!(pb::JobState::try_from(b.state), Ok(pb::JobState::Failed));
     assert!(b.error.contains("input[3]") && b.error.contains("out of the model's input range"), "{}", b.error);
@@ -220,15 +224,11 @@ async fn watcher_settles_chain_jobs_on_the_embedded_chain() {
     // Paid exactly the bounty; the chain has the outputs the node proved.
     assert_eq!(market.balance(node_addr).await.unwrap(), before + bounty);
     let on_chain = market.job(good).await.unwrap();
-    assert_eq!((on_chain.status, on_chain.prover), (JobMarket::Status::Settled, node_addr));
+    assert_eq!((on_chain.state(), on_chain.prover), (JobStatus::Settled, node_addr));
     let proof = c.get_proof(pb::GetProofRequest { id: g.id.clone() }).await.unwrap().into_inner();
     let file: serde_json::Value = serde_json::from_str(&proof.proof_file_json).unwrap();
-    let proved_out: Vec<U256> = file["output"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| fr_to_u256(&zkinfer_circuits::circuit::fe(v.as_i64().unwrap() as i128)))
-        .collect();
+    let proved_out: Vec<U256> =
+        file["output"].as_array().unwrap().iter().map(|v| int_to_u256(v.as_i64().unwrap())).collect();
     assert_eq!(market.outputs(good).await.unwrap(), proved_out);
 
     // Restart: nothing is taken twice; a new job is picked up from where it stopped.
@@ -245,7 +245,7 @@ async fn watcher_settles_chain_jobs_on_the_embedded_chain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watcher_settles_a_job_on_anvil() {
-    let Some(anvil) = anvil::start_for_tests() else { return };
+    let Some(anvil) = zkinfer_testkit::anvil::start_for_tests() else { return };
     let fx = fx();
     let keys: Vec<String> = DEV_KEYS.iter().map(|k| k.to_string()).collect();
     let chain = RpcChain::connect(&anvil.url, &keys).await.unwrap();
@@ -335,29 +335,23 @@ async fn chain_job_floods_are_bounded() {
     // A broken chain record, proved and waiting for submission, comes first.
     let data = tempfile::tempdir().unwrap();
     {
-        use zkinfer_prover::node::store::{JobRecord, JobState, JobStore, StoredProof};
-        let s = JobStore::open(&data.path().join("jobs.db")).unwrap();
+        use zkinfer_prover::node::store::{ChainPosting, JobInput, JobRecord, JobStore, StoredProof};
+        let path = data.path().join("jobs.db");
+        let s = JobStore::open(&path).unwrap();
         let rec = JobRecord {
-            id: "0xbroken".into(),
-            model_id: format!("{:#x}", fx.id),
-            state: JobState::Queued,
-            input: vec![],
-            binding: "0x01".into(),
-            job_ref: "0xnot-a-job-id".into(),
-            idempotency_key: "chain:0xnot-a-job-id:0x00".into(),
-            error: String::new(),
-            created_ms: 0,
-            updated_ms: 0,
-            attempts: 0,
-            from_chain: true,
-            bounty: "1".into(),
-            tx_hash: String::new(),
-            poster: String::new(),
-            chain_block: 0,
+            idempotency_key: Some("chain:0x01:0x00".into()),
+            chain: Some(ChainPosting { job_id: U256::ONE, bounty: U256::ONE, poster: Address::ZERO, block: 0 }),
+            ..JobRecord::queued("0xbroken".into(), format!("{:#x}", fx.id), JobInput::Quantized(vec![]), Fr::ONE)
         };
         s.insert(&rec).unwrap();
         s.claim_next().unwrap().unwrap();
         s.complete("0xbroken", &StoredProof { proof_json: "{}".into(), prove_ms: 1.0, witness_ms: 1.0 }).unwrap();
+        drop(s);
+        // Written by something else than the store (the typed API cannot write it).
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute("UPDATE jobs SET job_ref = '0xnot-a-job-id' WHERE id = '0xbroken'", [])
+            .unwrap();
     }
     let cfg = NodeConfig {
         data_dir: data.path().to_path_buf(),
@@ -388,7 +382,7 @@ async fn chain_job_floods_are_bounded() {
     let refs: Vec<String> = listed.iter().map(|j| j.job_ref.clone()).collect();
     for skipped in [cheap, a3, b2] {
         assert!(!refs.contains(&format!("{skipped:#066x}")), "job {skipped} should have been skipped: {refs:?}");
-        assert_eq!(market.job(skipped).await.unwrap().status, JobMarket::Status::Open);
+        assert_eq!(market.job(skipped).await.unwrap().state(), JobStatus::Open);
     }
     assert_eq!(listed.len(), 4, "{refs:?}");
     let broken = listed.iter().find(|j| j.id == "0xbroken").unwrap();
@@ -405,7 +399,7 @@ async fn chain_job_floods_are_bounded() {
 /// posting, marks the orphaned one failed, and the job is settled once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reorg_on_anvil_takes_the_new_job_and_settles_once() {
-    let Some(anvil) = anvil::start_for_tests() else { return };
+    let Some(anvil) = zkinfer_testkit::anvil::start_for_tests() else { return };
     let fx = fx();
     let keys: Vec<String> = DEV_KEYS.iter().map(|k| k.to_string()).collect();
     let chain = RpcChain::connect(&anvil.url, &keys).await.unwrap();
@@ -448,7 +442,7 @@ async fn a_reorg_on_anvil_takes_the_new_job_and_settles_once() {
     let reverted: bool = raw.raw_request("evm_revert".into(), (snapshot,)).await.unwrap();
     assert!(reverted);
     let mut other = fx.inputs.clone();
-    other[0] = fr_to_u256(&zkinfer_circuits::circuit::fe(fx.q[0] as i128 + 1));
+    other[0] = int_to_u256(fx.q[0] + 1);
     let (again, _) = market
         .post_job(poster, fx.id, B256::from(fx.evm.code_hash()), other.clone(), U256::from(100u64), now + 3600)
         .await
@@ -478,15 +472,11 @@ async fn a_reorg_on_anvil_takes_the_new_job_and_settles_once() {
     assert_eq!(listed.len(), 2);
     // Settled once, with the new inputs; paid once.
     let on_chain = market.job(job).await.unwrap();
-    assert_eq!((on_chain.status, on_chain.prover), (JobMarket::Status::Settled, node_addr));
+    assert_eq!((on_chain.state(), on_chain.prover), (JobStatus::Settled, node_addr));
     assert_eq!(market.inputs(job).await.unwrap(), other);
     assert_eq!(market.balance(node_addr).await.unwrap(), before + U256::from(100u64));
     let proof = c.get_proof(pb::GetProofRequest { id: second.id.clone() }).await.unwrap().into_inner();
-    assert_eq!(
-        proof.instances[0],
-        zkinfer_circuits::prove::fr_to_hex(&zkinfer_circuits::circuit::fe(fx.q[0] as i128 + 1)),
-        "proved for the new inputs"
-    );
+    assert_eq!(proof.instances[0], fr_to_hex(&fr_from_int(fx.q[0] as i128 + 1)), "proved for the new inputs");
     drop(node);
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("chain reorganization"), "{logged}");

@@ -10,7 +10,7 @@ use pyo3::create_exception;
 use pyo3::prelude::*;
 use std::path::PathBuf;
 
-use zkinfer_prover::ModelDir;
+use zkinfer_circuits::bundle::Bundle;
 use zkinfer_prover::cli::Cli;
 use zkinfer_prover::commands::client::{self, JobRequest, Node};
 
@@ -35,8 +35,7 @@ fn run(py: Python<'_>, args: Vec<String>) -> PyResult<bool> {
 #[pyfunction]
 fn evaluate_json(py: Python<'_>, dir: String, dataset: String) -> PyResult<String> {
     py.detach(|| -> anyhow::Result<String> {
-        let (_, r) =
-            zkinfer_prover::commands::eval::report(&ModelDir::new(&dir), std::path::Path::new(&dataset), false)?;
+        let (_, r) = zkinfer_prover::commands::eval::report(&Bundle::new(&dir), std::path::Path::new(&dataset), false)?;
         Ok(serde_json::to_string(&r)?)
     })
     .map_err(err)

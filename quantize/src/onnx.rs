@@ -128,44 +128,12 @@ pub fn import_onnx_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Res
         return Err(corrupt("the graph has no nodes".into()));
     }
 
-    // Refuse unknown ops before tract sees them, naming the first one.
-    for (i, node) in graph.node.iter().enumerate() {
-        let op = node.op_type.as_str();
-        if !node.domain.is_empty() && node.domain != "ai.onnx" {
-            return Err(QuantizeError::unsupported(
-                op,
-                &node_name(node, i),
-                format!("custom domain `{}`", node.domain),
-            ));
-        }
-        if importer(op).is_none() && !FOLDABLE_OPS.contains(&op) && !composite::EXPANDED.contains(&op) {
-            return Err(QuantizeError::unsupported(op, &node_name(node, i), ""));
-        }
-    }
-
-    let initializers: HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
-    let inputs: Vec<&pb::ValueInfoProto> =
-        graph.input.iter().filter(|i| !initializers.contains(i.name.as_str())).collect();
-    if inputs.is_empty() {
-        return Err(QuantizeError::InvalidModel("the model has no inputs; nothing to prove".into()));
-    }
+    check_ops(graph)?;
     if graph.output.is_empty() {
         return Err(QuantizeError::InvalidModel("the model has no outputs".into()));
     }
     let mut notes = vec![];
-    let input_names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
-    let input_shapes: Vec<Vec<usize>> = match &opts.input_shapes {
-        Some(s) if s.len() != inputs.len() => {
-            return Err(QuantizeError::InvalidModel(format!(
-                "{} input shapes given, the model has {} inputs {input_names:?}",
-                s.len(),
-                inputs.len()
-            )));
-        }
-        Some(s) => s.clone(),
-        None => inputs.iter().map(|i| declared_shape(i, &mut notes)).collect::<Result<_>>()?,
-    };
-    let input_types: Vec<(DatumType, bool)> = inputs.iter().map(|i| input_type(i)).collect::<Result<_>>()?;
+    let (input_names, input_shapes, input_types) = model_inputs(graph, opts, &mut notes)?;
     let facts: Vec<(DatumType, Vec<usize>)> =
         input_types.iter().zip(&input_shapes).map(|(t, s)| (t.0, s.clone())).collect();
 
@@ -202,6 +170,83 @@ pub fn import_onnx_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Res
     for (i, node) in graph.node.iter().enumerate() {
         b.node(node, &node_name(node, i))?;
     }
+    let out_names = output_tensors(&b, graph, &input_names)?;
+    let mut ops = b.ops;
+    let mut notes = b.notes;
+    fold_affine_into_linear(&mut ops, &out_names, &mut notes);
+    let outputs = out_names
+        .iter()
+        .map(|out_name| {
+            ops.iter()
+                .find(|o| &o.output.name == out_name)
+                .map(|o| TensorSpec { name: out_name.clone(), shape: o.output.shape.clone() })
+                .ok_or_else(|| QuantizeError::InvalidModel(format!("no op produces `{out_name}`")))
+        })
+        .collect::<Result<_>>()?;
+    Ok(FloatModel {
+        name,
+        inputs: input_names.into_iter().zip(input_shapes).map(|(name, shape)| TensorSpec { name, shape }).collect(),
+        integer_inputs: input_types.iter().map(|t| t.1).collect(),
+        outputs,
+        ops,
+        notes,
+        tract,
+        outlets,
+        input_types: input_types.iter().map(|t| t.0).collect(),
+    })
+}
+
+/// Refuses unknown ops and custom domains before tract sees them, naming the first one.
+fn check_ops(graph: &pb::GraphProto) -> Result<()> {
+    for (i, node) in graph.node.iter().enumerate() {
+        let op = node.op_type.as_str();
+        if !node.domain.is_empty() && node.domain != "ai.onnx" {
+            return Err(QuantizeError::unsupported(
+                op,
+                &node_name(node, i),
+                format!("custom domain `{}`", node.domain),
+            ));
+        }
+        if importer(op).is_none() && !FOLDABLE_OPS.contains(&op) && !composite::EXPANDED.contains(&op) {
+            return Err(QuantizeError::unsupported(op, &node_name(node, i), ""));
+        }
+    }
+    Ok(())
+}
+
+/// The model's inputs (graph inputs that are not initializers): names, shapes (given,
+/// or declared in the file) and element types.
+#[allow(clippy::type_complexity)]
+fn model_inputs(
+    graph: &pb::GraphProto,
+    opts: &ImportOptions,
+    notes: &mut Vec<String>,
+) -> Result<(Vec<String>, Vec<Vec<usize>>, Vec<(DatumType, bool)>)> {
+    let initializers: HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let inputs: Vec<&pb::ValueInfoProto> =
+        graph.input.iter().filter(|i| !initializers.contains(i.name.as_str())).collect();
+    if inputs.is_empty() {
+        return Err(QuantizeError::InvalidModel("the model has no inputs; nothing to prove".into()));
+    }
+    let input_names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
+    let input_shapes: Vec<Vec<usize>> = match &opts.input_shapes {
+        Some(s) if s.len() != inputs.len() => {
+            return Err(QuantizeError::InvalidModel(format!(
+                "{} input shapes given, the model has {} inputs {input_names:?}",
+                s.len(),
+                inputs.len()
+            )));
+        }
+        Some(s) => s.clone(),
+        None => inputs.iter().map(|i| declared_shape(i, notes)).collect::<Result<_>>()?,
+    };
+    let input_types: Vec<(DatumType, bool)> = inputs.iter().map(|i| input_type(i)).collect::<Result<_>>()?;
+    Ok((input_names, input_shapes, input_types))
+}
+
+/// The tensors the graph's outputs name, after aliases; an error for an output that is
+/// an integer (QDQ) tensor, an input unchanged, independent of the input, or a duplicate.
+fn output_tensors(b: &Builder<'_>, graph: &pb::GraphProto, input_names: &[String]) -> Result<Vec<String>> {
     let mut out_names = vec![];
     for o in &graph.output {
         let graph_output = &o.name;
@@ -229,29 +274,7 @@ pub fn import_onnx_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Res
         }
         out_names.push(out_name);
     }
-    let mut ops = b.ops;
-    let mut notes = b.notes;
-    fold_affine_into_linear(&mut ops, &out_names, &mut notes);
-    let outputs = out_names
-        .iter()
-        .map(|out_name| {
-            ops.iter()
-                .find(|o| &o.output.name == out_name)
-                .map(|o| TensorSpec { name: out_name.clone(), shape: o.output.shape.clone() })
-                .ok_or_else(|| QuantizeError::InvalidModel(format!("no op produces `{out_name}`")))
-        })
-        .collect::<Result<_>>()?;
-    Ok(FloatModel {
-        name,
-        inputs: input_names.into_iter().zip(input_shapes).map(|(name, shape)| TensorSpec { name, shape }).collect(),
-        integer_inputs: input_types.iter().map(|t| t.1).collect(),
-        outputs,
-        ops,
-        notes,
-        tract,
-        outlets,
-        input_types: input_types.iter().map(|t| t.0).collect(),
-    })
+    Ok(out_names)
 }
 
 /// The element type tract runs a model input with, and whether it is an integer type.

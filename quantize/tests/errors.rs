@@ -1,6 +1,6 @@
 //! Bad input gets a clear error naming the problem, never a panic.
 
-mod common;
+use zkinfer_testkit::onnx as common;
 
 use common::{Attr, Graph, fixture};
 use zkinfer_quantize::{

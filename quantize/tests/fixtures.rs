@@ -1,7 +1,7 @@
 //! The bundled real models: accuracy at the default budget, op-by-op agreement
 //! with tract, and a stable, round-tripping QModel.
 
-mod common;
+use zkinfer_testkit::onnx as common;
 
 use common::fixture;
 use zkinfer_quantize::{Dataset, ImportOptions, QModel, QuantConfig, calibrate_and_quantize, evaluate, import_onnx};

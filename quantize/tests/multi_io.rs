@@ -1,7 +1,7 @@
 //! Models with several inputs and outputs, and integer inputs: import, calibration from
 //! EZKL-form files, and the integer executor against tract on every output.
 
-mod common;
+use zkinfer_testkit::onnx as common;
 
 use common::{Attr, Graph, Lcg};
 use zkinfer_quantize::{Dataset, ImportOptions, QuantConfig, QuantizeError, calibrate_and_quantize, import_onnx};

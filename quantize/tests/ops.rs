@@ -1,7 +1,7 @@
 //! Op by op: the integer executor against tract's float result on single-op
 //! (and small fused) models with random weights and inputs.
 
-mod common;
+use zkinfer_testkit::onnx as common;
 
 use common::{Attr, Graph, Lcg};
 use zkinfer_quantize::{Dataset, ImportOptions, QOpKind, QuantConfig, calibrate_and_quantize, import_onnx};

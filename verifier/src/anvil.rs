@@ -1,5 +1,6 @@
 //! A local anvil node (the npm package `@foundry-rs/anvil`, pinned in
-//! `contracts/package.json`), for tests and the demo's `--anvil` mode.
+//! `contracts/package.json`), for the demo's `--anvil` mode and the chain tests
+//! (`zkinfer-testkit`'s `anvil::start_for_tests`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -48,21 +49,4 @@ impl Anvil {
         }
         Err(VerifierError::Chain(format!("anvil did not listen on port {port} within 10 s")))
     }
-}
-
-/// For tests: anvil from this source tree's `contracts/node_modules`, started;
-/// `None` (after printing `SKIPPED`) when it is not installed, unless
-/// `ZKINFER_REQUIRE_ANVIL` is set (the test script sets it): then it panics.
-pub fn start_for_tests() -> Option<Anvil> {
-    let bin = anvil_binary(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts"));
-    if !bin.is_file() {
-        assert!(
-            std::env::var_os("ZKINFER_REQUIRE_ANVIL").is_none(),
-            "ZKINFER_REQUIRE_ANVIL is set but {} is missing (npm ci in contracts/)",
-            bin.display()
-        );
-        eprintln!("SKIPPED: anvil not installed ({}); scripts/test.sh installs it", bin.display());
-        return None;
-    }
-    Some(Anvil::start(&bin).expect("start anvil"))
 }

@@ -21,6 +21,7 @@ use revm::primitives::TxKind;
 use revm::state::AccountInfo;
 use revm::{Context, Database, ExecuteCommitEvm, ExecuteEvm, MainBuilder, MainContext, MainnetEvm};
 
+use crate::encoding::to_hex;
 use crate::error::{Result, VerifierError};
 
 /// Anvil's (and Hardhat's) well-known development keys #0..#4: the embedded
@@ -255,7 +256,7 @@ impl Chain {
         match self {
             Chain::Embedded(e) => lock(e).set_code(address, code),
             Chain::Rpc(r) => {
-                let code = format!("0x{}", hex::encode(code));
+                let code = to_hex(code);
                 let _: serde_json::Value =
                     r.provider.raw_request("anvil_setCode".into(), (address, code)).await.map_err(rpc_error)?;
                 Ok(())
@@ -559,7 +560,7 @@ pub fn signer(key: &str) -> Result<PrivateKeySigner> {
 }
 
 fn reverted(data: Vec<u8>, gas_used: u64) -> VerifierError {
-    VerifierError::Reverted { reason: format!("0x{}", hex::encode(&data)), data, gas_used }
+    VerifierError::Reverted { reason: to_hex(&data), data, gas_used }
 }
 
 fn rpc_error(e: alloy::transports::TransportError) -> VerifierError {

@@ -25,7 +25,6 @@ use halo2_proofs::plonk::VerifyingKey;
 use halo2_proofs::poly::commitment::ParamsProver;
 use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use halo2curves::bn256::{Bn256, Fq, Fr, G1Affine};
-use halo2curves::ff::PrimeField;
 use serde::Deserialize;
 use snark_verifier::loader::evm::EvmLoader;
 use snark_verifier::pcs::kzg::{Bdfg21, KzgAs, KzgDecidingKey};
@@ -34,6 +33,7 @@ use snark_verifier::system::halo2::{Config, compile};
 use snark_verifier::verifier::SnarkVerifier;
 use snark_verifier::verifier::plonk::PlonkVerifier;
 
+use crate::encoding::{fr_to_be_bytes, hex_decode};
 use crate::error::{Result, VerifierError};
 
 /// EIP-170: the largest runtime bytecode a contract may have.
@@ -214,9 +214,9 @@ pub async fn check_deployed(
             Some(h) if h != part.code_hash() => {
                 out.problem = Some(format!(
                     "{role} at {at} has other code than the one generated from the verifying key \
-                     (code hash 0x{}, expected 0x{}; {} B, expected {} B)",
-                    hex::encode(h),
-                    hex::encode(part.code_hash()),
+                     (code hash {}, expected {}; {} B, expected {} B)",
+                    crate::encoding::to_hex(h),
+                    crate::encoding::to_hex(part.code_hash()),
                     code.len(),
                     part.runtime.len()
                 ));
@@ -227,8 +227,10 @@ pub async fn check_deployed(
         if i + 1 < n {
             let word = chain.storage(at, alloy::primitives::U256::ZERO).await?.to_be_bytes::<32>();
             if word[..12].iter().any(|&b| b != 0) {
-                out.problem =
-                    Some(format!("{role} at {at}: its next-part slot holds 0x{}, not an address", hex::encode(word)));
+                out.problem = Some(format!(
+                    "{role} at {at}: its next-part slot holds {}, not an address",
+                    crate::encoding::to_hex(word)
+                ));
                 return Ok(out);
             }
             at = alloy::primitives::Address::from_slice(&word[12..]);
@@ -398,7 +400,11 @@ pub fn compile_solidity(source: &str) -> Result<Compiled> {
         .map_err(|e| VerifierError::Tool(format!("unexpected solc-js output: {e}")))?;
     let mut parts = Vec::new();
     for (name, c) in parsed.contracts {
-        parts.push(Part { name, bytecode: decode_hex(&c.bytecode)?, runtime: decode_hex(&c.deployed_bytecode)? });
+        parts.push(Part {
+            name,
+            bytecode: hex_decode(&c.bytecode, "bytecode")?,
+            runtime: hex_decode(&c.deployed_bytecode, "runtime bytecode")?,
+        });
     }
     Ok(Compiled { parts, compiler: parsed.compiler })
 }
@@ -407,9 +413,7 @@ pub fn compile_solidity(source: &str) -> Result<Compiled> {
 pub fn encode_calldata(instances: &[Fr], proof: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(instances.len() * 32 + proof.len());
     for x in instances {
-        let mut repr = x.to_repr();
-        repr.as_mut().reverse();
-        out.extend_from_slice(repr.as_ref());
+        out.extend_from_slice(&fr_to_be_bytes(x));
     }
     out.extend_from_slice(proof);
     out
@@ -447,11 +451,6 @@ pub fn ensure_npm_packages(dir: &Path) -> Result<()> {
         return Err(VerifierError::Tool(format!("`npm ci` in {} failed ({status})", dir.display())));
     }
     Ok(())
-}
-
-/// Decodes `0x`-prefixed (or bare) hex.
-pub fn decode_hex(s: &str) -> Result<Vec<u8>> {
-    hex::decode(s.trim().trim_start_matches("0x")).map_err(|e| VerifierError::Tool(format!("bad hex: {e}")))
 }
 
 fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {

@@ -6,12 +6,14 @@
 //!   JSON-RPC endpoint (alloy).
 //! * [`market`] binds and drives the contracts of `contracts/`
 //!   (`RewardToken`, `ModelRegistry`, `JobMarket`).
+//! * [`encoding`] the uint256 forms of field elements, signed values and the binding.
 //!
 //! Native verification lives in `zkinfer_circuits::prove::verify`; the proof
 //! bytes are the same for both (Keccak EVM transcript).
 
 pub mod anvil;
 pub mod chain;
+pub mod encoding;
 pub mod error;
 pub mod evm;
 pub mod market;

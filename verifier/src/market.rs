@@ -1,148 +1,76 @@
 //! The contracts' bindings (`RewardToken`, `ModelRegistry`, `JobMarket`) and a
 //! client that deploys and drives them on any [`Chain`].
 //!
-//! The bytecode is the committed `contracts/artifacts/*.json`, compiled by the
-//! pinned solc-js (`npm run build` in contracts/; the test script checks that
-//! the artifacts match the sources).
+//! The bindings and the bytecode are generated from the committed
+//! `contracts/artifacts/*.json` (ABI and bytecode), compiled by the pinned solc-js
+//! (`npm run build` in contracts/; the test script checks that the artifacts
+//! match the sources).
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::sol;
 use alloy::sol_types::{SolCall, SolConstructor, SolEvent, SolInterface};
-use halo2curves::bn256::Fr;
-use halo2curves::ff::PrimeField;
-use serde::Deserialize;
 
 use crate::chain::{Chain, Receipt};
 use crate::error::{Result, VerifierError};
 
-sol! {
+// The bindings are generated from the committed artifacts (their ABI and bytecode), so
+// they cannot drift from the contracts: `npm run build` in contracts/ rewrites both.
+sol!(
     /// ERC20 bounty token of the local chain.
     #[derive(Debug)]
-    contract RewardToken {
-        constructor(uint256 initialSupply);
-        function mint(address to, uint256 amount) external;
-        function approve(address spender, uint256 value) external returns (bool);
-        function transfer(address to, uint256 value) external returns (bool);
-        function balanceOf(address account) external view returns (uint256);
-        function allowance(address owner, address spender) external view returns (uint256);
-        error ERC20InsufficientBalance(address sender, uint256 balance, uint256 needed);
-        error ERC20InsufficientAllowance(address spender, uint256 allowance, uint256 needed);
-        error ERC20InvalidReceiver(address receiver);
-        error OwnableUnauthorizedAccount(address account);
-    }
+    RewardToken,
+    "../contracts/artifacts/RewardToken.json"
+);
 
+sol!(
     /// Model id → verifier, owner, instance counts, metadata; delayed updates.
     #[derive(Debug, PartialEq, Eq)]
     #[allow(clippy::too_many_arguments)] // the generated constructors of 8-field events
-    contract ModelRegistry {
-        struct Model {
-            address verifier;
-            bytes32 verifierCodeHash;
-            address owner;
-            uint32 numInputs;
-            uint32 numOutputs;
-            bytes32 circuitDigest;
-            string metadataURI;
-            address pendingVerifier;
-            bytes32 pendingCodeHash;
-            uint64 pendingEffectiveAt;
-            string pendingMetadataURI;
-        }
-        event ModelRegistered(bytes32 indexed modelId, address indexed owner, address verifier, bytes32 verifierCodeHash, bytes32 circuitDigest, uint32 numInputs, uint32 numOutputs, string metadataURI);
-        event ModelUpdateProposed(bytes32 indexed modelId, address verifier, bytes32 verifierCodeHash, uint64 effectiveAt, string metadataURI);
-        event ModelUpdateCancelled(bytes32 indexed modelId, address verifier);
-        event ModelUpdated(bytes32 indexed modelId, address verifier, bytes32 verifierCodeHash, uint64 effectiveAt);
-        event ModelTransferred(bytes32 indexed modelId, address indexed from, address indexed to);
-        error AlreadyRegistered(bytes32 modelId);
-        error UnknownModel(bytes32 modelId);
-        error NotModelOwner(bytes32 modelId, address caller);
-        error NotAContract(address verifier);
-        error NoInstances();
-        error ZeroAddress();
-        error NoPendingUpdate(bytes32 modelId);
-        error UpdateNotYetEffective(bytes32 modelId, uint64 effectiveAt);
-        error UpdateAlreadyEffective(bytes32 modelId, uint64 effectiveAt);
-        function UPDATE_DELAY() external view returns (uint64);
-        function modelIdOf(bytes32 circuitDigest, uint32 numInputs, uint32 numOutputs) external pure returns (bytes32);
-        function register(bytes32 circuitDigest, uint32 numInputs, uint32 numOutputs, address verifier, string metadataURI) external returns (bytes32 modelId);
-        function proposeUpdate(bytes32 modelId, address verifier, string metadataURI) external returns (uint64 effectiveAt);
-        function cancelUpdate(bytes32 modelId) external;
-        function applyUpdate(bytes32 modelId) external;
-        function transfer(bytes32 modelId, address newOwner) external;
-        function get(bytes32 modelId) external view returns (Model memory);
-        function resolve(bytes32 modelId) external view returns (address verifier, uint32 numInputs, uint32 numOutputs);
-        function isRegistered(bytes32 modelId) external view returns (bool);
-    }
+    ModelRegistry,
+    "../contracts/artifacts/ModelRegistry.json"
+);
 
+sol!(
     /// Proof-gated job market.
     #[derive(Debug, PartialEq, Eq)]
     #[allow(clippy::too_many_arguments)] // the generated constructors of 8-field events
-    contract JobMarket {
-        enum Status { None, Open, Settled, Refunded }
-        struct Job {
-            bytes32 modelId;
-            address verifier;
-            uint32 numOutputs;
-            bytes32 verifierCodeHash;
-            address poster;
-            uint64 deadline;
-            Status status;
-            address prover;
-            uint256 bounty;
+    JobMarket,
+    "../contracts/artifacts/JobMarket.json"
+);
+
+/// A job's status in the market: `JobMarket.Status` (`enum Status { None, Open,
+/// Settled, Refunded }` in JobMarket.sol; the JSON ABI carries it as a `uint8`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobStatus {
+    /// No such job.
+    None,
+    /// Posted, not settled or refunded.
+    Open,
+    /// A proof was accepted and the bounty paid.
+    Settled,
+    /// The bounty went back to the poster.
+    Refunded,
+    /// A value the contract does not define.
+    Unknown(u8),
+}
+
+impl From<u8> for JobStatus {
+    fn from(s: u8) -> JobStatus {
+        match s {
+            0 => JobStatus::None,
+            1 => JobStatus::Open,
+            2 => JobStatus::Settled,
+            3 => JobStatus::Refunded,
+            v => JobStatus::Unknown(v),
         }
-        constructor(address token_, address registry_);
-        event JobPosted(uint256 indexed jobId, bytes32 indexed modelId, address indexed poster, uint256 bounty, uint64 deadline, address verifier, bytes32 verifierCodeHash, uint256[] inputs);
-        event JobSettled(uint256 indexed jobId, address indexed prover, uint256 bounty, uint256[] outputs);
-        event JobCancelled(uint256 indexed jobId, uint64 deadline);
-        event JobRefunded(uint256 indexed jobId, address indexed poster, uint256 bounty);
-        error UnknownJob(uint256 jobId);
-        error JobNotOpen(uint256 jobId, Status status);
-        error DeadlinePassed(uint256 jobId, uint64 deadline);
-        error DeadlineNotPassed(uint256 jobId, uint64 deadline);
-        error BadDeadline(uint64 deadline, uint256 latest);
-        error ZeroBounty();
-        error WrongInstanceCount(uint256 expected, uint256 got);
-        error NotAFieldElement(uint256 index);
-        error InvalidProof(uint256 jobId);
-        error NoVerifierCode(address verifier);
-        error VerifierMismatch(bytes32 modelId, bytes32 expectedCodeHash, bytes32 actualCodeHash);
-        error VerifierCodeChanged(uint256 jobId, bytes32 expectedCodeHash, bytes32 actualCodeHash);
-        error NotPoster(uint256 jobId, address caller);
-        error DeadlineWithinGrace(uint256 jobId, uint64 deadline);
-        error ReentrancyGuardReentrantCall();
-        error SafeERC20FailedOperation(address token);
-        function MAX_JOB_DURATION() external view returns (uint64);
-        function CANCEL_GRACE() external view returns (uint64);
-        function postJob(bytes32 modelId, bytes32 verifierCodeHash, uint256[] inputs, uint256 bounty, uint64 deadline) external returns (uint256 jobId);
-        function submitProof(uint256 jobId, uint256[] outputs, bytes proof) external;
-        function cancel(uint256 jobId) external;
-        function refund(uint256 jobId) external;
-        function bindingOf(uint256 jobId, address prover) external pure returns (uint256);
-        function getJob(uint256 jobId) external view returns (Job memory);
-        function getInputs(uint256 jobId) external view returns (uint256[] memory);
-        function getOutputs(uint256 jobId) external view returns (uint256[] memory);
-        function jobCount() external view returns (uint256);
-        function token() external view returns (address);
-        function registry() external view returns (address);
     }
 }
 
-/// A compiled contract from `contracts/artifacts`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Artifact {
-    bytecode: String,
-    deployed_bytecode: String,
-}
-
-const TOKEN_ARTIFACT: &str = include_str!("../../contracts/artifacts/RewardToken.json");
-const REGISTRY_ARTIFACT: &str = include_str!("../../contracts/artifacts/ModelRegistry.json");
-const MARKET_ARTIFACT: &str = include_str!("../../contracts/artifacts/JobMarket.json");
-
-fn artifact(json: &str) -> (Vec<u8>, Vec<u8>) {
-    let a: Artifact = serde_json::from_str(json).expect("committed artifact is valid JSON");
-    let code = |s: &str| hex::decode(s.trim_start_matches("0x")).expect("committed artifact is hex");
-    (code(&a.bytecode), code(&a.deployed_bytecode))
+impl JobMarket::Job {
+    /// [`JobStatus`] of the job.
+    pub fn state(&self) -> JobStatus {
+        self.status.into()
+    }
 }
 
 /// Where the three contracts live.
@@ -208,13 +136,13 @@ impl<'c> Market<'c> {
             let r = chain.deploy(from, code).await?;
             Ok::<_, VerifierError>((r.contract.expect("deploy checks"), r.gas_used))
         };
-        let mut code = artifact(TOKEN_ARTIFACT).0;
+        let mut code = RewardToken::BYTECODE.to_vec();
         code.extend(RewardToken::constructorCall { initialSupply: initial_supply }.abi_encode());
         let (token, g) = deploy(code).await?;
         gas.token = g;
-        let (registry, g) = deploy(artifact(REGISTRY_ARTIFACT).0).await?;
+        let (registry, g) = deploy(ModelRegistry::BYTECODE.to_vec()).await?;
         gas.registry = g;
-        let mut code = artifact(MARKET_ARTIFACT).0;
+        let mut code = JobMarket::BYTECODE.to_vec();
         code.extend(JobMarket::constructorCall { token_: token, registry_: registry }.abi_encode());
         let (market, g) = deploy(code).await?;
         gas.market = g;
@@ -463,22 +391,6 @@ impl<'c> Market<'c> {
     }
 }
 
-/// The binding element of (job id, prover) as the contract computes it.
-pub fn binding(job_id: U256, prover: Address) -> Fr {
-    zkinfer_circuits::prove::binding_for(&job_id.to_be_bytes::<32>(), &prover.0.0)
-}
-
-/// A field element as the EVM's uint256.
-pub fn fr_to_u256(x: &Fr) -> U256 {
-    U256::from_le_bytes(x.to_repr())
-}
-
-/// A uint256 as a field element; an error when it is not below r.
-pub fn u256_to_fr(x: U256) -> Result<Fr> {
-    Option::from(Fr::from_repr(x.to_le_bytes::<32>()))
-        .ok_or_else(|| VerifierError::Invalid(format!("{x} is not below the BN254 scalar field modulus")))
-}
-
 /// Replaces raw revert data with the name and arguments of the contracts'
 /// custom error it encodes.
 pub fn decode_revert(e: VerifierError) -> VerifierError {
@@ -496,5 +408,27 @@ pub fn decode_revert(e: VerifierError) -> VerifierError {
             VerifierError::Reverted { reason, data, gas_used }
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// JobStatus follows the enum in JobMarket.sol (the ABI only says uint8).
+    #[test]
+    fn job_status_is_the_solidity_enum_in_order() {
+        let src = include_str!("../../contracts/src/JobMarket.sol");
+        let at = src.find("enum Status {").expect("JobMarket.sol declares enum Status");
+        let body = &src[at + "enum Status {".len()..];
+        let names: Vec<&str> = body[..body.find('}').unwrap()].split(',').map(str::trim).collect();
+        let ours = ["None", "Open", "Settled", "Refunded"];
+        assert_eq!(names, ours);
+        for (i, name) in ours.iter().enumerate() {
+            let s = JobStatus::from(i as u8);
+            assert_eq!(format!("{s:?}"), *name);
+        }
+        assert_eq!(JobStatus::from(4u8), JobStatus::Unknown(4));
+        assert!(!RewardToken::BYTECODE.is_empty() && !JobMarket::DEPLOYED_BYTECODE.is_empty());
     }
 }

@@ -40,6 +40,7 @@
 //! (Storage rather than an `immutable` keeps the address out of the code: an
 //! immutable would make the entry's code hash depend on the deployment.)
 
+use crate::encoding::to_hex;
 use crate::error::{Result, VerifierError};
 
 /// The statements of the generated assembly body.
@@ -155,7 +156,7 @@ pub fn part_name(i: usize) -> String {
 
 fn emit_part(body: &Body, i: usize, work: &[&str], next_code_hash: Option<[u8; 32]>) -> String {
     let mut s = format!("contract {} {{\n", part_name(i));
-    let hash = next_code_hash.map(|h| format!("0x{}", hex::encode(h)));
+    let hash = next_code_hash.map(to_hex);
     if let Some(h) = &hash {
         s.push_str(&format!(
             "    /// The next part of the chain: written once, here; its code must hash to NEXT_CODEHASH.\n\

@@ -15,10 +15,11 @@ use zkinfer_quantize::{Dataset, ImportOptions, QModel, QuantConfig, calibrate_an
 use zkinfer_verifier::VerifierError;
 use zkinfer_verifier::anvil;
 use zkinfer_verifier::chain::{Chain, DEV_KEYS, RpcChain};
+use zkinfer_verifier::encoding::{binding, fr_to_u256, int_to_u256};
 use zkinfer_verifier::evm::{
     EvmVerifier, MAX_RUNTIME_SIZE, build_verifier, build_verifier_with, check_deployed, encode_calldata,
 };
-use zkinfer_verifier::market::{JobMarket, Market, ModelRegistry, binding, fr_to_u256};
+use zkinfer_verifier::market::{JobMarket, JobStatus, Market, ModelRegistry};
 
 fn fixture(model: &str, file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/models").join(model).join(file)
@@ -351,7 +352,7 @@ async fn split_links_are_pinned_on_the_embedded_chain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn split_links_are_pinned_on_anvil() {
-    let Some(anvil) = anvil::start_for_tests() else { return };
+    let Some(anvil) = zkinfer_testkit::anvil::start_for_tests() else { return };
     split_links_are_pinned(&anvil_chain(&anvil).await).await;
 }
 
@@ -376,7 +377,7 @@ async fn market_with_a(chain: &Chain, poster: Address) -> (Market<'_>, Address) 
 }
 
 fn quantized_inputs(fx: &Fixture) -> Vec<U256> {
-    fx.input.iter().map(|&x| fr_to_u256(&zkinfer_circuits::circuit::fe(x as i128))).collect()
+    fx.input.iter().map(|&x| int_to_u256(x)).collect()
 }
 
 /// The whole market flow with every rejection, on any chain whose first five
@@ -492,7 +493,7 @@ async fn market_flow(chain: &Chain) {
     assert_eq!(after.3, before.3 - bounty);
     assert_eq!((after.0, after.2), (before.0, before.2));
     let j = market.job(job).await.unwrap();
-    assert_eq!(j.status, JobMarket::Status::Settled);
+    assert_eq!(j.state(), JobStatus::Settled);
     assert_eq!(j.prover, prover);
     assert_eq!(market.outputs(job).await.unwrap(), outputs);
     reverted_with(market.submit_proof(prover, job, outputs.clone(), proof.clone()).await, "JobNotOpen");
@@ -512,7 +513,7 @@ async fn market_flow(chain: &Chain) {
     assert_eq!(refunded.0, after.0 + bounty, "refund goes to the poster");
     assert_eq!(refunded.2, after.2);
     reverted_with(market.refund(poster, job_late).await, "JobNotOpen");
-    assert_eq!(market.job(job_late).await.unwrap().status, JobMarket::Status::Refunded);
+    assert_eq!(market.job(job_late).await.unwrap().state(), JobStatus::Refunded);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -522,7 +523,7 @@ async fn market_flow_on_the_embedded_chain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn market_flow_on_anvil() {
-    let Some(anvil) = anvil::start_for_tests() else { return };
+    let Some(anvil) = zkinfer_testkit::anvil::start_for_tests() else { return };
     market_flow(&anvil_chain(&anvil).await).await;
 }
 
@@ -583,7 +584,7 @@ async fn cancel_flow_on_the_embedded_chain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_flow_on_anvil() {
-    let Some(anvil) = anvil::start_for_tests() else { return };
+    let Some(anvil) = zkinfer_testkit::anvil::start_for_tests() else { return };
     cancel_flow(&anvil_chain(&anvil).await).await;
 }
 
@@ -705,7 +706,7 @@ async fn registry_update_flow_on_the_embedded_chain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_update_flow_on_anvil() {
-    let Some(anvil) = anvil::start_for_tests() else { return };
+    let Some(anvil) = zkinfer_testkit::anvil::start_for_tests() else { return };
     registry_update_flow(&anvil_chain(&anvil).await).await;
 }
 
@@ -764,6 +765,6 @@ async fn verifier_code_is_checked_on_the_embedded_chain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verifier_code_is_checked_on_anvil() {
-    let Some(anvil) = anvil::start_for_tests() else { return };
+    let Some(anvil) = zkinfer_testkit::anvil::start_for_tests() else { return };
     verifier_code_is_checked(&anvil_chain(&anvil).await).await;
 }

@@ -33,7 +33,8 @@ fn main() -> ExitCode {
 
 fn run(code_file: &str, calldata_file: &str) -> Result<serde_json::Value, String> {
     let hex_text = std::fs::read_to_string(code_file).map_err(|e| format!("{code_file}: {e}"))?;
-    let code = hex::decode(hex_text.trim().trim_start_matches("0x")).map_err(|e| format!("{code_file}: {e}"))?;
+    let code =
+        zkinfer_circuits::encoding::hex_decode(&hex_text, "bytecode").map_err(|e| format!("{code_file}: {e}"))?;
     let calldata = std::fs::read(calldata_file).map_err(|e| format!("{calldata_file}: {e}"))?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(async {

@@ -292,16 +292,7 @@ pub fn submit(a: SubmitArgs) -> Result<()> {
 
 /// The proto state's lower-case name.
 pub fn state_name(s: i32) -> &'static str {
-    match pb::JobState::try_from(s).unwrap_or(pb::JobState::Unspecified) {
-        pb::JobState::Unspecified => "unspecified",
-        pb::JobState::Queued => "queued",
-        pb::JobState::Proving => "proving",
-        pb::JobState::Proved => "proved",
-        pb::JobState::Submitted => "submitted",
-        pb::JobState::Settled => "settled",
-        pb::JobState::Failed => "failed",
-        pb::JobState::Cancelled => "cancelled",
-    }
+    crate::node::store::JobState::from_i64(s as i64).map_or("unspecified", |s| s.name())
 }
 
 /// Arguments of `zkinfer jobs`.

@@ -9,8 +9,8 @@ use zkinfer_circuits::cost::{cost_report, estimate};
 use zkinfer_circuits::prove::MAX_CIRCUIT_K;
 use zkinfer_quantize::{Dataset, ImportOptions, QuantConfig, calibrate_and_quantize, evaluate, import_onnx};
 
-use crate::ModelDir;
 use crate::progress::bar;
+use zkinfer_circuits::bundle::Bundle;
 
 /// Arguments of `zkinfer compile`.
 #[derive(Args)]
@@ -75,13 +75,46 @@ pub fn run(a: CompileArgs) -> Result<()> {
         headroom_bits: a.headroom_bits,
         table_bits: a.table_bits,
     };
-    let input_shapes = (!a.input_shape.is_empty()).then_some(a.input_shape);
+    let input_shapes = (!a.input_shape.is_empty()).then(|| a.input_shape.clone());
     let opts = ImportOptions { input_shapes, keep_final_softmax: a.keep_softmax };
     let float = import_onnx(&a.model, &opts).context("[quantize] importing the ONNX model")?;
+    let estimate = estimate_first(&a, &float, &config)?;
+    let calib = Dataset::read(&a.calibration).context("[quantize] reading the calibration set")?;
+    let samples = calib.samples(&float.inputs).context("[quantize] calibration set")?.len();
 
-    // Cost before work: the circuit's size from shapes alone (placeholder scales), in seconds,
-    // before calibration runs the model or any row is built.
-    let sketch = zkinfer_quantize::calibrate::quantize(&float, &Default::default(), &config)
+    let pb = bar(samples, "calibrating");
+    let (qmodel, calibration) =
+        calibrate_and_quantize(&float, &calib, &config, || pb.inc(1)).context("[quantize] calibrating")?;
+    pb.finish_and_clear();
+
+    let outputs: Vec<String> = qmodel.output_tensors().map(|t| t.name.clone()).collect();
+    let runner = float.runner(&outputs).context("[quantize] float model")?;
+    let pb = bar(samples, "checking");
+    let accuracy = evaluate(&qmodel, &runner, &calib, || pb.inc(1)).context("[quantize] evaluating")?;
+    pb.finish_and_clear();
+
+    let dir = Bundle::new(&a.out);
+    std::fs::create_dir_all(&dir.dir).with_context(|| format!("creating {}", dir.dir.display()))?;
+    std::fs::copy(&a.model, dir.onnx()).with_context(|| format!("copying the model to {}", dir.onnx().display()))?;
+    qmodel.write(&dir.qmodel()).context("[quantize] writing the model")?;
+    let cost = cost_report(&qmodel).context("[circuit] planning the circuit")?;
+    let report = report_json(&a, &qmodel, &calibration, &accuracy, &estimate, &cost)?;
+    std::fs::write(dir.report(), serde_json::to_string_pretty(&report)? + "\n")
+        .with_context(|| format!("writing {}", dir.report().display()))?;
+    println!("compiled {} -> {}", a.model.display(), dir.dir.display());
+    print_summary(&qmodel, &config, &accuracy, &cost);
+    Ok(())
+}
+
+/// Cost before work: the circuit's size from shapes alone (placeholder scales), in seconds,
+/// before calibration runs the model or any row is built; an error when it is too large
+/// to prove, or to prove on this machine without `--force`.
+fn estimate_first(
+    a: &CompileArgs,
+    float: &zkinfer_quantize::FloatModel,
+    config: &QuantConfig,
+) -> Result<zkinfer_circuits::cost::Estimate> {
+    let sketch = zkinfer_quantize::calibrate::quantize(float, &Default::default(), config)
         .context("[quantize] sizing the model")?
         .0;
     let estimate = estimate(&sketch).context("[circuit] estimating the circuit")?;
@@ -102,24 +135,18 @@ pub fn run(a: CompileArgs) -> Result<()> {
             estimate.summary()
         );
     }
-    let calib = Dataset::read(&a.calibration).context("[quantize] reading the calibration set")?;
-    let samples = calib.samples(&float.inputs).context("[quantize] calibration set")?.len();
+    Ok(estimate)
+}
 
-    let pb = bar(samples, "calibrating");
-    let (qmodel, calibration) =
-        calibrate_and_quantize(&float, &calib, &config, || pb.inc(1)).context("[quantize] calibrating")?;
-    pb.finish_and_clear();
-
-    let outputs: Vec<String> = qmodel.output_tensors().map(|t| t.name.clone()).collect();
-    let runner = float.runner(&outputs).context("[quantize] float model")?;
-    let pb = bar(samples, "checking");
-    let accuracy = evaluate(&qmodel, &runner, &calib, || pb.inc(1)).context("[quantize] evaluating")?;
-    pb.finish_and_clear();
-
-    let dir = ModelDir::new(&a.out);
-    std::fs::create_dir_all(&dir.root).with_context(|| format!("creating {}", dir.root.display()))?;
-    std::fs::copy(&a.model, dir.onnx()).with_context(|| format!("copying the model to {}", dir.onnx().display()))?;
-    qmodel.write(&dir.qmodel()).context("[quantize] writing the model")?;
+/// DIR/report.json: the model's tensors and ops, calibration, accuracy, the estimate and the cost.
+fn report_json(
+    a: &CompileArgs,
+    qmodel: &zkinfer_quantize::QModel,
+    calibration: &zkinfer_quantize::Calibration,
+    accuracy: &zkinfer_quantize::report::AccuracyReport,
+    estimate: &zkinfer_circuits::cost::Estimate,
+    cost: &zkinfer_circuits::cost::CostReport,
+) -> Result<serde_json::Value> {
     let ops: Vec<_> = qmodel
         .ops
         .iter()
@@ -129,7 +156,6 @@ pub fn run(a: CompileArgs) -> Result<()> {
                    "output": t.name, "shape": t.shape, "scale_bits": t.scale_bits})
         })
         .collect();
-    let cost = cost_report(&qmodel).context("[circuit] planning the circuit")?;
     let input = qmodel.input_tensor();
     let output = qmodel.output_tensor();
     let spec = |t: &zkinfer_quantize::QTensor| json!({"name": t.name, "shape": t.shape, "scale_bits": t.scale_bits, "integer": t.integer});
@@ -147,15 +173,20 @@ pub fn run(a: CompileArgs) -> Result<()> {
         "calibration_accuracy": accuracy,
         "notes": qmodel.notes,
     });
-    report["estimate"] = serde_json::to_value(&estimate)?;
+    report["estimate"] = serde_json::to_value(estimate)?;
     // The circuit's cost report: k, rows, advice_columns, fixed_columns, lookups, estimated memory, ...
-    if let (Some(obj), serde_json::Value::Object(c)) = (report.as_object_mut(), serde_json::to_value(&cost)?) {
+    if let (Some(obj), serde_json::Value::Object(c)) = (report.as_object_mut(), serde_json::to_value(cost)?) {
         obj.extend(c);
     }
-    std::fs::write(dir.report(), serde_json::to_string_pretty(&report)? + "\n")
-        .with_context(|| format!("writing {}", dir.report().display()))?;
+    Ok(report)
+}
 
-    println!("compiled {} -> {}", a.model.display(), dir.root.display());
+fn print_summary(
+    qmodel: &zkinfer_quantize::QModel,
+    config: &QuantConfig,
+    accuracy: &zkinfer_quantize::report::AccuracyReport,
+    cost: &zkinfer_circuits::cost::CostReport,
+) {
     println!(
         "  model        {} ({} ops), content hash {}",
         qmodel.name,
@@ -199,5 +230,4 @@ pub fn run(a: CompileArgs) -> Result<()> {
     for n in &qmodel.notes {
         println!("  note         {n}");
     }
-    Ok(())
 }

@@ -15,17 +15,17 @@ use indicatif::ProgressBar;
 use zkinfer_circuits::bundle::Bundle;
 use zkinfer_circuits::cost::cost_report;
 use zkinfer_circuits::proof_file::ProofFile;
-use zkinfer_circuits::prove::fr_from_hex;
 use zkinfer_circuits::srs::Srs;
+use zkinfer_circuits::statement::InstanceLayout;
 use zkinfer_proto::v1 as pb;
 use zkinfer_quantize::report::argmax;
 use zkinfer_quantize::{Dataset, ImportOptions, QuantConfig, calibrate_and_quantize, evaluate, import_onnx};
 use zkinfer_verifier::VerifierError;
 use zkinfer_verifier::chain::{Chain, RpcChain};
+use zkinfer_verifier::encoding::{fr_to_u256, int_to_u256};
 use zkinfer_verifier::evm::{build_verifier, encode_calldata};
-use zkinfer_verifier::market::{JobMarket, Market, fr_to_u256};
+use zkinfer_verifier::market::{JobStatus, Market};
 
-use crate::ModelDir;
 use crate::commands::client;
 use crate::commands::srs::INSECURE_WARNING;
 use crate::node::watcher::{ChainAccess, ChainConfig};
@@ -122,14 +122,42 @@ async fn demo(a: &DemoArgs, dir: &Path) -> Result<()> {
     println!(
         "(the demo uses a dev SRS so that it needs no download; `zkinfer srs import` takes a real ceremony's .ptau)\n"
     );
-
     // The chain first, so that a wrong URL or key fails before any work.
     let chain = Arc::new(match &a.chain_rpc {
         Some(url) => RpcChain::connect(url, &a.keys).await.context("[demo] connecting to the chain")?,
         None => Chain::embedded(),
     });
+    let model = prepare_model(dir, &mut st)?;
+    let (market, roles) = deploy_market(&chain, &model, &mut st).await?;
+    let mut node = start_node(dir, &chain, &market, roles.prover, &mut st).await?;
+    let job = post_job(a, &chain, &market, &model, &roles, &mut st).await?;
+    let settled = match settle(&mut node.client, &chain, &market, &model, &roles, &job, &mut st).await {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = node.stop().await;
+            return Err(e);
+        }
+    };
+    st.begin("an attacker tries forged submissions on a new job");
+    node.stop().await.context("[demo] node")?;
+    let rejections = forgeries(&market, &model, &roles, &job, &settled).await?;
+    st.done("all rejected, no tokens moved, the job is still open");
+    print_summary(&model, &job, &settled, &rejections, &st);
+    Ok(())
+}
 
-    // 1. ONNX → fixed-point model.
+/// The demo's model after stages 1–3: compiled, with keys, its EVM verifier built.
+struct DemoModel {
+    qmodel: zkinfer_quantize::QModel,
+    runner: zkinfer_quantize::FloatRunner,
+    verifier: zkinfer_circuits::bundle::Verifier,
+    setup: zkinfer_circuits::bundle::SetupOutcome,
+    evm: zkinfer_verifier::evm::EvmVerifier,
+    model_id: B256,
+}
+
+/// Stages 1–3: ONNX → fixed-point model, dev SRS and keys, the Solidity verifier.
+fn prepare_model(dir: &Path, st: &mut Stages) -> Result<DemoModel> {
     st.begin("compile the bundled ONNX model (digits MLP) to a fixed-point model");
     let src = dir.join("source");
     std::fs::create_dir_all(&src)?;
@@ -141,8 +169,8 @@ async fn demo(a: &DemoArgs, dir: &Path) -> Result<()> {
     let (qmodel, _) = calibrate_and_quantize(&float, &calib, &QuantConfig::default(), || {})?;
     let runner = float.runner(&[qmodel.output_tensor().name.clone()])?;
     let accuracy = evaluate(&qmodel, &runner, &calib, || {})?;
-    let model_dir = ModelDir::new(dir.join("models").join(MODEL_NAME));
-    std::fs::create_dir_all(&model_dir.root)?;
+    let model_dir = Bundle::new(dir.join("models").join(MODEL_NAME));
+    std::fs::create_dir_all(&model_dir.dir)?;
     std::fs::write(model_dir.onnx(), ONNX)?;
     qmodel.write(&model_dir.qmodel())?;
     let cost = cost_report(&qmodel)?;
@@ -155,15 +183,13 @@ async fn demo(a: &DemoArgs, dir: &Path) -> Result<()> {
         accuracy.samples
     ));
 
-    // 2. SRS and keys.
     st.begin("INSECURE dev SRS and keygen");
     let srs = Srs::dev(cost.k)?;
-    let setup = Bundle::new(&model_dir.root).setup(&srs).context("[demo] setup")?;
-    let verifier = Bundle::new(&model_dir.root).load_verifier()?;
+    let setup = model_dir.setup(&srs).context("[demo] setup")?;
+    let verifier = model_dir.load_verifier()?;
     let model_id = B256::from(verifier.model_id);
     st.done(&format!("model id {}", setup.info.model_id));
 
-    // 3. EVM verifier.
     st.begin("generate and compile the Solidity verifier (snark-verifier, solc-js)");
     let evm = build_verifier(&verifier.srs.params, &verifier.vk, verifier.info.instances)?;
     st.done(&format!(
@@ -172,13 +198,28 @@ async fn demo(a: &DemoArgs, dir: &Path) -> Result<()> {
         evm.parts.iter().map(|p| p.runtime.len()).sum::<usize>(),
         evm.compiler
     ));
+    Ok(DemoModel { qmodel, runner, verifier, setup, evm, model_id })
+}
 
-    // 4. Chain and contracts.
+/// The demo's accounts, and what requesters pin.
+struct Roles {
+    deployer: Address,
+    requester: Address,
+    prover: Address,
+    attacker: Address,
+    /// The deployed verifier.
+    verifier: Address,
+    /// Its code hash, generated from the key: what a requester pins in postJob.
+    code_hash: B256,
+}
+
+/// Stages 4–5: the three contracts, the model's verifier and its registration.
+async fn deploy_market<'c>(chain: &'c Chain, m: &DemoModel, st: &mut Stages) -> Result<(Market<'c>, Roles)> {
     st.begin("deploy RewardToken, ModelRegistry, JobMarket");
     let acc = chain.accounts();
     let role = |i: usize| acc[i % acc.len()];
     let (deployer, requester, prover, attacker) = (role(0), role(1), role(2), role(3));
-    let (market, gas) = Market::deploy(&chain, deployer, tokens(1_000_000)).await?;
+    let (market, gas) = Market::deploy(chain, deployer, tokens(1_000_000)).await?;
     st.done(&format!(
         "{}; market {} (deploy gas: token {}, registry {}, market {})",
         chain.describe(),
@@ -189,20 +230,43 @@ async fn demo(a: &DemoArgs, dir: &Path) -> Result<()> {
     ));
 
     st.begin("deploy the verifier and register the model");
-    let deployed = market.deploy_verifier(deployer, &evm).await?;
-    let (n_in, n_out) = (qmodel.input_len(), qmodel.output_len());
-    let digest: B256 = setup.info.circuit_digest.parse().context("[demo] setup.json circuit_digest")?;
-    let (registered, _) = market
-        .register_model(deployer, digest, n_in as u32, n_out as u32, deployed.address, "zkinfer-demo:mlp_digits")
-        .await?;
-    if registered != model_id {
-        bail!("the registry computed model id {registered}, setup.json says {model_id}");
+    let deployed = market.deploy_verifier(deployer, &m.evm).await?;
+    let layout = InstanceLayout::of(&m.qmodel);
+    let digest: B256 = m.setup.info.circuit_digest.parse().context("[demo] setup.json circuit_digest")?;
+    let (inputs, outputs) = (layout.inputs as u32, layout.outputs as u32);
+    let (registered, _) =
+        market.register_model(deployer, digest, inputs, outputs, deployed.address, "zkinfer-demo:mlp_digits").await?;
+    if registered != m.model_id {
+        bail!("the registry computed model id {registered}, setup.json says {}", m.model_id);
     }
-    // What a requester pins: the code hash of the verifier generated from the key.
-    let code_hash = B256::from(evm.code_hash());
     st.done(&format!("verifier at {} ({} gas)", deployed.address, deployed.gas));
+    let code_hash = B256::from(m.evm.code_hash());
+    Ok((market, Roles { deployer, requester, prover, attacker, verifier: deployed.address, code_hash }))
+}
 
-    // 5. The prover node with its chain watcher.
+/// The prover node the demo runs in-process, and a client of it.
+struct DemoNode {
+    client: client::Client,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<()>>,
+}
+
+impl DemoNode {
+    /// Stops the node and waits for it.
+    async fn stop(self) -> Result<()> {
+        let _ = self.stop.send(());
+        self.server.await?
+    }
+}
+
+/// Stage 6: a prover node on loopback with its chain watcher on the demo's market.
+async fn start_node(
+    dir: &Path,
+    chain: &Arc<Chain>,
+    market: &Market<'_>,
+    prover: Address,
+    st: &mut Stages,
+) -> Result<DemoNode> {
     st.begin("start a prover node (gRPC on loopback) with its chain watcher");
     let start_block = chain.block_number().await?;
     let cfg = NodeConfig {
@@ -220,21 +284,49 @@ async fn demo(a: &DemoArgs, dir: &Path) -> Result<()> {
         ..Default::default()
     };
     let (incoming, addr) = node::bind(&cfg.listen)?;
-    let (stop_node, node_stopped) = tokio::sync::oneshot::channel::<()>();
+    let (stop, node_stopped) = tokio::sync::oneshot::channel::<()>();
     let access = ChainAccess { chain: chain.clone(), prover, market: market.contracts.market };
-    let server = tokio::spawn(node::serve_with_chain(
-        cfg,
-        incoming,
-        async {
-            let _ = node_stopped.await;
-        },
-        Some(access),
-    ));
-    let url = format!("http://{addr}");
-    let mut c = connect_retrying(&url).await?;
+    let stopped = async move {
+        let _ = node_stopped.await;
+    };
+    let server = tokio::spawn(node::serve_with_chain(cfg, incoming, stopped, Some(access)));
+    let client = connect_retrying(&format!("http://{addr}")).await?;
     st.done(&format!("listening on {addr}, proving as {prover}"));
+    Ok(DemoNode { client, stop, server })
+}
 
-    // 6. A requester posts a job.
+/// The posted job, with the balances around it.
+struct PostedDemoJob {
+    job_id: U256,
+    inputs: Vec<U256>,
+    bounty: U256,
+    deadline: u64,
+    label: Option<i64>,
+    float_prediction: usize,
+    /// Requester, prover, market.
+    who: [Address; 3],
+    before: [U256; 3],
+    escrowed: [U256; 3],
+}
+
+/// The token balances of `who`.
+async fn balances(market: &Market<'_>, who: [Address; 3]) -> Result<[U256; 3]> {
+    let mut b = [U256::ZERO; 3];
+    for (i, w) in who.iter().enumerate() {
+        b[i] = market.balance(*w).await?;
+    }
+    Ok(b)
+}
+
+/// Stage 7: the requester posts a job for a digit of the test set.
+async fn post_job(
+    a: &DemoArgs,
+    chain: &Chain,
+    market: &Market<'_>,
+    m: &DemoModel,
+    r: &Roles,
+    st: &mut Stages,
+) -> Result<PostedDemoJob> {
     st.begin("a requester posts a job with a 100 ZKR bounty");
     let test: Dataset = serde_json::from_slice(TEST_SET)?;
     let x = test
@@ -243,121 +335,134 @@ async fn demo(a: &DemoArgs, dir: &Path) -> Result<()> {
         .with_context(|| format!("--sample {}: the test set has {} rows", a.sample, test.input_data.len()))?
         .clone();
     let label = test.labels.as_ref().and_then(|l| l.get(a.sample)).copied();
-    let float_prediction = runner.run(&x)?.first().map(|o| argmax(o.as_slice().unwrap_or(&[]))).unwrap_or(0);
-    let q = qmodel.quantize_input(&x)?.values;
-    let inputs: Vec<U256> = q.iter().map(|&v| fr_to_u256(&zkinfer_circuits::circuit::fe(v as i128))).collect();
+    let float_prediction = m.runner.run(&x)?.first().map(|o| argmax(o.as_slice().unwrap_or(&[]))).unwrap_or(0);
+    let inputs: Vec<U256> = m.qmodel.quantize_input(&x)?.values.iter().map(|&v| int_to_u256(v)).collect();
     let bounty = tokens(100);
-    market.transfer(deployer, requester, tokens(1000)).await?;
-    market.approve(requester, tokens(1000)).await?;
-    let balances = |who: [Address; 3]| {
-        let market = &market;
-        async move {
-            let mut b = [U256::ZERO; 3];
-            for (i, w) in who.iter().enumerate() {
-                b[i] = market.balance(*w).await?;
-            }
-            Ok::<_, VerifierError>(b)
-        }
-    };
-    let who = [requester, prover, market.contracts.market];
-    let before = balances(who).await?;
+    market.transfer(r.deployer, r.requester, tokens(1000)).await?;
+    market.approve(r.requester, tokens(1000)).await?;
+    let who = [r.requester, r.prover, market.contracts.market];
+    let before = balances(market, who).await?;
     let deadline = chain.timestamp().await? + 3600;
-    let (job_id, posted) = market.post_job(requester, model_id, code_hash, inputs.clone(), bounty, deadline).await?;
-    let escrowed = balances(who).await?;
+    let (job_id, posted) =
+        market.post_job(r.requester, m.model_id, r.code_hash, inputs.clone(), bounty, deadline).await?;
+    let escrowed = balances(market, who).await?;
     st.done(&format!(
         "job {job_id:#x} ({} gas; digit sample {}, label {})",
         posted.gas_used,
         a.sample,
         label.map_or("?".into(), |l| l.to_string())
     ));
+    Ok(PostedDemoJob { job_id, inputs, bounty, deadline, label, float_prediction, who, before, escrowed })
+}
 
-    // 7. The node proves, submits, gets paid.
+/// What settling the job showed.
+struct Settled {
+    proof: pb::Proof,
+    k: u32,
+    statement: zkinfer_circuits::statement::Statement,
+    verify_gas: u64,
+    after: [U256; 3],
+}
+
+/// Stage 8: the node picks the job up, proves it and is paid; its proof is checked
+/// against the model and verified by a call to the verifier contract.
+async fn settle(
+    c: &mut client::Client,
+    chain: &Chain,
+    market: &Market<'_>,
+    m: &DemoModel,
+    r: &Roles,
+    job: &PostedDemoJob,
+    st: &mut Stages,
+) -> Result<Settled> {
     st.begin("the node picks the job up, proves it, submits the proof");
-    let job = wait_settled(&mut c, job_id, &st).await;
-    let job = match job {
-        Ok(j) => j,
-        Err(e) => {
-            let _ = stop_node.send(());
-            let _ = server.await;
-            return Err(e);
-        }
-    };
-    let after = balances(who).await?;
+    let node_job = wait_settled(c, job.job_id, st).await?;
+    let after = balances(market, job.who).await?;
     let proof = c
-        .get_proof(pb::GetProofRequest { id: job.id.clone() })
+        .get_proof(pb::GetProofRequest { id: node_job.id.clone() })
         .await
         .map_err(|e| anyhow!("GetProof: {}", e.message()))?
         .into_inner();
     let file =
         ProofFile::from_json(proof.proof_file_json.as_bytes()).map_err(|e| anyhow!("the node's proof file: {e}"))?;
-    let proof_bytes = hex::decode(file.proof.trim_start_matches("0x"))?;
-    let instances = file.instances.iter().map(|s| fr_from_hex(s)).collect::<std::result::Result<Vec<_>, _>>()?;
-    let (_, verify_gas) = chain.call(attacker, deployed.address, encode_calldata(&instances, &proof_bytes)).await?;
-    let on_chain = market.job(job_id).await?;
-    if on_chain.status != JobMarket::Status::Settled || on_chain.prover != prover {
-        bail!("the market did not settle job {job_id:#x} to the node: {:?}", on_chain.status);
+    let statement = file.check(&m.qmodel, &m.verifier.model_id).context("[demo] the node's proof file")?;
+    let calldata = encode_calldata(&statement.instances, &statement.proof);
+    let (_, verify_gas) = chain.call(r.attacker, r.verifier, calldata).await?;
+    let on_chain = market.job(job.job_id).await?;
+    if on_chain.state() != JobStatus::Settled || on_chain.prover != r.prover {
+        bail!("the market did not settle job {:#x} to the node: {:?}", job.job_id, on_chain.state());
     }
-    st.done(&format!("settled in tx {} — the verifier contract accepted the proof", job.tx_hash));
+    st.done(&format!("settled in tx {} — the verifier contract accepted the proof", node_job.tx_hash));
+    Ok(Settled { proof, k: file.k, statement, verify_gas, after })
+}
 
-    // 8. Forgeries are rejected on chain.
-    st.begin("an attacker tries forged submissions on a new job");
-    let _ = stop_node.send(());
-    server.await?.context("[demo] node")?;
-    let (job2, _) = market.post_job(requester, model_id, code_hash, inputs, bounty, deadline).await?;
-    let mid = balances(who).await?;
-    let outputs: Vec<U256> = instances[n_in..instances.len() - 1].iter().map(fr_to_u256).collect();
+/// Stage 9: an attacker replays the node's proof, forges the outputs and flips a
+/// byte of the proof on a second job; each must revert and move nothing.
+async fn forgeries(
+    market: &Market<'_>,
+    m: &DemoModel,
+    r: &Roles,
+    job: &PostedDemoJob,
+    s: &Settled,
+) -> Result<Vec<(String, String)>> {
+    let (job2, _) =
+        market.post_job(r.requester, m.model_id, r.code_hash, job.inputs.clone(), job.bounty, job.deadline).await?;
+    let mid = balances(market, job.who).await?;
+    let outputs: Vec<U256> = s.statement.outputs().iter().map(fr_to_u256).collect();
+    let prediction = s.proof.prediction as usize;
+    let wrong = (prediction + 1) % outputs.len();
     let mut forged_outputs = outputs.clone();
-    let wrong = (proof.prediction as usize + 1) % n_out;
-    forged_outputs[wrong] = forged_outputs[proof.prediction as usize] + U256::from(1u64);
-    let mut flipped = proof_bytes.clone();
-    flipped[proof_bytes.len() / 2] ^= 1;
+    forged_outputs[wrong] = forged_outputs[prediction] + U256::from(1u64);
+    let proof = &s.statement.proof;
+    let mut flipped = proof.clone();
+    flipped[proof.len() / 2] ^= 1;
     let attempts = [
-        ("replay the node's proof (bound to job 1 and the node's address)", outputs.clone(), proof_bytes.clone()),
-        (&*format!("claim the digit is {wrong} (forged outputs)"), forged_outputs, proof_bytes.clone()),
-        ("a proof with one flipped byte", outputs, flipped),
-    ]
-    .map(|(w, o, p)| (w.to_string(), o, p));
+        ("replay the node's proof (bound to job 1 and the node's address)".to_string(), outputs.clone(), proof.clone()),
+        (format!("claim the digit is {wrong} (forged outputs)"), forged_outputs, proof.clone()),
+        ("a proof with one flipped byte".to_string(), outputs, flipped),
+    ];
     let mut rejections = Vec::new();
     for (what, o, p) in attempts {
-        match market.submit_proof(attacker, job2, o, p).await {
+        match market.submit_proof(r.attacker, job2, o, p).await {
             Err(VerifierError::Reverted { reason, .. }) => rejections.push((what, reason)),
             Err(e) => return Err(e).context("[demo] submitting a forged proof"),
             Ok(_) => bail!("SECURITY FAILURE: the market accepted a forged submission ({what})"),
         }
     }
-    if balances(who).await? != mid || market.job(job2).await?.status != JobMarket::Status::Open {
+    if balances(market, job.who).await? != mid || market.job(job2).await?.state() != JobStatus::Open {
         bail!("SECURITY FAILURE: a rejected submission changed the market's state");
     }
-    st.done("all rejected, no tokens moved, the job is still open");
+    Ok(rejections)
+}
 
-    // Summary.
+fn print_summary(m: &DemoModel, job: &PostedDemoJob, s: &Settled, rejections: &[(String, String)], st: &Stages) {
     let fmt_b = |b: [U256; 3]| b.map(fmt_tokens);
-    let (b0, b1, b2) = (fmt_b(before), fmt_b(escrowed), fmt_b(after));
+    let (b0, b1, b2) = (fmt_b(job.before), fmt_b(job.escrowed), fmt_b(s.after));
     println!();
-    println!("model        {MODEL_NAME} (bundled ONNX), id {}", setup.info.model_id);
+    println!("model        {MODEL_NAME} (bundled ONNX), id {}", m.setup.info.model_id);
     println!(
         "prediction   proved {} | float model {} | label {}",
-        proof.prediction,
-        float_prediction,
-        label.map_or("unknown".into(), |l| l.to_string())
+        s.proof.prediction,
+        job.float_prediction,
+        job.label.map_or("unknown".into(), |l| l.to_string())
     );
     println!(
         "proof        {} bytes, k = {}, proved in {:.0} ms by the node",
-        proof_bytes.len(),
-        file.k,
-        proof.prove_ms
+        s.statement.proof.len(),
+        s.k,
+        s.proof.prove_ms
     );
-    println!("verification {verify_gas} gas for a call to the verifier contract (21,000 base included)");
+    println!("verification {} gas for a call to the verifier contract (21,000 base included)", s.verify_gas);
     println!("balances     before the job → posted (escrowed) → settled:");
     println!("  requester  {} → {} → {}", b0[0], b1[0], b2[0]);
-    println!("  prover     {} → {} → {}  (paid {})", b0[1], b1[1], b2[1], fmt_tokens(after[1] - before[1]));
+    let paid = fmt_tokens(s.after[1] - job.before[1]);
+    println!("  prover     {} → {} → {}  (paid {paid})", b0[1], b1[1], b2[1]);
     println!("  market     {} → {} → {}", b0[2], b1[2], b2[2]);
     println!("forgeries    rejected on chain:");
-    for (what, reason) in &rejections {
+    for (what, reason) in rejections {
         println!("  ✗ {what}: {}", short_reason(reason));
     }
     println!("total        {:.1} s", st.started.elapsed().as_secs_f64());
-    Ok(())
 }
 
 /// `JobMarket.InvalidProof(InvalidProof { jobId: .. })` → `JobMarket.InvalidProof`.

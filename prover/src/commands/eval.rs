@@ -6,8 +6,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use zkinfer_quantize::{AccuracyReport, Dataset, ImportOptions, QModel, evaluate, import_onnx};
 
-use crate::ModelDir;
 use crate::progress::bar;
+use zkinfer_circuits::bundle::Bundle;
 
 /// Arguments of `zkinfer eval`.
 #[derive(Args)]
@@ -25,7 +25,7 @@ pub struct EvalArgs {
 
 /// The float model against the quantized model of the compiled `dir` on `dataset`
 /// (`zkinfer eval`; the Python package's `evaluate`), with a progress bar when `progress`.
-pub fn report(dir: &ModelDir, dataset: &Path, progress: bool) -> Result<(QModel, AccuracyReport)> {
+pub fn report(dir: &Bundle, dataset: &Path, progress: bool) -> Result<(QModel, AccuracyReport)> {
     let qmodel = QModel::read(&dir.qmodel()).context("[quantize] reading the compiled model")?;
     let shapes = qmodel.input_tensors().map(|t| t.shape.clone()).collect();
     let opts = ImportOptions { input_shapes: Some(shapes), ..Default::default() };
@@ -45,14 +45,14 @@ pub fn report(dir: &ModelDir, dataset: &Path, progress: bool) -> Result<(QModel,
 
 /// Runs `zkinfer eval`.
 pub fn run(a: EvalArgs) -> Result<()> {
-    let dir = ModelDir::new(&a.dir);
+    let dir = Bundle::new(&a.dir);
     let (qmodel, r) = report(&dir, &a.dataset, true)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
     }
     let pct = |v: Option<f64>| v.map_or("n/a (no labels)".to_string(), |v| format!("{:.2}%", 100.0 * v));
-    println!("model               {} ({})", qmodel.name, dir.root.display());
+    println!("model               {} ({})", qmodel.name, dir.dir.display());
     println!("samples             {}", r.samples);
     println!("argmax agreement    {:.2}%", 100.0 * r.argmax_agreement);
     println!("float accuracy      {}", pct(r.float_accuracy));

@@ -7,7 +7,7 @@ use alloy::primitives::{Address, B256};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
-use zkinfer_circuits::bundle::Bundle;
+use zkinfer_circuits::bundle::{Bundle, files};
 use zkinfer_circuits::proof_file::ProofFile;
 use zkinfer_verifier::chain::{DEV_KEYS, RpcChain};
 use zkinfer_verifier::evm::{self, EvmVerifier, MAX_RUNTIME_SIZE};
@@ -16,6 +16,8 @@ use zkinfer_verifier::{Chain, VerifierError};
 
 use crate::commands::srs::INSECURE_WARNING;
 use crate::progress;
+use zkinfer_circuits::encoding::to_hex;
+use zkinfer_circuits::statement::InstanceLayout;
 
 /// Arguments of `zkinfer evm`.
 #[derive(Args)]
@@ -169,7 +171,7 @@ pub fn export(dir: &Path) -> Result<VerifierInfo> {
     if v.info.insecure_srs {
         eprintln!("{INSECURE_WARNING}");
     }
-    let (inputs, outputs) = (v.model.input_len(), v.model.output_len());
+    let InstanceLayout { inputs, outputs } = InstanceLayout::of(&v.model);
     let sp = progress::spinner("generating and compiling the Solidity verifier (solc-js)");
     let built = evm::build_verifier(&v.srs.params, &v.vk, v.info.instances).context("[evm export]")?;
     sp.finish_and_clear();
@@ -177,7 +179,7 @@ pub fn export(dir: &Path) -> Result<VerifierInfo> {
         format: "zkinfer-evm-verifier".into(),
         model_id: v.info.model_id.clone(),
         circuit_digest: v.info.circuit_digest.clone(),
-        code_hash: format!("0x{}", hex::encode(built.code_hash())),
+        code_hash: to_hex(built.code_hash()),
         instances: v.info.instances,
         inputs,
         outputs,
@@ -191,7 +193,7 @@ pub fn export(dir: &Path) -> Result<VerifierInfo> {
                 bytecode_bytes: p.bytecode.len(),
                 runtime_bytes: p.runtime.len(),
                 takes_next_address: i + 1 < built.parts.len(),
-                code_hash: format!("0x{}", hex::encode(p.code_hash())),
+                code_hash: to_hex(p.code_hash()),
             })
             .collect(),
         unsplit_runtime_bytes: built.unsplit_runtime,
@@ -201,18 +203,21 @@ pub fn export(dir: &Path) -> Result<VerifierInfo> {
         ),
     };
     let write = |name: &str, bytes: &[u8]| {
-        let p = dir.join(name);
+        let p = Bundle::new(dir).file(name);
         std::fs::write(&p, bytes).with_context(|| format!("[evm export] writing {}", p.display()))
     };
-    write("verifier.sol", built.solidity.as_bytes())?;
+    write(files::VERIFIER_SOL, built.solidity.as_bytes())?;
     let lines: String = built.parts.iter().map(|p| format!("{}\n", hex::encode(&p.bytecode))).collect();
-    write("verifier.bin", lines.as_bytes())?;
-    write("verifier.json", format!("{}\n", serde_json::to_string_pretty(&info)?).as_bytes())?;
+    write(files::VERIFIER_BIN, lines.as_bytes())?;
+    write(files::VERIFIER_JSON, format!("{}\n", serde_json::to_string_pretty(&info)?).as_bytes())?;
     println!(
-        "wrote {0}/verifier.sol, {0}/verifier.bin, {0}/verifier.json: {1} public instances, {2}",
+        "wrote {0}/{3}, {0}/{4}, {0}/{5}: {1} public instances, {2}",
         dir.display(),
         info.instances,
-        info.compiler
+        info.compiler,
+        files::VERIFIER_SOL,
+        files::VERIFIER_BIN,
+        files::VERIFIER_JSON
     );
     println!("  code hash {} (pin it in JobMarket.postJob)", info.code_hash);
     if built.parts.len() == 1 {
@@ -230,13 +235,14 @@ pub fn export(dir: &Path) -> Result<VerifierInfo> {
 
 /// The creation bytecode of each part in `dir/verifier.bin`, entry first.
 fn read_parts(dir: &Path, stage: &str) -> Result<Vec<Vec<u8>>> {
-    let bin = dir.join("verifier.bin");
+    let bin = Bundle::new(dir).file(files::VERIFIER_BIN);
     let text = std::fs::read_to_string(&bin).with_context(|| {
         format!("[{stage}] reading {} (run `zkinfer evm export {}` first)", bin.display(), dir.display())
     })?;
     let mut parts = Vec::new();
     for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
-        let bytecode = evm::decode_hex(line).with_context(|| format!("[{stage}] {} line {}", bin.display(), i + 1))?;
+        let bytecode = zkinfer_circuits::encoding::hex_decode(line, "bytecode")
+            .with_context(|| format!("[{stage}] {} line {}", bin.display(), i + 1))?;
         parts.push(bytecode);
     }
     if parts.is_empty() {
@@ -264,7 +270,7 @@ fn deploy(a: &DeployArgs) -> Result<()> {
         println!("  {} contract(s) {:?}, {} gas in all, deployed by {me}", d.parts.len(), d.parts, d.gas);
         let code = chain.code(d.address).await.context("[evm deploy]")?;
         let hash = <sha3::Keccak256 as sha3::Digest>::digest(&code);
-        println!("  code hash 0x{} (what `evm export` printed: pin it in JobMarket.postJob)", hex::encode(hash));
+        println!("  code hash {} (what `evm export` printed: pin it in JobMarket.postJob)", to_hex(hash));
         Ok(())
     })
 }
@@ -285,8 +291,8 @@ fn check(a: &CheckArgs) -> Result<bool> {
         None => None,
     };
     let (v, built) = regenerate(&a.dir, "evm check")?;
-    let hex32 = |h: [u8; 32]| format!("0x{}", hex::encode(h));
-    let (inputs, outputs) = (v.model.input_len(), v.model.output_len());
+    let hex32 = |h: [u8; 32]| to_hex(h);
+    let InstanceLayout { inputs, outputs } = InstanceLayout::of(&v.model);
     println!("model {} ({} parts generated, {})", v.info.model_id, built.parts.len(), built.compiler);
     println!(
         "  calldata: {} words (inputs[0..{inputs}] ‖ outputs[0..{outputs}] ‖ binding), then the proof; code hash {}",
@@ -294,7 +300,7 @@ fn check(a: &CheckArgs) -> Result<bool> {
         hex32(built.code_hash())
     );
     // An export on disk that no longer matches what the key generates is worth saying.
-    if let Ok(text) = std::fs::read_to_string(a.dir.join("verifier.json")) {
+    if let Ok(text) = std::fs::read_to_string(Bundle::new(&a.dir).file(files::VERIFIER_JSON)) {
         let on_disk: Option<String> = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
             .and_then(|j| j["code_hash"].as_str().map(String::from));

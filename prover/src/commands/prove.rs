@@ -6,8 +6,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use zkinfer_circuits::bundle::Bundle;
+use zkinfer_circuits::encoding::{binding_for, fr_from_hex, fr_from_int, hex_array};
 use zkinfer_circuits::proof_file::ProofFile;
-use zkinfer_circuits::prove::{binding_for, fr_from_hex};
 use zkinfer_quantize::Dataset;
 
 use crate::commands::srs::INSECURE_WARNING;
@@ -38,24 +38,13 @@ pub struct ProveArgs {
     out: PathBuf,
 }
 
-pub(crate) fn hex_bytes<const N: usize>(s: &str, what: &str) -> Result<[u8; N]> {
-    let digits = s.strip_prefix("0x").unwrap_or(s);
-    if digits.len() > 2 * N {
-        bail!("{what} `{s}` is longer than {N} bytes");
-    }
-    let padded = format!("{digits:0>width$}", width = 2 * N);
-    let mut out = [0u8; N];
-    hex::decode_to_slice(&padded, &mut out).with_context(|| format!("{what} `{s}` is not hex"))?;
-    Ok(out)
-}
-
 /// Runs `zkinfer prove`.
 pub fn run(a: ProveArgs) -> Result<()> {
     let t0 = Instant::now();
     let binding = match (&a.binding, &a.job_id, &a.prover) {
         (Some(b), _, _) => fr_from_hex(b).context("--binding")?,
-        (None, Some(job), Some(prover)) => binding_for(&hex_bytes(job, "--job-id")?, &hex_bytes(prover, "--prover")?),
-        _ => fr_from_hex("0").expect("zero"),
+        (None, Some(job), Some(prover)) => binding_for(&hex_array(job, "--job-id")?, &hex_array(prover, "--prover")?),
+        _ => fr_from_int(0),
     };
     let bundle = Bundle::new(&a.dir);
     let pb = spinner("loading keys");

@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,7 +21,6 @@ use serde::Deserialize;
 use tokio::sync::{Notify, broadcast, watch};
 use tonic::transport::Server;
 use zkinfer_circuits::proof_file::ProofFile;
-use zkinfer_circuits::prove::fr_from_hex;
 use zkinfer_proto::v1::prover_service_server::ProverServiceServer;
 
 use self::models::{Models, remove_partial_uploads};
@@ -233,7 +231,6 @@ pub fn start(cfg: &NodeConfig) -> Result<NodeHandle> {
         workers: workers as u32,
         max_upload_k: cfg.max_upload_k,
         uploads_enabled: !cfg.admin_tokens.is_empty(),
-        stopping: Arc::new(AtomicBool::new(false)),
         shutdown: watch::channel(false).0,
         unstored: Mutex::new(HashMap::new()),
         metrics: Default::default(),
@@ -292,7 +289,7 @@ impl NodeHandle {
 /// While the store is failing (disk full, I/O errors), probes it every second
 /// until a probe write succeeds.
 fn probe_store(state: Arc<NodeState>) {
-    while !state.stopping.load(Ordering::SeqCst) {
+    while !state.is_stopping() {
         // (The health borrow must end before the probe updates it.)
         let failing = matches!(*state.store.health().borrow(), StoreHealth::Full(_) | StoreHealth::Failing(_));
         if failing && state.store.probe() {
@@ -315,10 +312,16 @@ fn worker(state: Arc<NodeState>) {
     };
     let idle = |ms| {
         rt.block_on(async {
-            let _ = tokio::time::timeout(Duration::from_millis(ms), state.queued.notified()).await;
+            let wake = async {
+                tokio::select! {
+                    _ = state.queued.notified() => {}
+                    _ = state.stopped() => {}
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_millis(ms), wake).await;
         })
     };
-    while !state.stopping.load(Ordering::SeqCst) {
+    while !state.is_stopping() {
         if !state.store.writable() {
             idle(500);
             continue;
@@ -382,7 +385,7 @@ fn persist(state: &NodeState, job: &JobRecord, record: impl Fn() -> std::result:
             }
             break;
         }
-        if state.stopping.load(Ordering::SeqCst) {
+        if state.is_stopping() {
             tracing::warn!(job = %job.id, "shutdown with a result not stored: the job is redone at the next start");
             break;
         }
@@ -396,15 +399,11 @@ fn prove_job(state: &NodeState, job: &JobRecord) -> std::result::Result<StoredPr
     let m = state.models.get(&job.model_id).ok_or_else(|| format!("model {} is no longer served", job.model_id))?;
     let v = &m.prover.verifier;
     let t0 = Instant::now();
-    let q = v.model.quantize_input(&job.input).map_err(|e| format!("input: {e}"))?;
-    if q.clamped > 0 {
-        return Err(format!("input: {} values are outside the model's input range", q.clamped));
-    }
-    let binding = fr_from_hex(&job.binding).map_err(|e| format!("binding: {e}"))?;
-    let proved = m.prover.prove(&q.values, binding).map_err(|e| format!("proving: {e}"))?;
+    let input = job.input.quantized(&v.model)?;
+    let proved = m.prover.prove(&input, job.binding).map_err(|e| format!("proving: {e}"))?;
     let total_ms = t0.elapsed().as_secs_f64() * 1e3;
     let file =
-        ProofFile::new(&v.model, &v.model_id, v.info.k, v.info.insecure_srs, q.values, &proved, binding, total_ms);
+        ProofFile::new(&v.model, &v.model_id, v.info.k, v.info.insecure_srs, input, &proved, job.binding, total_ms);
     let proof_json = serde_json::to_string(&file).map_err(|e| e.to_string())?;
     Ok(StoredProof {
         proof_json,
@@ -473,6 +472,40 @@ pub async fn serve(cfg: NodeConfig, listener: Listener, shutdown: impl Future<Ou
     serve_with_chain(cfg, listener, shutdown, access).await
 }
 
+/// The node's tasks beside the gRPC server: the metrics and status page server
+/// (when `metrics_listen` is set) and the chain watcher (when there is a chain);
+/// both end on the node's shutdown signal.
+#[allow(clippy::type_complexity)]
+async fn start_tasks(
+    cfg: &NodeConfig,
+    state: &Arc<NodeState>,
+    access: Option<ChainAccess>,
+) -> Result<(Option<tokio::task::JoinHandle<std::io::Result<()>>>, Option<tokio::task::JoinHandle<()>>)> {
+    let metrics_server = match &cfg.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("metrics address {addr}: {e}"))?;
+            tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "metrics at /metrics");
+            Some(tokio::spawn(metrics::serve(listener, state.clone(), state.stopped())))
+        }
+        None => None,
+    };
+    let watcher = match access {
+        Some(a) => match Watcher::new(a, state.clone(), cfg.chain.clone().unwrap_or_default()).await {
+            Ok(w) => Some(tokio::spawn(w.run(state.shutdown.subscribe()))),
+            Err(e) => {
+                if let Some(m) = metrics_server {
+                    m.abort();
+                }
+                return Err(e);
+            }
+        },
+        None => None,
+    };
+    Ok((metrics_server, watcher))
+}
+
 /// [`serve`] with the chain watcher on `access` (e.g. an embedded chain)
 /// instead of the one `cfg.chain` would connect to; `cfg.chain` still gives
 /// the watcher's settings (defaults when absent).
@@ -489,37 +522,12 @@ pub async fn serve_with_chain(
         tokio::task::spawn_blocking(move || start(&cfg)).await??
     };
     let state = handle.state.clone();
-    let metrics_server = match &cfg.metrics_listen {
-        Some(addr) => {
-            let listener = match tokio::net::TcpListener::bind(addr).await {
-                Ok(l) => l,
-                Err(e) => {
-                    tokio::task::spawn_blocking(move || handle.stop()).await?;
-                    return Err(anyhow::anyhow!("metrics address {addr}: {e}"));
-                }
-            };
-            tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "metrics at /metrics");
-            let mut down = state.shutdown.subscribe();
-            let shut = async move {
-                let _ = down.wait_for(|s| *s).await;
-            };
-            Some(tokio::spawn(metrics::serve(listener, state.clone(), shut)))
+    let (metrics_server, watcher) = match start_tasks(&cfg, &state, access).await {
+        Ok(t) => t,
+        Err(e) => {
+            tokio::task::spawn_blocking(move || handle.stop()).await?;
+            return Err(e);
         }
-        None => None,
-    };
-    let (stop_watcher, stopped) = watch::channel(false);
-    let watcher = match access {
-        Some(a) => {
-            let w = match Watcher::new(a, state.clone(), cfg.chain.clone().unwrap_or_default()).await {
-                Ok(w) => w,
-                Err(e) => {
-                    tokio::task::spawn_blocking(move || handle.stop()).await?;
-                    return Err(e);
-                }
-            };
-            Some(tokio::spawn(w.run(stopped)))
-        }
-        None => None,
     };
     let auth = Auth { tokens: Arc::new(cfg.tokens.clone()), admin_tokens: Arc::new(cfg.admin_tokens.clone()) };
     let svc = ProverServiceServer::new(Service { state: state.clone() })
@@ -556,12 +564,17 @@ pub async fn serve_with_chain(
     if let Some(tls) = tls {
         server = server.tls_config(tls).context("TLS certificate or key")?;
     }
+    // The caller's shutdown future begins the node's shutdown; the server drains on the node's signal.
     let signalled = {
         let state = state.clone();
         async move {
-            shutdown.await;
-            tracing::info!("shutting down: no new jobs are started, WatchJob streams end, open calls finish");
-            state.begin_shutdown();
+            tokio::select! {
+                _ = shutdown => {
+                    tracing::info!("shutting down: no new jobs are started, WatchJob streams end, open calls finish");
+                    state.begin_shutdown();
+                }
+                _ = state.stopped() => {}
+            }
         }
     };
     let server = server
@@ -572,17 +585,16 @@ pub async fn serve_with_chain(
         .add_service(svc)
         .serve_with_incoming_shutdown(incoming, signalled);
     let limit = Duration::from_millis(cfg.shutdown_timeout_ms);
-    let mut shutdown_rx = state.shutdown.subscribe();
-    let began = tokio::select! {
-        r = server => { r.context("gRPC server")?; None }
-        _ = async { let _ = shutdown_rx.wait_for(|s| *s).await; tokio::time::sleep(limit).await; } => {
+    let stopped = state.stopped();
+    tokio::select! {
+        r = server => r.context("gRPC server")?,
+        _ = async { stopped.await; tokio::time::sleep(limit).await; } => {
             tracing::warn!(limit_ms = cfg.shutdown_timeout_ms, "calls still open at the shutdown limit: closing them");
-            Some(())
         }
-    };
-    let _ = began;
+    }
     let t = Instant::now();
-    let _ = stop_watcher.send(true);
+    // (The server ends only after shutdown began; the watcher has its signal.)
+    state.begin_shutdown();
     if let Some(w) = watcher {
         let _ = tokio::time::timeout(limit, w).await;
     }

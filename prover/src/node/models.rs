@@ -66,7 +66,9 @@ impl Models {
         dirs.sort();
         for d in dirs {
             // Hidden directories: unfinished uploads (see `remove_partial_uploads`), or not ours.
-            if d.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) || !d.join("setup.json").is_file() {
+            if d.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                || !zkinfer_circuits::bundle::Bundle::new(&d).setup_json().is_file()
+            {
                 continue;
             }
             let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

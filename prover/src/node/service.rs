@@ -3,25 +3,27 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use halo2curves::bn256::Fr;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
-use zkinfer_circuits::prove::{binding_for, fr_from_hex, fr_to_hex};
+use zkinfer_circuits::bundle::files;
+use zkinfer_circuits::encoding::{binding_for, fr_from_hex, fr_to_hex, hex_array, hex_decode, to_hex};
 use zkinfer_proto::v1 as pb;
 use zkinfer_proto::v1::prover_service_server::ProverService;
 
-use crate::commands::prove::hex_bytes;
 use crate::node::Role;
 use crate::node::models::{ServedModel, UPLOAD_PREFIX, check_name};
-use crate::node::store::{ErrorKind, JobRecord, JobState, JobStore, StoreError, StoreHealth, now_ms};
+use crate::node::store::{ErrorKind, JobInput, JobRecord, JobState, JobStore, StoreError, StoreHealth};
 
 /// Largest idempotency key or job reference accepted.
 const MAX_KEY_LEN: usize = 128;
 /// Most jobs one `ListJobs` returns.
 const MAX_LIST: u32 = 10_000;
+/// Jobs `ListJobs` returns without a limit.
+const DEFAULT_LIST: u32 = 100;
 /// Idempotency keys of this prefix belong to the chain watcher.
 pub const CHAIN_KEY_PREFIX: &str = "chain:";
 
@@ -45,9 +47,9 @@ pub struct NodeState {
     pub max_upload_k: u32,
     /// Whether an admin token is configured (`RegisterModel` needs one).
     pub uploads_enabled: bool,
-    /// Set when shutdown begins: workers take no more jobs.
-    pub stopping: Arc<AtomicBool>,
-    /// Turns true when shutdown begins: `WatchJob` streams end.
+    /// The node's one shutdown signal, true once shutdown began: workers take
+    /// no more jobs, `WatchJob` streams end, the chain watcher, the metrics
+    /// server and the health reporter stop, the gRPC server drains its calls.
     pub shutdown: watch::Sender<bool>,
     /// Jobs whose result could not be stored yet, with the reason (shown in `Job.error`).
     pub unstored: Mutex<HashMap<String, String>>,
@@ -63,11 +65,22 @@ impl NodeState {
         }
     }
 
-    /// Starts shutdown: no new jobs are taken, watch streams end.
+    /// Starts shutdown (see [`NodeState::shutdown`]).
     pub fn begin_shutdown(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        self.queued.notify_waiters();
         self.shutdown.send_replace(true);
+    }
+
+    /// Whether shutdown began.
+    pub fn is_stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Resolves once shutdown began (at once if it has).
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.shutdown.subscribe();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
     }
 
     /// The proto form of a job, with the reason when its result is waiting to be stored.
@@ -150,14 +163,14 @@ pub fn job_pb(j: &JobRecord) -> pb::Job {
         id: j.id.clone(),
         model_id: j.model_id.clone(),
         state: j.state as i32,
-        error: j.error.clone(),
+        error: j.error.clone().unwrap_or_default(),
         created_unix_ms: j.created_ms,
         updated_unix_ms: j.updated_ms,
-        binding: j.binding.clone(),
-        job_ref: j.job_ref.clone(),
-        from_chain: j.from_chain,
-        bounty: j.bounty.clone(),
-        tx_hash: j.tx_hash.clone(),
+        binding: fr_to_hex(&j.binding),
+        job_ref: j.job_ref.clone().unwrap_or_default(),
+        from_chain: j.from_chain(),
+        bounty: j.chain.as_ref().map(|c| c.bounty.to_string()).unwrap_or_default(),
+        tx_hash: j.tx_hash.map(|t| format!("{t:#x}")).unwrap_or_default(),
     }
 }
 
@@ -187,13 +200,14 @@ pub(crate) fn random_id() -> String {
     use rand::RngCore;
     let mut b = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut b);
-    format!("0x{}", hex::encode(b))
+    to_hex(b)
 }
 
-/// Checks the input of a submission: its length, and that every value is
-/// finite and quantizes inside the model's input range (nothing is clamped:
-/// a clamped input would be proved for a value the client did not send).
-fn check_input(r: &pb::SubmitJobRequest, m: &ServedModel) -> Result<(), Status> {
+/// Quantizes the input of a submission (what the job stores and the prover
+/// proves) after checking its length, and that every value is finite and
+/// quantizes inside the model's input range (nothing is clamped: a clamped
+/// input would be proved for a value the client did not send).
+fn check_input(r: &pb::SubmitJobRequest, m: &ServedModel) -> Result<Vec<i64>, Status> {
     let model = &m.prover.verifier.model;
     let want = model.input_len();
     if r.input.len() != want {
@@ -230,7 +244,7 @@ fn check_input(r: &pb::SubmitJobRequest, m: &ServedModel) -> Result<(), Status> 
             q.clamped
         )));
     }
-    Ok(())
+    Ok(q.values)
 }
 
 /// A number for a message: exponent notation when it is large.
@@ -239,26 +253,26 @@ fn short(x: f64) -> String {
 }
 
 /// The binding of a submission for node job `job_id`; INVALID_ARGUMENT names the problem.
-fn submission_binding(r: &pb::SubmitJobRequest, job_id: &str) -> Result<String, Status> {
-    let bad = |e: anyhow::Error| Status::invalid_argument(format!("{e:#}"));
+fn submission_binding(r: &pb::SubmitJobRequest, job_id: &str) -> Result<Fr, Status> {
+    let bad = |e: zkinfer_circuits::CircuitError| Status::invalid_argument(e.to_string());
     let binding = if !r.binding.is_empty() {
         fr_from_hex(&r.binding).map_err(|e| Status::invalid_argument(format!("binding: {e}")))?
     } else if !r.prover_address.is_empty() {
         if r.job_ref.is_empty() {
             return Err(Status::invalid_argument("prover_address needs job_ref (the on-chain job id)"));
         }
-        let job = hex_bytes::<32>(&r.job_ref, "job_ref").map_err(bad)?;
-        let prover = hex_bytes::<20>(&r.prover_address, "prover_address").map_err(bad)?;
+        let job = hex_array::<32>(&r.job_ref, "job_ref").map_err(bad)?;
+        let prover = hex_array::<20>(&r.prover_address, "prover_address").map_err(bad)?;
         binding_for(&job, &prover)
     } else {
         // Bound to this node's job id: the proof is worthless for any other job.
-        binding_for(&hex_bytes::<32>(job_id, "job id").map_err(bad)?, &[0u8; 20])
+        binding_for(&hex_array::<32>(job_id, "job id").map_err(bad)?, &[0u8; 20])
     };
-    Ok(fr_to_hex(&binding))
+    Ok(binding)
 }
 
-/// Validates a submission and computes its binding; INVALID_ARGUMENT names the problem.
-fn check_submission(r: &pb::SubmitJobRequest, m: &ServedModel, job_id: &str) -> Result<String, Status> {
+/// Validates a submission: its quantized input and its binding; INVALID_ARGUMENT names the problem.
+fn check_submission(r: &pb::SubmitJobRequest, m: &ServedModel, job_id: &str) -> Result<(Vec<i64>, Fr), Status> {
     if r.idempotency_key.len() > MAX_KEY_LEN || r.job_ref.len() > MAX_KEY_LEN || r.prover_address.len() > MAX_KEY_LEN {
         return Err(Status::invalid_argument(format!(
             "idempotency_key, job_ref and prover_address are limited to {MAX_KEY_LEN} bytes"
@@ -269,16 +283,16 @@ fn check_submission(r: &pb::SubmitJobRequest, m: &ServedModel, job_id: &str) -> 
             "idempotency_key: keys starting with `{CHAIN_KEY_PREFIX}` are reserved for the node's chain watcher"
         )));
     }
-    check_input(r, m)?;
-    submission_binding(r, job_id)
+    Ok((check_input(r, m)?, submission_binding(r, job_id)?))
 }
 
 /// Whether `existing` (found by the request's idempotency key) is the job this
-/// request would have created.
-fn same_request(existing: &JobRecord, r: &pb::SubmitJobRequest, model_id: &str) -> bool {
+/// request would have created: the same model, quantized input (`input`), job
+/// reference and binding — the same statement to prove.
+fn same_request(existing: &JobRecord, r: &pb::SubmitJobRequest, model_id: &str, input: &[i64]) -> bool {
     existing.model_id.eq_ignore_ascii_case(model_id)
-        && existing.input == r.input
-        && existing.job_ref == r.job_ref
+        && existing.input == JobInput::Quantized(input.to_vec())
+        && existing.job_ref.as_deref().unwrap_or("") == r.job_ref
         && submission_binding(r, &existing.id).is_ok_and(|b| b == existing.binding)
 }
 
@@ -347,9 +361,13 @@ fn register_bundle(state: &NodeState, b: pb::ModelBundle) -> Result<Arc<ServedMo
         return Err(Status::already_exists(format!("a model named `{}` was uploaded before", b.name)));
     }
     let up = Upload::create(&models_dir)?;
-    for (f, bytes) in
-        [("model.qm", &b.qmodel), ("setup.json", &b.setup_json), ("vk", &b.vk), ("pk", &b.pk), ("srs", &b.srs)]
-    {
+    for (f, bytes) in [
+        (files::QMODEL, &b.qmodel),
+        (files::SETUP_JSON, &b.setup_json),
+        (files::VK, &b.vk),
+        (files::PK, &b.pk),
+        (files::SRS, &b.srs),
+    ] {
         up.write(f, bytes)?;
     }
     let prover = zkinfer_circuits::bundle::Bundle::new(&up.tmp)
@@ -409,28 +427,14 @@ impl ProverService for Service {
             .get(&r.model_id)
             .ok_or_else(|| Status::not_found(format!("model `{}` is not served by this node", r.model_id)))?;
         let id = random_id();
-        let binding = check_submission(&r, &model, &id)?;
+        let (input, binding) = check_submission(&r, &model, &id)?;
         self.state.check_store(true)?;
         let state = self.state.clone();
         let (job, dedup) = tokio::task::spawn_blocking(move || {
-            let now = now_ms();
             let rec = JobRecord {
-                id,
-                model_id: model.id(),
-                state: JobState::Queued,
-                input: r.input.clone(),
-                binding,
-                job_ref: r.job_ref.clone(),
-                idempotency_key: r.idempotency_key.clone(),
-                error: String::new(),
-                created_ms: now,
-                updated_ms: now,
-                attempts: 0,
-                from_chain: false,
-                bounty: String::new(),
-                tx_hash: String::new(),
-                poster: String::new(),
-                chain_block: 0,
+                job_ref: Some(r.job_ref.clone()).filter(|s| !s.is_empty()),
+                idempotency_key: Some(r.idempotency_key.clone()).filter(|s| !s.is_empty()),
+                ..JobRecord::queued(id, model.id(), JobInput::Quantized(input.clone()), binding)
             };
             // The capacity check and the insert are one transaction: concurrent
             // submissions never exceed it.
@@ -444,7 +448,7 @@ impl ProverService for Service {
                         state.queue_capacity
                     ))
                 })?;
-            if dedup && !same_request(&job, &r, &model.id()) {
+            if dedup && !same_request(&job, &r, &model.id(), &input) {
                 return Err(Status::already_exists(format!(
                     "idempotency_key `{}` was used for job {} with a different model, input or binding",
                     r.idempotency_key, job.id
@@ -532,7 +536,7 @@ impl ProverService for Service {
             })?;
         let file = zkinfer_circuits::proof_file::ProofFile::from_json(stored.proof_json.as_bytes())
             .map_err(|e| Status::internal(format!("stored proof: {e}")))?;
-        let proof = hex::decode(file.proof.trim_start_matches("0x")).map_err(|e| Status::internal(e.to_string()))?;
+        let proof = hex_decode(&file.proof, "stored proof").map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(pb::Proof {
             job_id: id,
             model_id: file.model_id.clone(),
@@ -558,7 +562,7 @@ impl ProverService for Service {
     async fn list_jobs(&self, req: Request<pb::ListJobsRequest>) -> Result<Response<pb::ListJobsResponse>, Status> {
         self.state.check_store(false)?;
         let r = req.into_inner();
-        let limit = if r.limit == 0 { 100 } else { r.limit.min(MAX_LIST) };
+        let limit = if r.limit == 0 { DEFAULT_LIST } else { r.limit.min(MAX_LIST) };
         let state = match r.state {
             0 => None,
             s => Some(
@@ -588,5 +592,34 @@ impl ProverService for Service {
             queue_len: s.queued().map_err(store_status)? as u32,
             queue_capacity: self.state.queue_capacity.min(u32::MAX as u64) as u32,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The limits prover.proto documents are the ones the service applies.
+    #[test]
+    fn the_proto_documents_the_limits_the_service_applies() {
+        let proto = include_str!("../../../proto/zkinfer/v1/prover.proto");
+        let field_doc = |field: &str| -> String {
+            let at = proto.find(&format!(" {field} = ")).unwrap_or_else(|| panic!("no field {field}"));
+            let before = &proto[..at];
+            let start = before.rfind(";\n").or_else(|| before.rfind("{\n")).unwrap();
+            before[start..].to_string()
+        };
+        for field in ["idempotency_key", "job_ref", "prover_address"] {
+            let doc = field_doc(&format!("string {field}"));
+            assert!(doc.contains(&format!("at most {MAX_KEY_LEN} bytes")), "{field}: {doc}");
+        }
+        let doc = field_doc("uint32 limit");
+        assert!(
+            doc.contains(&format!("at most {MAX_LIST})")) && doc.contains(&format!("default {DEFAULT_LIST}")),
+            "{doc}"
+        );
+        let cancel =
+            proto.lines().skip_while(|l| !l.contains("Cancels a queued or proving job")).take(3).collect::<String>();
+        assert!(cancel.contains("FAILED_PRECONDITION") && cancel.contains("NOT_FOUND"), "{cancel}");
     }
 }

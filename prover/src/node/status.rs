@@ -88,7 +88,20 @@ pub fn render(state: &NodeState, cache: &VerifiedCache) -> String {
 
     let jobs: Vec<JobRecord> = state.store.list(1000, None).unwrap_or_default();
     chart(&mut o, &jobs, now_ms);
+    proofs_table(&mut o, state, cache, &jobs, &model_name);
+    jobs_table(&mut o, &jobs, &model_name);
+    o.push_str("</body></html>\n");
+    o
+}
 
+/// The newest proofs, each verified by the node (once: `cache`).
+fn proofs_table(
+    o: &mut String,
+    state: &NodeState,
+    cache: &VerifiedCache,
+    jobs: &[JobRecord],
+    model_name: &dyn Fn(&str) -> String,
+) {
     o.push_str(
         "<h2>Recent proofs</h2><table id=\"proofs\"><tr><th>job</th><th>model</th><th>state</th>\
          <th>prediction</th><th>proving time</th><th>verified by the node</th></tr>",
@@ -128,13 +141,22 @@ pub fn render(state: &NodeState, cache: &VerifiedCache) -> String {
         );
     }
     o.push_str("</table>");
+}
 
+/// The newest jobs and their states.
+fn jobs_table(o: &mut String, jobs: &[JobRecord], model_name: &dyn Fn(&str) -> String) {
     o.push_str(
         "<h2>Jobs</h2><table id=\"jobs\"><tr><th>job</th><th>model</th><th>state</th><th>created (UTC)</th>\
          <th>updated (UTC)</th><th>chain</th><th>error</th></tr>",
     );
     for j in jobs.iter().take(SHOWN_JOBS as usize) {
-        let chain = if j.from_chain { format!("job {} {}", esc(&j.job_ref), esc(&j.tx_hash)) } else { String::new() };
+        let chain = match &j.chain {
+            Some(c) => {
+                let tx = j.tx_hash.map(|t| format!("{t:#x}")).unwrap_or_default();
+                format!("job {:#066x} {tx}", c.job_id)
+            }
+            None => String::new(),
+        };
         let _ = write!(
             o,
             "<tr data-job=\"{id}\" data-state=\"{st}\"><td><code>{id}</code></td><td>{}</td><td class=\"{st}\">{st}</td>\
@@ -142,13 +164,12 @@ pub fn render(state: &NodeState, cache: &VerifiedCache) -> String {
             esc(&model_name(&j.model_id)),
             utc(j.created_ms),
             utc(j.updated_ms),
-            esc(&j.error),
+            esc(j.error.as_deref().unwrap_or("")),
             id = esc(&j.id),
             st = j.state.name(),
         );
     }
-    o.push_str("</table></body></html>\n");
-    o
+    o.push_str("</table>");
 }
 
 /// Proofs finished per minute over the last [`CHART_MINUTES`], as an SVG bar chart.

@@ -19,14 +19,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use alloy::primitives::{Address, B256, U256};
+use halo2curves::bn256::Fr;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use tokio::sync::watch;
+use zkinfer_circuits::encoding::{fr_from_hex, fr_to_hex, strip_0x};
 
 /// Bytes written (then deleted) by [`JobStore::probe`]: more than a stored proof
 /// of the models we serve takes, so a store that passes the probe can take a proof.
 pub const PROBE_BYTES: usize = 256 * 1024;
 
-/// A job's state (the numbers are the proto's `JobState`).
+/// A job's state (the numbers are the proto's `JobState`, and what the store keeps).
+///
+/// The moves a job can make are [`JobState::may_become`]'s table; every
+/// store operation that changes a state names the states it moves from, and
+/// a test checks each of them against the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum JobState {
     /// Waiting for a worker.
@@ -46,21 +53,13 @@ pub enum JobState {
 }
 
 impl JobState {
-    /// From the stored number.
+    /// From the stored (or proto) number; `None` for a number no state has.
     pub fn from_i64(v: i64) -> Option<JobState> {
-        Some(match v {
-            1 => JobState::Queued,
-            2 => JobState::Proving,
-            3 => JobState::Proved,
-            4 => JobState::Submitted,
-            5 => JobState::Settled,
-            6 => JobState::Failed,
-            7 => JobState::Cancelled,
-            _ => return None,
-        })
+        JobState::ALL.into_iter().find(|s| *s as i64 == v)
     }
 
-    /// Lower-case name (`queued`, `proving`, ...).
+    /// Lower-case name (`queued`, `proving`, ...): the one spelling of the
+    /// states for logs, metrics, the status page and the CLI.
     pub fn name(self) -> &'static str {
         match self {
             JobState::Queued => "queued",
@@ -80,6 +79,30 @@ impl JobState {
         matches!(self, JobState::Proved | JobState::Settled | JobState::Failed | JobState::Cancelled)
     }
 
+    /// Whether a job in this state may move to `to`:
+    ///
+    /// | from | to |
+    /// |---|---|
+    /// | queued | proving (a worker takes it), cancelled, failed (its input cannot be proved) |
+    /// | proving | proved, queued (its proof could not be stored; a crash), cancelled, failed |
+    /// | proved | submitted (chain jobs), failed (the submission failed; the posting is gone) |
+    /// | submitted | submitted (again, after a crash), settled, failed, proved (a reorganization undid it) |
+    /// | settled | proved (a reorganization undid the settlement), failed (the posting is gone) |
+    /// | failed | failed (a reorganization orphaned it again: the reason is replaced) |
+    /// | cancelled | — |
+    pub fn may_become(self, to: JobState) -> bool {
+        use JobState::*;
+        match self {
+            Queued => matches!(to, Proving | Cancelled | Failed),
+            Proving => matches!(to, Proved | Queued | Cancelled | Failed),
+            Proved => matches!(to, Submitted | Failed),
+            Submitted => matches!(to, Submitted | Settled | Failed | Proved),
+            Settled => matches!(to, Proved | Failed),
+            Failed => matches!(to, Failed),
+            Cancelled => false,
+        }
+    }
+
     /// All states, in order.
     pub const ALL: [JobState; 7] = [
         JobState::Queued,
@@ -92,50 +115,155 @@ impl JobState {
     ];
 }
 
+/// The moves of the store's operations: (operation, from, to). Each operation's SQL
+/// is written from the from-states here; a test checks every row against
+/// [`JobState::may_become`].
+#[cfg(test)]
+const MOVES: [(&str, &[JobState], JobState); 11] = [
+    ("claim_next", &[JobState::Queued], JobState::Proving),
+    ("complete", &[JobState::Proving], JobState::Proved),
+    ("fail", FAIL_FROM, JobState::Failed),
+    ("fail (a chain job)", &[JobState::Proved], JobState::Failed),
+    ("cancel", CANCEL_FROM, JobState::Cancelled),
+    ("requeue", &[JobState::Proving], JobState::Queued),
+    ("orphan", ORPHAN_FROM, JobState::Failed),
+    ("unsettle", UNSETTLE_FROM, JobState::Proved),
+    ("mark_submitted", SUBMIT_FROM, JobState::Submitted),
+    ("settle", &[JobState::Submitted], JobState::Settled),
+    ("requeue_interrupted", &[JobState::Proving], JobState::Queued),
+];
+const FAIL_FROM: &[JobState] = &[JobState::Queued, JobState::Proving, JobState::Submitted];
+const CANCEL_FROM: &[JobState] = &[JobState::Queued, JobState::Proving];
+const ORPHAN_FROM: &[JobState] =
+    &[JobState::Queued, JobState::Proving, JobState::Proved, JobState::Submitted, JobState::Settled, JobState::Failed];
+const UNSETTLE_FROM: &[JobState] = &[JobState::Submitted, JobState::Settled];
+const SUBMIT_FROM: &[JobState] = &[JobState::Proved, JobState::Submitted];
+/// Chain jobs not finished yet (a poster's open jobs).
+const OPEN: &[JobState] = &[JobState::Queued, JobState::Proving, JobState::Proved, JobState::Submitted];
+/// Chain jobs proved but not settled.
+const PENDING: &[JobState] = &[JobState::Proved, JobState::Submitted];
+/// Chain jobs a reorganization may have touched.
+const ON_CHAIN: &[JobState] =
+    &[JobState::Queued, JobState::Proving, JobState::Proved, JobState::Submitted, JobState::Settled];
+
+/// `states` as an SQL list of their stored numbers (`1, 2, 4`).
+fn sql_states(states: &[JobState]) -> String {
+    states.iter().map(|s| (*s as i64).to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// The input a job proves.
+#[derive(Clone, Debug, PartialEq)]
+pub enum JobInput {
+    /// Quantized at each input's scale, every input's values concatenated: what
+    /// the prover takes and the statement's input instances. Every job written
+    /// by this version holds this.
+    Quantized(Vec<i64>),
+    /// Float values, as stores written before the quantized form kept them
+    /// (an upgraded node still proves its queued jobs: [`JobInput::quantized`]).
+    Float(Vec<f64>),
+}
+
+impl JobInput {
+    /// The quantized input for `model`: the stored values, or the quantization of
+    /// an older store's floats; an error when a value is outside the model's input
+    /// range (the node never clamps) or the length is not the model's.
+    pub fn quantized(&self, model: &zkinfer_quantize::QModel) -> std::result::Result<Vec<i64>, String> {
+        match self {
+            JobInput::Quantized(q) => {
+                model.check_input_len(q.len()).map_err(|e| format!("input: {e}"))?;
+                let (lo, hi) = zkinfer_quantize::fixed::signed_range(model.config.act_bits);
+                match q.iter().position(|&v| (v as i128) < lo || (v as i128) > hi) {
+                    Some(i) => Err(format!("input[{i}] = {} is out of the model's input range [{lo}, {hi}]", q[i])),
+                    None => Ok(q.clone()),
+                }
+            }
+            JobInput::Float(x) => {
+                let q = model.quantize_input(x).map_err(|e| format!("input: {e}"))?;
+                if q.clamped > 0 {
+                    return Err(format!("input: {} values are outside the model's input range", q.clamped));
+                }
+                Ok(q.values)
+            }
+        }
+    }
+}
+
+/// What a chain job was posted with (`JobPosted`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainPosting {
+    /// The on-chain job id.
+    pub job_id: U256,
+    /// The bounty (token base units).
+    pub bounty: U256,
+    /// Who posted it.
+    pub poster: Address,
+    /// The block it was posted in.
+    pub block: u64,
+}
+
 /// A stored job.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobRecord {
-    /// Job id (32 random bytes, hex), assigned by the node.
+    /// Job id (`0x` + 32 random bytes in hex), assigned by the node.
     pub id: String,
     /// Model id (`0x` + 64 hex).
     pub model_id: String,
     /// Current state.
     pub state: JobState,
-    /// The input as submitted (float values).
-    pub input: Vec<f64>,
-    /// The binding element (`0x` + 64 hex).
-    pub binding: String,
-    /// The client's or chain's reference (on-chain job id), if any.
-    pub job_ref: String,
-    /// The client's idempotency key ("" when none).
-    pub idempotency_key: String,
-    /// Why it failed.
-    pub error: String,
+    /// The input to prove.
+    pub input: JobInput,
+    /// The binding element the proof is bound to.
+    pub binding: Fr,
+    /// The client's reference (for a chain job, the on-chain job id as `0x` + 64 hex).
+    pub job_ref: Option<String>,
+    /// The client's idempotency key (the chain watcher's key for a chain job).
+    pub idempotency_key: Option<String>,
+    /// Why it failed (or why its result is not stored yet).
+    pub error: Option<String>,
     /// Unix ms.
     pub created_ms: i64,
     /// Unix ms.
     pub updated_ms: i64,
     /// How many times a worker started it (more than 1 after a crash).
     pub attempts: i64,
-    /// Whether the chain watcher took it from a `JobPosted` event (it is then
-    /// submitted to the market once proved).
-    pub from_chain: bool,
-    /// The on-chain bounty (token base units, decimal; "" for API jobs).
-    pub bounty: String,
-    /// The settlement transaction (`0x` + hash; "" until settled).
-    pub tx_hash: String,
-    /// Who posted a chain job (`0x` + 40 hex; "" for API jobs).
-    pub poster: String,
-    /// The block a chain job was posted in (0 for API jobs).
-    pub chain_block: u64,
+    /// The posting, for a job the chain watcher took from a `JobPosted` event
+    /// (it is then submitted to the market once proved); `None` for API jobs.
+    pub chain: Option<ChainPosting>,
+    /// The settlement transaction, once settled.
+    pub tx_hash: Option<B256>,
 }
 
 impl JobRecord {
+    /// A queued API job.
+    pub fn queued(id: String, model_id: String, input: JobInput, binding: Fr) -> JobRecord {
+        let now = now_ms();
+        JobRecord {
+            id,
+            model_id,
+            state: JobState::Queued,
+            input,
+            binding,
+            job_ref: None,
+            idempotency_key: None,
+            error: None,
+            created_ms: now,
+            updated_ms: now,
+            attempts: 0,
+            chain: None,
+            tx_hash: None,
+        }
+    }
+
+    /// Whether the chain watcher took it from the market.
+    pub fn from_chain(&self) -> bool {
+        self.chain.is_some()
+    }
+
     /// Whether nothing will happen to the job any more: a final state, or
     /// `proved` for a job that is not submitted on chain.
     pub fn is_done(&self) -> bool {
         match self.state {
-            JobState::Proved => !self.from_chain,
+            JobState::Proved => !self.from_chain(),
             s => s.is_final(),
         }
     }
@@ -263,16 +391,19 @@ pub fn now_ms() -> i64 {
 }
 
 const COLUMNS: &str = "id, model_id, state, input, binding, job_ref, idempotency_key, error, created_ms, updated_ms, \
-                       attempts, from_chain, bounty, tx_hash, poster, chain_block";
+                       attempts, from_chain, bounty, tx_hash, poster, chain_block, qinput";
 
 /// Columns added after the first release, with their definitions (added to
 /// older stores when opened).
-const ADDED_COLUMNS: [(&str, &str); 5] = [
+/// `qinput` holds the quantized input (JSON integers) of every job written since
+/// the float `input` column stopped being written (it is '' then).
+const ADDED_COLUMNS: [(&str, &str); 6] = [
     ("from_chain", "INTEGER NOT NULL DEFAULT 0"),
     ("bounty", "TEXT NOT NULL DEFAULT ''"),
     ("tx_hash", "TEXT NOT NULL DEFAULT ''"),
     ("poster", "TEXT NOT NULL DEFAULT ''"),
     ("chain_block", "INTEGER NOT NULL DEFAULT 0"),
+    ("qinput", "TEXT"),
 ];
 
 /// `PRAGMA quick_check`: `Ok` or the first problems it reports.
@@ -282,27 +413,129 @@ fn quick_check(conn: &Connection) -> std::result::Result<(), String> {
     if rows.len() == 1 && rows[0] == "ok" { Ok(()) } else { Err(rows.join("; ")) }
 }
 
+/// A stored value that does not decode: the row is reported, never guessed at.
+fn bad_column(col: usize, id: &str, what: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        col,
+        rusqlite::types::Type::Text,
+        format!("job {id}: the stored {what} `{value}` does not decode").into(),
+    )
+}
+
+/// '' (how the store keeps "none") as `None`.
+fn non_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
 fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
+    let id: String = r.get(0)?;
     let state: i64 = r.get(2)?;
-    let input: String = r.get(3)?;
+    let state = JobState::from_i64(state).ok_or_else(|| bad_column(2, &id, "state", &state.to_string()))?;
+    let input = match r.get::<_, Option<String>>(16)? {
+        Some(q) => JobInput::Quantized(serde_json::from_str(&q).map_err(|_| bad_column(16, &id, "input", &q))?),
+        None => {
+            let f: String = r.get(3)?;
+            JobInput::Float(serde_json::from_str(&f).map_err(|_| bad_column(3, &id, "float input", &f))?)
+        }
+    };
+    let binding: String = r.get(4)?;
+    let binding = fr_from_hex(&binding).map_err(|_| bad_column(4, &id, "binding", &binding))?;
+    let job_ref = non_empty(r.get(5)?);
+    let chain = if r.get::<_, i64>(11)? != 0 {
+        let job_ref = job_ref.clone().unwrap_or_default();
+        let job_id = U256::from_str_radix(strip_0x(&job_ref), 16).map_err(|_| {
+            rusqlite::Error::FromSqlConversionFailure(
+                5,
+                rusqlite::types::Type::Text,
+                format!("job {id}: the stored job_ref `{job_ref}` is not an on-chain job id").into(),
+            )
+        })?;
+        let bounty: String = r.get(12)?;
+        let bounty = U256::from_str_radix(&bounty, 10).map_err(|_| bad_column(12, &id, "bounty", &bounty))?;
+        let poster: String = r.get(14)?;
+        let poster = poster.parse::<Address>().map_err(|_| bad_column(14, &id, "poster", &poster))?;
+        Some(ChainPosting { job_id, bounty, poster, block: r.get::<_, i64>(15)? as u64 })
+    } else {
+        None
+    };
+    let tx_hash = match non_empty(r.get(13)?) {
+        Some(t) => Some(t.parse::<B256>().map_err(|_| bad_column(13, &id, "tx_hash", &t))?),
+        None => None,
+    };
     Ok(JobRecord {
-        id: r.get(0)?,
+        id,
         model_id: r.get(1)?,
-        state: JobState::from_i64(state).unwrap_or(JobState::Failed),
-        input: serde_json::from_str(&input).unwrap_or_default(),
-        binding: r.get(4)?,
-        job_ref: r.get(5)?,
-        idempotency_key: r.get(6)?,
-        error: r.get(7)?,
+        state,
+        input,
+        binding,
+        job_ref,
+        idempotency_key: non_empty(r.get(6)?),
+        error: non_empty(r.get(7)?),
         created_ms: r.get(8)?,
         updated_ms: r.get(9)?,
         attempts: r.get(10)?,
-        from_chain: r.get::<_, i64>(11)? != 0,
-        bounty: r.get(12)?,
-        tx_hash: r.get(13)?,
-        poster: r.get(14)?,
-        chain_block: r.get::<_, i64>(15)? as u64,
+        chain,
+        tx_hash,
     })
+}
+
+/// The jobs `SELECT {COLUMNS} FROM jobs {filter}` finds. A row that does not
+/// decode (a value written by something else than this store: a bad state
+/// number, binding, input, chain field) never stops the others and is never
+/// guessed at: it is quarantined — marked `failed`, with the reason and the
+/// undecodable value in its `error`, and the value replaced by one that decodes
+/// (a chain job becomes a plain one, so nothing submits it) — then read again.
+fn read_jobs(conn: &Connection, filter: &str, params: impl rusqlite::Params) -> Result<Vec<JobRecord>> {
+    let mut st = conn.prepare(&format!("SELECT {COLUMNS} FROM jobs {filter}"))?;
+    let rows = st.query_map(params, |r| {
+        Ok(match row_to_job(r) {
+            Ok(j) => Ok(j),
+            Err(rusqlite::Error::FromSqlConversionFailure(col, _, e)) => {
+                Err((r.get::<_, String>(0)?, col, e.to_string()))
+            }
+            Err(e) => return Err(e),
+        })
+    })?;
+    let rows: Vec<_> = rows.collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        match row {
+            Ok(j) => out.push(j),
+            Err((id, col, reason)) => {
+                if let Some(j) = quarantine(conn, &id, col, reason)? {
+                    out.push(j);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// See [`read_jobs`]: fixes one undecodable column of job `id` at a time (at
+/// most every column once), then reads the job; `None` if it is gone.
+fn quarantine(conn: &Connection, id: &str, mut col: usize, mut reason: String) -> Result<Option<JobRecord>> {
+    let mut reasons = Vec::new();
+    for _ in 0..8 {
+        tracing::warn!(job = %id, %reason, "a stored job does not decode: it is marked failed");
+        reasons.push(reason.clone());
+        let fix = match col {
+            3 | 16 => "qinput = '[]'",
+            4 => "binding = '0x00'",
+            13 => "tx_hash = ''",
+            5 | 12 | 14 => "from_chain = 0",
+            _ => "state = state",
+        };
+        conn.execute(
+            &format!("UPDATE jobs SET {fix}, state = ?1, error = ?2 WHERE id = ?3"),
+            params![JobState::Failed as i64, reasons.join("; "), id],
+        )?;
+        match conn.query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), params![id], row_to_job).optional() {
+            Ok(j) => return Ok(j),
+            Err(rusqlite::Error::FromSqlConversionFailure(c, _, e)) => (col, reason) = (c, e.to_string()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::NotFound(format!("{id} (its stored values do not decode: {})", reasons.join("; "))))
 }
 
 impl JobStore {
@@ -484,43 +717,46 @@ impl JobStore {
     fn insert_tx(&self, job: &JobRecord, limit: Option<(u64, &[JobState])>) -> Result<Option<(JobRecord, bool)>> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        if !job.idempotency_key.is_empty() {
-            let existing = tx
-                .query_row(
-                    &format!("SELECT {COLUMNS} FROM jobs WHERE idempotency_key = ?1"),
-                    params![job.idempotency_key],
-                    row_to_job,
-                )
-                .optional()?;
-            if let Some(e) = existing {
+        if let Some(key) = &job.idempotency_key {
+            let existing = read_jobs(&tx, "WHERE idempotency_key = ?1", params![key])?;
+            if let Some(e) = existing.into_iter().next() {
                 return Ok(Some((e, true)));
             }
         }
         if let Some((cap, states)) = limit {
-            let list = states.iter().map(|s| (*s as i64).to_string()).collect::<Vec<_>>().join(",");
+            let list = sql_states(states);
             let n: i64 =
                 tx.query_row(&format!("SELECT COUNT(*) FROM jobs WHERE state IN ({list})"), [], |r| r.get(0))?;
             if n as u64 >= cap {
                 return Ok(None);
             }
         }
+        let (float_input, qinput) = match &job.input {
+            JobInput::Quantized(q) => (String::new(), Some(serde_json::to_string(q).expect("integers serialize"))),
+            JobInput::Float(f) => (serde_json::to_string(f).expect("floats serialize"), None),
+        };
+        let chain = job.chain.as_ref();
         tx.execute(
             "INSERT INTO jobs (id, model_id, state, input, binding, job_ref, idempotency_key, created_ms, updated_ms,
-                               from_chain, bounty, poster, chain_block)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12)",
+                               from_chain, bounty, poster, chain_block, qinput)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 job.id,
                 job.model_id,
                 JobState::Queued as i64,
-                serde_json::to_string(&job.input).expect("floats serialize"),
-                job.binding,
-                job.job_ref,
-                job.idempotency_key,
+                float_input,
+                fr_to_hex(&job.binding),
+                match chain {
+                    Some(c) => format!("{:#066x}", c.job_id),
+                    None => job.job_ref.clone().unwrap_or_default(),
+                },
+                job.idempotency_key.as_deref().unwrap_or(""),
                 job.created_ms,
-                job.from_chain as i64,
-                job.bounty,
-                job.poster,
-                job.chain_block as i64
+                chain.is_some() as i64,
+                chain.map(|c| c.bounty.to_string()).unwrap_or_default(),
+                chain.map(|c| format!("{:#x}", c.poster)).unwrap_or_default(),
+                chain.map_or(0, |c| c.block as i64),
+                qinput
             ],
         )?;
         tx.commit()?;
@@ -530,9 +766,8 @@ impl JobStore {
     /// The job `id`.
     pub fn get(&self, id: &str) -> Result<JobRecord> {
         self.noted((|| -> Result<JobRecord> {
-            self.conn()
-                .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), params![id], row_to_job)
-                .optional()?
+            read_jobs(&self.conn(), "WHERE id = ?1", params![id])?
+                .pop()
                 .ok_or_else(|| StoreError::NotFound(id.to_string()))
         })())
     }
@@ -540,23 +775,14 @@ impl JobStore {
     /// The job submitted with idempotency key `key`.
     pub fn get_by_key(&self, key: &str) -> Result<Option<JobRecord>> {
         self.noted((|| -> Result<Option<JobRecord>> {
-            Ok(self
-                .conn()
-                .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE idempotency_key = ?1"), params![key], row_to_job)
-                .optional()?)
+            Ok(read_jobs(&self.conn(), "WHERE idempotency_key = ?1", params![key])?.pop())
         })())
     }
 
     /// The newest `limit` jobs, optionally only in `state`, newest first.
     pub fn list(&self, limit: u32, state: Option<JobState>) -> Result<Vec<JobRecord>> {
-        self.noted((|| -> Result<Vec<JobRecord>> {
-            let conn = self.conn();
-            let mut st = conn.prepare(&format!(
-                "SELECT {COLUMNS} FROM jobs WHERE (?1 = 0 OR state = ?1) ORDER BY seq DESC LIMIT ?2"
-            ))?;
-            let rows = st.query_map(params![state.map(|s| s as i64).unwrap_or(0), limit], row_to_job)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })())
+        let filter = "WHERE (?1 = 0 OR state = ?1) ORDER BY seq DESC LIMIT ?2";
+        self.noted(read_jobs(&self.conn(), filter, params![state.map(|s| s as i64).unwrap_or(0), limit]))
     }
 
     /// Takes the oldest queued job and marks it `proving` (one transaction, so
@@ -565,13 +791,15 @@ impl JobStore {
         self.noted((|| -> Result<Option<JobRecord>> {
             let mut conn = self.conn();
             let tx = conn.transaction()?;
-            let job = tx
-                .query_row(
-                    &format!("SELECT {COLUMNS} FROM jobs WHERE state = ?1 ORDER BY seq LIMIT 1"),
-                    params![JobState::Queued as i64],
-                    row_to_job,
-                )
-                .optional()?;
+            // A queued row that does not decode is failed by read_jobs: take the next one.
+            let job = loop {
+                let found = read_jobs(&tx, "WHERE state = ?1 ORDER BY seq LIMIT 1", params![JobState::Queued as i64])?;
+                match found.into_iter().next() {
+                    Some(j) if j.state == JobState::Queued => break Some(j),
+                    Some(_) => continue,
+                    None => break None,
+                }
+            };
             let Some(mut job) = job else {
                 return Ok(None);
             };
@@ -614,9 +842,12 @@ impl JobStore {
     pub fn fail(&self, id: &str, error: &str) -> Result<()> {
         self.noted((|| -> Result<()> {
             self.conn().execute(
-                "UPDATE jobs SET state = ?1, updated_ms = ?2, error = ?3
-                 WHERE id = ?4 AND (state IN (1, 2, 4) OR (state = 3 AND from_chain = 1))",
-                params![JobState::Failed as i64, now_ms(), error, id],
+                &format!(
+                    "UPDATE jobs SET state = ?1, updated_ms = ?2, error = ?3
+                     WHERE id = ?4 AND (state IN ({}) OR (state = ?5 AND from_chain = 1))",
+                    sql_states(FAIL_FROM)
+                ),
+                params![JobState::Failed as i64, now_ms(), error, id, JobState::Proved as i64],
             )?;
             Ok(())
         })())
@@ -626,7 +857,10 @@ impl JobStore {
     pub fn cancel(&self, id: &str) -> Result<JobRecord> {
         self.noted((|| -> Result<JobRecord> {
             let n = self.conn().execute(
-                "UPDATE jobs SET state = ?1, updated_ms = ?2 WHERE id = ?3 AND state IN (1, 2)",
+                &format!(
+                    "UPDATE jobs SET state = ?1, updated_ms = ?2 WHERE id = ?3 AND state IN ({})",
+                    sql_states(CANCEL_FROM)
+                ),
                 params![JobState::Cancelled as i64, now_ms(), id],
             )?;
             let job = self.get(id)?;
@@ -652,25 +886,21 @@ impl JobStore {
     /// The chain jobs taken for on-chain job `job_ref`, oldest first (more
     /// than one only when a reorganization gave the id to another posting).
     pub fn chain_jobs_for(&self, job_ref: &str) -> Result<Vec<JobRecord>> {
-        self.noted((|| -> Result<Vec<JobRecord>> {
-            let conn = self.conn();
-            let mut st = conn
-                .prepare(&format!("SELECT {COLUMNS} FROM jobs WHERE from_chain = 1 AND job_ref = ?1 ORDER BY seq"))?;
-            let rows = st.query_map(params![job_ref], row_to_job)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })())
+        self.noted(read_jobs(&self.conn(), "WHERE from_chain = 1 AND job_ref = ?1 ORDER BY seq", params![job_ref]))
     }
 
     /// Chain jobs posted in block `block` or later that a reorganization may
     /// have touched (every state but cancelled and failed), oldest first.
     pub fn chain_jobs_since(&self, block: u64) -> Result<Vec<JobRecord>> {
         self.noted((|| -> Result<Vec<JobRecord>> {
-            let conn = self.conn();
-            let mut st = conn.prepare(&format!(
-                "SELECT {COLUMNS} FROM jobs WHERE from_chain = 1 AND chain_block >= ?1 AND state NOT IN (6, 7) ORDER BY seq"
-            ))?;
-            let rows = st.query_map(params![block as i64], row_to_job)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            let filter = format!(
+                "WHERE from_chain = 1 AND chain_block >= ?1 AND state IN ({}) ORDER BY seq",
+                sql_states(ON_CHAIN)
+            );
+            Ok(read_jobs(&self.conn(), &filter, params![block as i64])?
+                .into_iter()
+                .filter(|j| j.from_chain())
+                .collect())
         })())
     }
 
@@ -679,7 +909,10 @@ impl JobStore {
     pub fn orphan(&self, id: &str, reason: &str) -> Result<()> {
         self.noted((|| -> Result<()> {
             self.conn().execute(
-                "UPDATE jobs SET state = ?1, updated_ms = ?2, error = ?3 WHERE id = ?4 AND from_chain = 1 AND state != 7",
+                &format!(
+                    "UPDATE jobs SET state = ?1, updated_ms = ?2, error = ?3 WHERE id = ?4 AND from_chain = 1 AND state IN ({})",
+                    sql_states(ORPHAN_FROM)
+                ),
                 params![JobState::Failed as i64, now_ms(), reason, id],
             )?;
             Ok(())
@@ -691,7 +924,10 @@ impl JobStore {
     pub fn unsettle(&self, id: &str) -> Result<()> {
         self.noted((|| -> Result<()> {
             self.conn().execute(
-                "UPDATE jobs SET state = ?1, updated_ms = ?2, tx_hash = '' WHERE id = ?3 AND from_chain = 1 AND state IN (4, 5)",
+                &format!(
+                    "UPDATE jobs SET state = ?1, updated_ms = ?2, tx_hash = '' WHERE id = ?3 AND from_chain = 1 AND state IN ({})",
+                    sql_states(UNSETTLE_FROM)
+                ),
                 params![JobState::Proved as i64, now_ms(), id],
             )?;
             Ok(())
@@ -699,11 +935,14 @@ impl JobStore {
     }
 
     /// Chain jobs of `poster` not finished yet (queued, proving, proved or submitted).
-    pub fn open_chain_jobs_of(&self, poster: &str) -> Result<u64> {
+    pub fn open_chain_jobs_of(&self, poster: Address) -> Result<u64> {
         self.noted((|| -> Result<u64> {
             let n: i64 = self.conn().query_row(
-                "SELECT COUNT(*) FROM jobs WHERE from_chain = 1 AND poster = ?1 AND state IN (1, 2, 3, 4)",
-                params![poster],
+                &format!(
+                    "SELECT COUNT(*) FROM jobs WHERE from_chain = 1 AND poster = ?1 AND state IN ({})",
+                    sql_states(OPEN)
+                ),
+                params![format!("{poster:#x}")],
                 |r| r.get(0),
             )?;
             Ok(n as u64)
@@ -740,19 +979,26 @@ impl JobStore {
 
     /// Marks a proved chain job as being submitted to the market.
     pub fn mark_submitted(&self, id: &str) -> Result<()> {
-        self.noted(self.transition(id, &[JobState::Proved, JobState::Submitted], JobState::Submitted, "submitted", ""))
+        self.noted(self.transition(id, SUBMIT_FROM, JobState::Submitted, "submitted", None))
     }
 
-    /// Marks a submitted chain job settled by transaction `tx_hash`.
-    pub fn settle(&self, id: &str, tx_hash: &str) -> Result<()> {
+    /// Marks a submitted chain job settled by transaction `tx_hash` (`None`: found
+    /// settled on chain, the transaction unknown; a hash already stored is kept).
+    pub fn settle(&self, id: &str, tx_hash: Option<B256>) -> Result<()> {
         self.noted(self.transition(id, &[JobState::Submitted], JobState::Settled, "settled", tx_hash))
     }
 
-    fn transition(&self, id: &str, from: &[JobState], to: JobState, action: &'static str, tx: &str) -> Result<()> {
+    fn transition(
+        &self,
+        id: &str,
+        from: &[JobState],
+        to: JobState,
+        action: &'static str,
+        tx: Option<B256>,
+    ) -> Result<()> {
         let conn = self.conn();
-        let job = conn
-            .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), params![id], row_to_job)
-            .optional()?
+        let job = read_jobs(&conn, "WHERE id = ?1", params![id])?
+            .pop()
             .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
         if !from.contains(&job.state) {
             return Err(StoreError::BadState { id: id.to_string(), state: job.state.name(), action });
@@ -760,7 +1006,7 @@ impl JobStore {
         conn.execute(
             "UPDATE jobs SET state = ?1, updated_ms = ?2, tx_hash = CASE WHEN ?3 = '' THEN tx_hash ELSE ?3 END
              WHERE id = ?4",
-            params![to as i64, now_ms(), tx, id],
+            params![to as i64, now_ms(), tx.map(|t| format!("{t:#x}")).unwrap_or_default(), id],
         )?;
         Ok(())
     }
@@ -768,12 +1014,8 @@ impl JobStore {
     /// Chain jobs that are proved or submitted but not settled, oldest first.
     pub fn chain_pending(&self) -> Result<Vec<JobRecord>> {
         self.noted((|| -> Result<Vec<JobRecord>> {
-            let conn = self.conn();
-            let mut st = conn.prepare(&format!(
-                "SELECT {COLUMNS} FROM jobs WHERE from_chain = 1 AND state IN (3, 4) ORDER BY seq"
-            ))?;
-            let rows = st.query_map([], row_to_job)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            let filter = format!("WHERE from_chain = 1 AND state IN ({}) ORDER BY seq", sql_states(PENDING));
+            Ok(read_jobs(&self.conn(), &filter, [])?.into_iter().filter(|j| PENDING.contains(&j.state)).collect())
         })())
     }
 
@@ -804,9 +1046,14 @@ impl JobStore {
             let mut out = Vec::new();
             for r in rows {
                 let (s, n) = r?;
-                if let Some(s) = JobState::from_i64(s) {
-                    out.push((s, n as u64));
-                }
+                let state = JobState::from_i64(s).ok_or_else(|| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        0,
+                        rusqlite::types::Type::Integer,
+                        format!("{n} stored jobs have the unknown state {s}").into(),
+                    )
+                })?;
+                out.push((state, n as u64));
             }
             Ok(out)
         })())
@@ -838,27 +1085,105 @@ impl JobStore {
 
 #[cfg(test)]
 mod tests {
+    use halo2curves::ff::Field;
+
     use super::*;
 
     fn job(id: &str, key: &str) -> JobRecord {
         JobRecord {
-            id: id.into(),
-            model_id: "0xm".into(),
-            state: JobState::Queued,
-            input: vec![0.5, -1.0],
-            binding: "0x01".into(),
-            job_ref: String::new(),
-            idempotency_key: key.into(),
-            error: String::new(),
-            created_ms: now_ms(),
-            updated_ms: now_ms(),
-            attempts: 0,
-            from_chain: false,
-            bounty: String::new(),
-            tx_hash: String::new(),
-            poster: String::new(),
-            chain_block: 0,
+            idempotency_key: non_empty(key.into()),
+            ..JobRecord::queued(id.into(), "0xm".into(), JobInput::Quantized(vec![128, -256]), Fr::from(1u64))
         }
+    }
+
+    #[test]
+    fn every_store_move_is_in_the_transition_table() {
+        for (op, from, to) in MOVES {
+            for f in from {
+                assert!(f.may_become(to), "{op}: {} -> {} is not in JobState::may_become", f.name(), to.name());
+            }
+        }
+        for s in JobState::ALL {
+            assert_eq!(JobState::from_i64(s as i64), Some(s));
+            assert!(!JobState::Cancelled.may_become(s), "cancelled is final");
+        }
+        assert_eq!(JobState::from_i64(0), None);
+        // The numbers and names are the proto's.
+        for s in JobState::ALL {
+            let pb = zkinfer_proto::v1::JobState::from_str_name(&format!("JOB_STATE_{}", s.name().to_uppercase()));
+            assert_eq!(pb.map(|p| p as i64), Some(s as i64), "{}", s.name());
+        }
+        assert_eq!(JobState::from_i64(8), None);
+        assert_eq!(sql_states(PENDING), "3, 4");
+    }
+
+    #[test]
+    fn chain_postings_binding_and_tx_hash_round_trip_typed() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = JobStore::open(&dir.path().join("jobs.db")).unwrap();
+        let poster: Address = "0x00000000000000000000000000000000000000Ab".parse().unwrap();
+        let posting = ChainPosting { job_id: U256::from(7u64), bounty: U256::MAX, poster, block: 42 };
+        let binding = -Fr::from(5u64);
+        let j = JobRecord {
+            chain: Some(posting.clone()),
+            binding,
+            idempotency_key: Some("chain:0x07".into()),
+            ..JobRecord::queued("c".into(), "0xm".into(), JobInput::Quantized(vec![i64::MIN + 1, 0, i64::MAX]), Fr::ONE)
+        };
+        s.insert(&j).unwrap();
+        let got = s.get("c").unwrap();
+        assert_eq!(got.chain, Some(posting));
+        assert_eq!(got.job_ref.as_deref(), Some(&*format!("{:#066x}", 7)));
+        assert_eq!((got.binding, &got.input, got.tx_hash, got.error.as_deref()), (binding, &j.input, None, None));
+        assert_eq!(s.open_chain_jobs_of(poster).unwrap(), 1);
+        s.claim_next().unwrap();
+        s.complete("c", &StoredProof { proof_json: "{}".into(), prove_ms: 1.0, witness_ms: 1.0 }).unwrap();
+        s.mark_submitted("c").unwrap();
+        let tx = B256::repeat_byte(0xcd);
+        s.settle("c", Some(tx)).unwrap();
+        assert_eq!(s.get("c").unwrap().tx_hash, Some(tx));
+        assert_eq!(s.open_chain_jobs_of(poster).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_stored_value_that_does_not_decode_is_quarantined_not_guessed_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.db");
+        let s = JobStore::open(&path).unwrap();
+        for id in ["state", "binding", "bounty", "input", "good"] {
+            let mut j = job(id, "");
+            if id == "bounty" {
+                j.chain = Some(ChainPosting { job_id: U256::ONE, bounty: U256::ONE, poster: Address::ZERO, block: 1 });
+            }
+            s.insert(&j).unwrap();
+        }
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "UPDATE jobs SET state = 9 WHERE id = 'state';
+             UPDATE jobs SET binding = '0xzz' WHERE id = 'binding';
+             UPDATE jobs SET bounty = 'lots' WHERE id = 'bounty';
+             UPDATE jobs SET qinput = '[1.5]', binding = 'p' WHERE id = 'input';",
+        )
+        .unwrap();
+        let e = s.counts().unwrap_err().to_string();
+        assert!(e.contains("unknown state 9"), "{e}");
+        // A worker skips the broken queued rows (they are failed on the way) and takes the good one.
+        assert_eq!(s.claim_next().unwrap().unwrap().id, "good");
+        for (id, what) in [
+            ("state", "state `9`"),
+            ("binding", "binding `0xzz`"),
+            ("bounty", "bounty `lots`"),
+            ("input", "input `[1.5]`"),
+        ] {
+            let j = s.get(id).unwrap();
+            let err = j.error.clone().unwrap_or_default();
+            assert!(err.contains(&format!("job {id}: the stored {what} does not decode")), "{err}");
+            assert_eq!((j.state, j.from_chain()), (JobState::Failed, false), "{id}");
+        }
+        let input = s.get("input").unwrap().error.unwrap();
+        assert!(input.contains("binding `p`"), "both bad values are named: {input}");
+        assert!(s.chain_pending().unwrap().is_empty() && s.claim_next().unwrap().is_none());
+        assert!(s.counts().unwrap().contains(&(JobState::Failed, 4)));
     }
 
     #[test]
@@ -869,6 +1194,7 @@ mod tests {
         let (a, dup) = s.insert(&job("a", "k1")).unwrap();
         assert!(!dup);
         let (again, dup) = s.insert(&job("a2", "k1")).unwrap();
+        assert_eq!(again.idempotency_key.as_deref(), Some("k1"));
         assert!(dup && again.id == "a");
         s.insert(&job("b", "")).unwrap();
         s.insert(&job("c", "")).unwrap();
@@ -894,7 +1220,7 @@ mod tests {
         assert_eq!((b.id.as_str(), b.attempts), ("b", 2));
         assert!(s.claim_next().unwrap().is_none(), "c is cancelled, a proved");
         s.fail("b", "boom").unwrap();
-        assert_eq!(s.get("b").unwrap().error, "boom");
+        assert_eq!(s.get("b").unwrap().error.as_deref(), Some("boom"));
         let counts = s.counts().unwrap();
         assert!(counts.contains(&(JobState::Proved, 1)) && counts.contains(&(JobState::Failed, 1)));
         assert_eq!(s.list(10, None).unwrap().iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["c", "b", "a"]);
@@ -907,8 +1233,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = JobStore::open(&dir.path().join("jobs.db")).unwrap();
         let mut j = job("x", "chain:0x01");
-        j.from_chain = true;
-        j.bounty = "100".into();
+        j.chain = Some(ChainPosting { job_id: U256::ONE, bounty: U256::from(100u64), poster: Address::ZERO, block: 3 });
         s.insert(&j).unwrap();
         s.insert(&job("api", "")).unwrap();
         assert!(matches!(s.mark_submitted("x"), Err(StoreError::BadState { .. })), "not proved yet");
@@ -916,14 +1241,18 @@ mod tests {
         let p = StoredProof { proof_json: "{}".into(), prove_ms: 1.0, witness_ms: 1.0 };
         s.complete("x", &p).unwrap();
         let x = s.get("x").unwrap();
-        assert!(x.from_chain && !x.is_done(), "a proved chain job still has to be submitted");
+        assert!(x.from_chain() && !x.is_done(), "a proved chain job still has to be submitted");
         assert_eq!(s.chain_pending().unwrap().len(), 1);
-        assert!(matches!(s.settle("x", "0xab"), Err(StoreError::BadState { .. })), "not submitted yet");
+        let tx = B256::repeat_byte(0xab);
+        assert!(matches!(s.settle("x", Some(tx)), Err(StoreError::BadState { .. })), "not submitted yet");
         s.mark_submitted("x").unwrap();
         s.mark_submitted("x").unwrap();
-        s.settle("x", "0xab").unwrap();
+        s.settle("x", Some(tx)).unwrap();
         let x = s.get("x").unwrap();
-        assert_eq!((x.state, x.tx_hash.as_str(), x.bounty.as_str()), (JobState::Settled, "0xab", "100"));
+        assert_eq!(
+            (x.state, x.tx_hash, x.chain.as_ref().unwrap().bounty),
+            (JobState::Settled, Some(tx), U256::from(100u64))
+        );
         assert!(x.is_done() && s.chain_pending().unwrap().is_empty());
         assert_eq!(s.meta("next_block").unwrap(), None);
         s.set_meta("next_block", "7").unwrap();
@@ -949,7 +1278,7 @@ mod tests {
         drop(c);
         let s = JobStore::open(&path).unwrap();
         let old = s.get("old").unwrap();
-        assert_eq!((old.from_chain, old.input.as_slice()), (false, &[1.0][..]));
+        assert_eq!((old.from_chain(), &old.input), (false, &JobInput::Float(vec![1.0])));
     }
 
     /// The capacity check runs in the insert's transaction: 8 threads

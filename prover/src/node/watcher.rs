@@ -27,19 +27,17 @@ use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256};
 use anyhow::{Context, Result, bail};
-use halo2curves::bn256::Fr;
-use halo2curves::ff::Field;
 use serde::Deserialize;
 use tokio::sync::watch;
 use zkinfer_circuits::proof_file::ProofFile;
-use zkinfer_circuits::prove::{fr_from_hex, fr_to_hex};
 use zkinfer_quantize::QModel;
 use zkinfer_verifier::chain::{Chain, RpcChain};
-use zkinfer_verifier::market::{JobMarket, Market, PostedJob, binding, fr_to_u256, u256_to_fr};
+use zkinfer_verifier::encoding::{binding, fr_to_u256, to_hex, u256_to_int};
+use zkinfer_verifier::market::{JobStatus, Market, PostedJob};
 use zkinfer_verifier::{Contracts, VerifierError};
 
 use super::service::{CHAIN_KEY_PREFIX, NodeState, random_id};
-use super::store::{JobRecord, JobState, StoreError, now_ms};
+use super::store::{ChainPosting, JobInput, JobRecord, JobState, StoreError};
 
 /// Environment variable read for the node's private key by default.
 pub const DEFAULT_KEY_ENV: &str = "ZKINFER_CHAIN_KEY";
@@ -238,7 +236,7 @@ pub fn posting_hash(
     for x in inputs {
         h.update(x.to_be_bytes::<32>());
     }
-    format!("0x{}", hex::encode(h.finalize()))
+    to_hex(h.finalize())
 }
 
 /// The idempotency key of a chain job: the on-chain id and the posting's hash.
@@ -288,7 +286,7 @@ impl Watcher {
         self.min_bounty_per_model.get(&model_id.to_ascii_lowercase()).copied().unwrap_or(self.min_bounty)
     }
 
-    /// Polls until `stop` turns true; wakes early when a chain job is proved.
+    /// Polls until `stop` (the node's shutdown signal) turns true; wakes early when a chain job is proved.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let chain = if self.cfg.rpc_url.is_empty() { "embedded".to_string() } else { redact_url(&self.cfg.rpc_url) };
         tracing::info!(%chain, market = %self.access.market, prover = %self.access.prover,
@@ -296,6 +294,10 @@ impl Watcher {
         let mut changes = self.state.changes.subscribe();
         let poll = Duration::from_millis(self.cfg.poll_interval_ms.max(10));
         loop {
+            if *stop.borrow_and_update() {
+                tracing::info!("chain watcher stopped");
+                return;
+            }
             if let Err(e) = self.scan().await {
                 tracing::warn!(error = %self.describe(&e), "chain watcher: reading new jobs (retrying)");
             }
@@ -312,7 +314,7 @@ impl Watcher {
                         return;
                     }
                     c = changes.recv() => match c {
-                        Ok(j) if j.from_chain && j.state == JobState::Proved => break,
+                        Ok(j) if j.from_chain() && j.state == JobState::Proved => break,
                         Ok(_) => {}
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
@@ -398,17 +400,17 @@ impl Watcher {
     /// After a reorganization: a job whose posting is gone is failed (never
     /// submitted); one whose settlement is gone is submitted again.
     async fn recheck(&self, m: &Market<'_>, job: &JobRecord) -> Result<()> {
-        let job_id = U256::from_str_radix(job.job_ref.trim_start_matches("0x"), 16).context("stored job_ref")?;
+        let job_id = job.chain.as_ref().context("not a chain job")?.job_id;
         if !self.posting_matches(m, job, job_id).await? {
-            tracing::warn!(job = %job.id, chain_job = %job.job_ref, state = job.state.name(),
+            tracing::warn!(job = %job.id, chain_job = %job_id, state = job.state.name(),
                 "chain job orphaned by a reorganization");
             self.state
                 .store
                 .orphan(&job.id, "orphaned by a chain reorganization: the posting is no longer on chain")?;
         } else if matches!(job.state, JobState::Settled | JobState::Submitted) {
             let on_chain = m.job(job_id).await?;
-            if on_chain.status == JobMarket::Status::Open {
-                tracing::warn!(job = %job.id, chain_job = %job.job_ref, "settlement undone by a reorganization: submitting again");
+            if on_chain.state() == JobStatus::Open {
+                tracing::warn!(job = %job.id, chain_job = %job_id, "settlement undone by a reorganization: submitting again");
                 self.state.store.unsettle(&job.id)?;
             }
         }
@@ -418,7 +420,7 @@ impl Watcher {
 
     /// Whether the chain's job `job_id` is still the posting `job` was taken from.
     async fn posting_matches(&self, m: &Market<'_>, job: &JobRecord, job_id: U256) -> Result<bool> {
-        let Some(want) = posting_of_key(&job.idempotency_key) else {
+        let Some(want) = job.idempotency_key.as_deref().and_then(posting_of_key) else {
             return Ok(true); // taken by an older node version: no hash to compare
         };
         let j = m.job(job_id).await?;
@@ -437,7 +439,8 @@ impl Watcher {
         let store = &self.state.store;
         let taken = store.chain_jobs_for(&job_ref).map_err(IngestError::store)?;
         // The same posting (a re-read block), or a job taken by an older version (key without hash).
-        if taken.iter().any(|j| j.idempotency_key == key || posting_of_key(&j.idempotency_key).is_none()) {
+        let posting_of = |j: &JobRecord| j.idempotency_key.as_deref().and_then(posting_of_key).is_some();
+        if taken.iter().any(|j| j.idempotency_key.as_deref() == Some(&*key) || !posting_of(j)) {
             return Ok(());
         }
         for old in taken.iter().filter(|j| !matches!(j.state, JobState::Failed | JobState::Cancelled)) {
@@ -447,7 +450,7 @@ impl Watcher {
                 .map_err(IngestError::store)?;
             self.state.publish(&old.id);
         }
-        let model_id = format!("0x{}", hex::encode(p.model_id));
+        let model_id = to_hex(p.model_id);
         let Some(model) = self.state.models.get(&model_id) else {
             tracing::debug!(job = %job_ref, model = %model_id, "chain job for a model this node does not serve");
             return Ok(());
@@ -461,40 +464,32 @@ impl Watcher {
             tracing::info!(job = %job_ref, bounty = %p.bounty, min_bounty = %min, "chain job bounty below the minimum: skipped");
             return Ok(());
         }
-        let poster = format!("{:#x}", p.poster);
-        let open = store.open_chain_jobs_of(&poster).map_err(IngestError::store)?;
+        let open = store.open_chain_jobs_of(p.poster).map_err(IngestError::store)?;
         if open >= self.cfg.max_jobs_per_poster {
-            tracing::info!(job = %job_ref, %poster, open, "chain job skipped: its poster has max_jobs_per_poster jobs open here");
+            tracing::info!(job = %job_ref, poster = %p.poster, open, "chain job skipped: its poster has max_jobs_per_poster jobs open here");
             return Ok(());
         }
         // Read from an old block (a first start, a node that was down): it may be gone.
         let status = match m.job(p.job_id).await {
-            Ok(j) => j.status,
+            Ok(j) => j.state(),
             Err(e) if is_transport(&e) => return Err(IngestError::Retry(e.into())),
             Err(e) => return Err(IngestError::Job(e.into())),
         };
-        if status != JobMarket::Status::Open {
+        if status != JobStatus::Open {
             tracing::info!(job = %job_ref, ?status, "chain job no longer open: skipped");
             return Ok(());
         }
         let input = chain_input(&model.prover.verifier.model, &p.inputs);
         let rec = JobRecord {
-            id: random_id(),
-            model_id,
-            state: JobState::Queued,
-            input: input.as_ref().cloned().unwrap_or_default(),
-            binding: fr_to_hex(&binding(p.job_id, self.access.prover)),
-            job_ref: job_ref.clone(),
-            idempotency_key: key,
-            error: String::new(),
-            created_ms: now_ms(),
-            updated_ms: now_ms(),
-            attempts: 0,
-            from_chain: true,
-            bounty: p.bounty.to_string(),
-            tx_hash: String::new(),
-            poster,
-            chain_block: p.block,
+            job_ref: Some(job_ref.clone()),
+            idempotency_key: Some(key),
+            chain: Some(ChainPosting { job_id: p.job_id, bounty: p.bounty, poster: p.poster, block: p.block }),
+            ..JobRecord::queued(
+                random_id(),
+                model_id,
+                JobInput::Quantized(input.as_ref().cloned().unwrap_or_default()),
+                binding(p.job_id, self.access.prover),
+            )
         };
         // Room is counted over queued and proving jobs, in the insert's transaction.
         let limit = (self.state.queue_capacity, &[JobState::Queued, JobState::Proving][..]);
@@ -531,7 +526,7 @@ impl Watcher {
                 if transport {
                     return Err(e);
                 }
-                tracing::warn!(job = %job.id, chain_job = %job.job_ref, error = %self.describe(&e),
+                tracing::warn!(job = %job.id, chain_job = ?job.job_ref, error = %self.describe(&e),
                     "submitting a chain job (the others go on)");
             }
         }
@@ -541,19 +536,18 @@ impl Watcher {
     async fn submit(&self, job: &JobRecord) -> Result<()> {
         let store = &self.state.store;
         let m = market(&self.access, self.contracts);
-        let Ok(job_id) = U256::from_str_radix(job.job_ref.trim_start_matches("0x"), 16) else {
-            store.fail(&job.id, &format!("the stored job_ref `{}` is not an on-chain job id", job.job_ref))?;
-            return Ok(());
+        let Some(ChainPosting { job_id, bounty, .. }) = job.chain.clone() else {
+            return Ok(()); // chain_pending lists chain jobs only
         };
         if job.state == JobState::Submitted && self.settled_by_us(&m, job, job_id).await? {
             return Ok(());
         }
         if !self.posting_matches(&m, job, job_id).await? {
-            tracing::warn!(job = %job.id, chain_job = %job.job_ref, "the posting is no longer on chain (reorganization): not submitted");
+            tracing::warn!(job = %job.id, chain_job = %job_id, "the posting is no longer on chain (reorganization): not submitted");
             store.orphan(&job.id, "orphaned by a chain reorganization: the posting is no longer on chain")?;
             return Ok(());
         }
-        let (outputs, proof) = match submission(store.proof(&job.id)?.map(|p| p.proof_json)) {
+        let (outputs, proof) = match self.submission(job, store.proof(&job.id)?.map(|p| p.proof_json)) {
             Ok(x) => x,
             Err(e) => {
                 store.fail(&job.id, &format!("stored proof: {e}"))?;
@@ -564,14 +558,14 @@ impl Watcher {
         self.state.publish(&job.id);
         match m.submit_proof(self.access.prover, job_id, outputs, proof).await {
             Ok(r) => {
-                store.settle(&job.id, &format!("{:#x}", r.tx_hash))?;
+                store.settle(&job.id, Some(r.tx_hash))?;
                 self.state.metrics.submission(true, r.gas_used);
-                tracing::info!(job = %job.id, chain_job = %job.job_ref, bounty = %job.bounty, gas = r.gas_used,
+                tracing::info!(job = %job.id, chain_job = %job_id, %bounty, gas = r.gas_used,
                     tx = %r.tx_hash, "chain job settled");
             }
             Err(VerifierError::Reverted { reason, .. }) => {
                 if !self.settled_by_us(&m, job, job_id).await? {
-                    tracing::warn!(job = %job.id, chain_job = %job.job_ref, %reason, "the market rejected the proof");
+                    tracing::warn!(job = %job.id, chain_job = %job_id, %reason, "the market rejected the proof");
                     self.state.metrics.submission(false, 0);
                     store.fail(&job.id, &format!("the market rejected the proof: {reason}"))?;
                 }
@@ -582,16 +576,35 @@ impl Watcher {
         Ok(())
     }
 
+    /// The outputs and proof bytes of a job's stored proof file, checked against the
+    /// model it was proved for (the statement's layout is the model's).
+    fn submission(
+        &self,
+        job: &JobRecord,
+        proof_json: Option<String>,
+    ) -> std::result::Result<(Vec<U256>, Vec<u8>), String> {
+        let json = proof_json.ok_or("no proof stored")?;
+        let file = ProofFile::from_json(json.as_bytes())?;
+        let m = self
+            .state
+            .models
+            .get(&job.model_id)
+            .ok_or_else(|| format!("model {} is no longer served", job.model_id))?;
+        let v = &m.prover.verifier;
+        let st = file.check(&v.model, &v.model_id).map_err(|e| e.to_string())?;
+        Ok((st.outputs().iter().map(fr_to_u256).collect(), st.proof))
+    }
+
     /// Whether the market already paid this node for the job (a submission
     /// that landed before a crash or a lost receipt); records it if so.
     async fn settled_by_us(&self, m: &Market<'_>, job: &JobRecord, job_id: U256) -> Result<bool> {
         let on_chain = m.job(job_id).await?;
-        if on_chain.status == JobMarket::Status::Settled && on_chain.prover == self.access.prover {
+        if on_chain.state() == JobStatus::Settled && on_chain.prover == self.access.prover {
             if job.state == JobState::Proved {
                 self.state.store.mark_submitted(&job.id)?;
             }
-            self.state.store.settle(&job.id, "")?;
-            tracing::info!(job = %job.id, chain_job = %job.job_ref, "chain job was already settled to this node");
+            self.state.store.settle(&job.id, None)?;
+            tracing::info!(job = %job.id, chain_job = %job_id, "chain job was already settled to this node");
             return Ok(true);
         }
         Ok(false)
@@ -612,44 +625,19 @@ impl IngestError {
     }
 }
 
-/// The outputs (the instances between the inputs and the binding) and proof
-/// bytes of a stored proof file.
-fn submission(proof_json: Option<String>) -> std::result::Result<(Vec<U256>, Vec<u8>), String> {
-    let json = proof_json.ok_or("no proof stored")?;
-    let file = ProofFile::from_json(json.as_bytes())?;
-    let instances =
-        file.instances.iter().map(|s| fr_from_hex(s).map_err(|e| e.to_string())).collect::<Result<Vec<Fr>, _>>()?;
-    let n_in = file.input.len();
-    if instances.len() != n_in + file.output.len() + 1 {
-        return Err(format!("{} instances for {} inputs and {} outputs", instances.len(), n_in, file.output.len()));
-    }
-    let outputs = instances[n_in..instances.len() - 1].iter().map(fr_to_u256).collect();
-    let proof = hex::decode(file.proof.trim_start_matches("0x")).map_err(|e| format!("proof hex: {e}"))?;
-    Ok((outputs, proof))
-}
-
-/// The float input whose quantization is exactly the job's on-chain inputs
-/// (field elements holding signed fixed-point values), or why there is none.
-pub fn chain_input(model: &QModel, inputs: &[U256]) -> std::result::Result<Vec<f64>, String> {
+/// The signed fixed-point input of a chain job: its on-chain inputs (field elements
+/// `q mod r`) decoded, or why they are no input of `model` (a count that is not the
+/// model's, a value outside its input range: the node proves exactly what was posted).
+pub fn chain_input(model: &QModel, inputs: &[U256]) -> std::result::Result<Vec<i64>, String> {
     if inputs.len() != model.input_len() {
         return Err(format!("the job has {} inputs, the model takes {}", inputs.len(), model.input_len()));
     }
-    let scales = model.input_scales();
-    let half = (Fr::ZERO - Fr::ONE) * Fr::from(2).invert().expect("2 is invertible");
-    let half = fr_to_u256(&half);
-    let mut q = Vec::with_capacity(inputs.len());
-    for (i, &x) in inputs.iter().enumerate() {
-        let f = u256_to_fr(x).map_err(|e| format!("input[{i}]: {e}"))?;
-        let (neg, mag) = if x <= half { (false, x) } else { (true, fr_to_u256(&-f)) };
-        let mag = i64::try_from(mag).map_err(|_| format!("input[{i}] is out of the model's input range"))?;
-        q.push(if neg { -mag } else { mag });
-    }
-    let floats: Vec<f64> = q.iter().zip(&scales).map(|(&v, &s)| v as f64 / (s as f64).exp2()).collect();
-    let back = model.quantize_input(&floats).map_err(|e| e.to_string())?;
-    if let Some(i) = (0..q.len()).find(|&i| back.values[i] != q[i]) {
-        return Err(format!("input[{i}] = {} is out of the model's input range", q[i]));
-    }
-    Ok(floats)
+    let q = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| u256_to_int(x).map_err(|_| format!("input[{i}] is out of the model's input range")))
+        .collect::<std::result::Result<Vec<i64>, String>>()?;
+    JobInput::Quantized(q).quantized(model)
 }
 
 #[cfg(test)]

@@ -79,6 +79,19 @@ impl Emit<'_> {
         out
     }
 
+    /// A 1-D int64 initializer (a shape, axes).
+    fn ints(&mut self, what: &str, values: Vec<i64>) -> String {
+        let name = self.fresh(what);
+        self.inits.push(pb::TensorProto {
+            name: name.clone(),
+            dims: vec![values.len() as i64],
+            data_type: 7,
+            int64_data: values,
+            ..Default::default()
+        });
+        name
+    }
+
     fn scalar(&mut self, v: f32) -> String {
         let name = self.fresh("c");
         self.inits.push(pb::TensorProto {
@@ -106,24 +119,20 @@ impl Emit<'_> {
         let as_input = if op == "ReduceSum" { self.opset >= 13 } else { self.opset >= 18 };
         let keep = int_attr("keepdims", 1);
         if as_input {
-            let name = self.fresh("axes");
-            self.inits.push(pb::TensorProto {
-                name: name.clone(),
-                dims: vec![axes.len() as i64],
-                data_type: 7,
-                int64_data: axes.to_vec(),
-                ..Default::default()
-            });
+            let name = self.ints("axes", axes.to_vec());
             self.node(op, &[x, &name], None, vec![keep])
         } else {
-            let a = pb::AttributeProto { name: "axes".into(), ints: axes.to_vec(), r#type: 7, ..Default::default() };
-            self.node(op, &[x], None, vec![keep, a])
+            self.node(op, &[x], None, vec![keep, ints_attr("axes", axes.to_vec())])
         }
     }
 }
 
 fn int_attr(name: &str, i: i64) -> pb::AttributeProto {
     pb::AttributeProto { name: name.into(), i, r#type: 2, ..Default::default() }
+}
+
+fn ints_attr(name: &str, ints: Vec<i64>) -> pb::AttributeProto {
+    pb::AttributeProto { name: name.into(), ints, r#type: 7, ..Default::default() }
 }
 
 /// The axes a (Log)Softmax normalizes over: before opset 13 all axes from `axis` (default 1),
@@ -174,142 +183,14 @@ pub(crate) fn expand(
                 true
             }
             "InstanceNormalization" if rank > 2 && node.input.len() == 3 => {
-                let c = facts.shape(x).map_or(0, |s| s[1]);
-                let axes: Vec<i64> = (2..rank as i64).collect();
-                let eps = attr_f(node, "epsilon").unwrap_or(1e-5);
-                // γ and β as [C, 1, …] so they broadcast over the spatial axes.
-                let per_channel = |emit: &mut Emit<'_>, t: &str| -> String {
-                    let shape = emit.fresh("shape");
-                    let mut dims = vec![c as i64];
-                    dims.extend(std::iter::repeat_n(1, rank - 2));
-                    emit.inits.push(pb::TensorProto {
-                        name: shape.clone(),
-                        dims: vec![dims.len() as i64],
-                        data_type: 7,
-                        int64_data: dims,
-                        ..Default::default()
-                    });
-                    emit.node("Reshape", &[t, &shape], None, vec![])
-                };
-                let mu = emit.reduce("ReduceMean", x, &axes);
-                let d = emit.node("Sub", &[x, &mu], None, vec![]);
-                let d2 = emit.node("Mul", &[&d, &d], None, vec![]);
-                let var = emit.reduce("ReduceMean", &d2, &axes);
-                let e = emit.scalar(eps);
-                let ve = emit.node("Add", &[&var, &e], None, vec![]);
-                let h = emit.scalar(-0.5);
-                let inv = emit.node("Pow", &[&ve, &h], None, vec![]);
-                let n = emit.node("Mul", &[&d, &inv], None, vec![]);
-                let gamma = per_channel(&mut emit, &node.input[1]);
-                let beta = per_channel(&mut emit, &node.input[2]);
-                let sc = emit.node("Mul", &[&n, &gamma], None, vec![]);
-                emit.node("Add", &[&sc, &beta], Some(y), vec![]);
-                true
+                instance_norm(&mut emit, node, facts, (x, y), rank)
             }
             "PRelu" if rank > 2 && node.input.len() == 2 && facts.is_const(&node.input[1]) => {
-                let x_shape = facts.shape(x).unwrap_or_default();
-                match facts.shape(&node.input[1]) {
-                    Some(s) if s.len() == 1 && s[0] == x_shape[1] && x_shape[rank - 1] != s[0] => {
-                        let shape = emit.fresh("shape");
-                        let mut dims = vec![s[0] as i64];
-                        dims.extend(std::iter::repeat_n(1, rank - 2));
-                        emit.inits.push(pb::TensorProto {
-                            name: shape.clone(),
-                            dims: vec![dims.len() as i64],
-                            data_type: 7,
-                            int64_data: dims,
-                            ..Default::default()
-                        });
-                        let slope = emit.node("Reshape", &[&node.input[1], &shape], None, vec![]);
-                        emit.node("PRelu", &[x, &slope], Some(y), vec![]);
-                        true
-                    }
-                    _ => false,
-                }
+                prelu(&mut emit, node, facts, (x, y), rank)
             }
-            "LRN" if rank == 4 => {
-                let d = facts.shape(x).unwrap_or_default();
-                let size = attr_i(node, "size").unwrap_or(1).max(1);
-                let (alpha, beta, bias) = (
-                    attr_f(node, "alpha").unwrap_or(1e-4),
-                    attr_f(node, "beta").unwrap_or(0.75),
-                    attr_f(node, "bias").unwrap_or(1.0),
-                );
-                let dims = |emit: &mut Emit<'_>, v: Vec<i64>| -> String {
-                    let name = emit.fresh("shape");
-                    emit.inits.push(pb::TensorProto {
-                        name: name.clone(),
-                        dims: vec![v.len() as i64],
-                        data_type: 7,
-                        int64_data: v,
-                        ..Default::default()
-                    });
-                    name
-                };
-                let sq = emit.node("Mul", &[x, x], None, vec![]);
-                let flat = dims(&mut emit, vec![d[0] as i64, 1, d[1] as i64, (d[2] * d[3]) as i64]);
-                let r = emit.node("Reshape", &[&sq, &flat], None, vec![]);
-                let (before, after) = ((size - 1) / 2, size - 1 - (size - 1) / 2);
-                let pool = emit.node(
-                    "AveragePool",
-                    &[&r],
-                    None,
-                    vec![
-                        pb::AttributeProto {
-                            name: "kernel_shape".into(),
-                            ints: vec![size, 1],
-                            r#type: 7,
-                            ..Default::default()
-                        },
-                        pb::AttributeProto {
-                            name: "pads".into(),
-                            ints: vec![before, 0, after, 0],
-                            r#type: 7,
-                            ..Default::default()
-                        },
-                        int_attr("count_include_pad", 1),
-                    ],
-                );
-                let back = dims(&mut emit, d.iter().map(|&v| v as i64).collect());
-                let mean = emit.node("Reshape", &[&pool, &back], None, vec![]);
-                let a = emit.scalar(alpha);
-                let scaled = emit.node("Mul", &[&mean, &a], None, vec![]);
-                let b = emit.scalar(bias);
-                let base = emit.node("Add", &[&scaled, &b], None, vec![]);
-                let e = emit.scalar(-beta);
-                let p = emit.node("Pow", &[&base, &e], None, vec![]);
-                emit.node("Mul", &[x, &p], Some(y), vec![]);
-                true
-            }
+            "LRN" if rank == 4 => lrn(&mut emit, node, facts, (x, y)),
             "ConstantOfShape" if facts.is_const(x) && !facts.is_const(y) => {
-                let shape: Vec<i64> = facts.values(x).unwrap_or_default().iter().map(|&v| v as i64).collect();
-                let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(usize::try_from(d).ok()?));
-                let value = node.attribute.iter().find(|a| a.name == "value").and_then(|a| a.t.as_ref());
-                let fill = value.map_or(0.0, |t| {
-                    t.float_data
-                        .first()
-                        .copied()
-                        .or_else(|| {
-                            (t.raw_data.len() >= 4).then(|| {
-                                f32::from_le_bytes([t.raw_data[0], t.raw_data[1], t.raw_data[2], t.raw_data[3]])
-                            })
-                        })
-                        .unwrap_or(0.0)
-                });
-                let float = value.is_none_or(|t| t.data_type == 1);
-                match n {
-                    Some(n) if n <= MAX_CONST_OF_SHAPE && float => {
-                        emit.inits.push(pb::TensorProto {
-                            name: y.to_string(),
-                            dims: shape,
-                            data_type: 1,
-                            float_data: vec![fill; n],
-                            ..Default::default()
-                        });
-                        true
-                    }
-                    _ => false,
-                }
+                constant_of_shape(&mut emit, node, facts, (x, y))
             }
             _ => false,
         };
@@ -326,4 +207,119 @@ pub(crate) fn expand(
     }
     g.node = nodes;
     Some((out, notes))
+}
+
+/// InstanceNormalization: `(x − μ)·(σ² + ε)^(−1/2)·γ + β` over the spatial axes, per channel.
+fn instance_norm(
+    emit: &mut Emit<'_>,
+    node: &pb::NodeProto,
+    facts: &dyn Facts,
+    (x, y): (&str, &str),
+    rank: usize,
+) -> bool {
+    let c = facts.shape(x).map_or(0, |s| s[1]);
+    let axes: Vec<i64> = (2..rank as i64).collect();
+    let eps = attr_f(node, "epsilon").unwrap_or(1e-5);
+    // γ and β as [C, 1, …] so they broadcast over the spatial axes.
+    let per_channel = |emit: &mut Emit<'_>, t: &str| -> String {
+        let mut dims = vec![c as i64];
+        dims.extend(std::iter::repeat_n(1, rank - 2));
+        let shape = emit.ints("shape", dims);
+        emit.node("Reshape", &[t, &shape], None, vec![])
+    };
+    let mu = emit.reduce("ReduceMean", x, &axes);
+    let d = emit.node("Sub", &[x, &mu], None, vec![]);
+    let d2 = emit.node("Mul", &[&d, &d], None, vec![]);
+    let var = emit.reduce("ReduceMean", &d2, &axes);
+    let e = emit.scalar(eps);
+    let ve = emit.node("Add", &[&var, &e], None, vec![]);
+    let h = emit.scalar(-0.5);
+    let inv = emit.node("Pow", &[&ve, &h], None, vec![]);
+    let n = emit.node("Mul", &[&d, &inv], None, vec![]);
+    let gamma = per_channel(emit, &node.input[1]);
+    let beta = per_channel(emit, &node.input[2]);
+    let sc = emit.node("Mul", &[&n, &gamma], None, vec![]);
+    emit.node("Add", &[&sc, &beta], Some(y), vec![]);
+    true
+}
+
+/// PRelu with a per-channel slope `[C]` on an NC… input: the slope reshaped to `[C, 1, …]`
+/// (ONNX broadcasts a `[C]` slope over the last axis otherwise).
+fn prelu(emit: &mut Emit<'_>, node: &pb::NodeProto, facts: &dyn Facts, (x, y): (&str, &str), rank: usize) -> bool {
+    let x_shape = facts.shape(x).unwrap_or_default();
+    match facts.shape(&node.input[1]) {
+        Some(s) if s.len() == 1 && s[0] == x_shape[1] && x_shape[rank - 1] != s[0] => {
+            let mut dims = vec![s[0] as i64];
+            dims.extend(std::iter::repeat_n(1, rank - 2));
+            let shape = emit.ints("shape", dims);
+            let slope = emit.node("Reshape", &[&node.input[1], &shape], None, vec![]);
+            emit.node("PRelu", &[x, &slope], Some(y), vec![]);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// LRN: `x · (bias + α·mean of x² over `size` neighbouring channels)^(−β)`, the mean an
+/// AveragePool over the channel axis of x² reshaped to `[N, 1, C, H·W]`.
+fn lrn(emit: &mut Emit<'_>, node: &pb::NodeProto, facts: &dyn Facts, (x, y): (&str, &str)) -> bool {
+    let d = facts.shape(x).unwrap_or_default();
+    let size = attr_i(node, "size").unwrap_or(1).max(1);
+    let (alpha, beta, bias) = (
+        attr_f(node, "alpha").unwrap_or(1e-4),
+        attr_f(node, "beta").unwrap_or(0.75),
+        attr_f(node, "bias").unwrap_or(1.0),
+    );
+    let sq = emit.node("Mul", &[x, x], None, vec![]);
+    let flat = emit.ints("shape", vec![d[0] as i64, 1, d[1] as i64, (d[2] * d[3]) as i64]);
+    let r = emit.node("Reshape", &[&sq, &flat], None, vec![]);
+    let (before, after) = ((size - 1) / 2, size - 1 - (size - 1) / 2);
+    let attrs = vec![
+        ints_attr("kernel_shape", vec![size, 1]),
+        ints_attr("pads", vec![before, 0, after, 0]),
+        int_attr("count_include_pad", 1),
+    ];
+    let pool = emit.node("AveragePool", &[&r], None, attrs);
+    let back = emit.ints("shape", d.iter().map(|&v| v as i64).collect());
+    let mean = emit.node("Reshape", &[&pool, &back], None, vec![]);
+    let a = emit.scalar(alpha);
+    let scaled = emit.node("Mul", &[&mean, &a], None, vec![]);
+    let b = emit.scalar(bias);
+    let base = emit.node("Add", &[&scaled, &b], None, vec![]);
+    let e = emit.scalar(-beta);
+    let p = emit.node("Pow", &[&base, &e], None, vec![]);
+    emit.node("Mul", &[x, &p], Some(y), vec![]);
+    true
+}
+
+/// ConstantOfShape of a constant shape: a float initializer (at most
+/// [`MAX_CONST_OF_SHAPE`] values) in place of the node.
+fn constant_of_shape(emit: &mut Emit<'_>, node: &pb::NodeProto, facts: &dyn Facts, (x, y): (&str, &str)) -> bool {
+    let shape: Vec<i64> = facts.values(x).unwrap_or_default().iter().map(|&v| v as i64).collect();
+    let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(usize::try_from(d).ok()?));
+    let value = node.attribute.iter().find(|a| a.name == "value").and_then(|a| a.t.as_ref());
+    let fill = value.map_or(0.0, |t| {
+        t.float_data
+            .first()
+            .copied()
+            .or_else(|| {
+                (t.raw_data.len() >= 4)
+                    .then(|| f32::from_le_bytes([t.raw_data[0], t.raw_data[1], t.raw_data[2], t.raw_data[3]]))
+            })
+            .unwrap_or(0.0)
+    });
+    let float = value.is_none_or(|t| t.data_type == 1);
+    match n {
+        Some(n) if n <= MAX_CONST_OF_SHAPE && float => {
+            emit.inits.push(pb::TensorProto {
+                name: y.to_string(),
+                dims: shape,
+                data_type: 1,
+                float_data: vec![fill; n],
+                ..Default::default()
+            });
+            true
+        }
+        _ => false,
+    }
 }
