@@ -453,7 +453,11 @@ fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
         let bounty: String = r.get(12)?;
         let bounty = U256::from_str_radix(&bounty, 10).map_err(|_| bad_column(12, &id, "bounty", &bounty))?;
         let poster: String = r.get(14)?;
-        let poster = poster.parse::<Address>().map_err(|_| bad_column(14, &id, "poster", &poster))?;
+        // '' is the column's default: a chain job taken by a version that did not keep the poster.
+        let poster = match poster.as_str() {
+            "" => Address::ZERO,
+            p => p.parse::<Address>().map_err(|_| bad_column(14, &id, "poster", p))?,
+        };
         Some(ChainPosting { job_id, bounty, poster, block: r.get::<_, i64>(15)? as u64 })
     } else {
         None
@@ -1279,6 +1283,16 @@ mod tests {
         let s = JobStore::open(&path).unwrap();
         let old = s.get("old").unwrap();
         assert_eq!((old.from_chain(), &old.input), (false, &JobInput::Float(vec![1.0])));
+        // A chain job of a version that kept no poster: still a chain job, poster unknown (zero).
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "INSERT INTO jobs (id, model_id, state, input, binding, job_ref, created_ms, updated_ms, from_chain, bounty)
+             VALUES ('chain', '0xm', 3, '[1.0]', '0x01', '0x07', 1, 1, 1, '5');",
+        )
+        .unwrap();
+        let chain = s.get("chain").unwrap();
+        let want = ChainPosting { job_id: U256::from(7u64), bounty: U256::from(5u64), poster: Address::ZERO, block: 0 };
+        assert_eq!((chain.state, chain.chain), (JobState::Proved, Some(want)));
     }
 
     /// The capacity check runs in the insert's transaction: 8 threads
