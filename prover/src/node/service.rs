@@ -291,7 +291,7 @@ fn check_submission(r: &pb::SubmitJobRequest, m: &ServedModel, job_id: &str) -> 
 /// reference and binding — the same statement to prove.
 fn same_request(existing: &JobRecord, r: &pb::SubmitJobRequest, model_id: &str, input: &[i64]) -> bool {
     existing.model_id.eq_ignore_ascii_case(model_id)
-        && existing.input == JobInput::Quantized(input.to_vec())
+        && matches!(&existing.input, JobInput::Quantized(q) if q == input)
         && existing.job_ref.as_deref().unwrap_or("") == r.job_ref
         && submission_binding(r, &existing.id).is_ok_and(|b| b == existing.binding)
 }

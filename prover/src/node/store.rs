@@ -115,9 +115,10 @@ impl JobState {
     ];
 }
 
-/// The moves of the store's operations: (operation, from, to). Each operation's SQL
-/// is written from the from-states here; a test checks every row against
-/// [`JobState::may_become`].
+/// The moves of the store's operations: (operation, from, to), for the test that checks
+/// every row against [`JobState::may_become`]. The operations that move from several
+/// states take them from the constants below in their SQL; the others name their one
+/// from-state as a parameter.
 #[cfg(test)]
 const MOVES: [(&str, &[JobState], JobState); 11] = [
     ("claim_next", &[JobState::Queued], JobState::Proving),
@@ -539,7 +540,8 @@ fn quarantine(conn: &Connection, id: &str, mut col: usize, mut reason: String) -
             Err(e) => return Err(e.into()),
         }
     }
-    Err(StoreError::NotFound(format!("{id} (its stored values do not decode: {})", reasons.join("; "))))
+    let reason = format!("job {id}: still does not decode after quarantine: {}", reasons.join("; "));
+    Err(rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, reason.into()).into())
 }
 
 impl JobStore {
