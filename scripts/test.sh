@@ -28,6 +28,9 @@ echo "== ONNX's backend test data (the onnx package) for the conformance test"
 target/pyenv/bin/pip install -q --disable-pip-version-check -r circuits/tests/conformance-requirements.txt
 ZKINFER_ONNX_TESTDATA=$(target/pyenv/bin/python -c \
     'import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data"))')
+# The node tests of the ops of sequence models: the package ships their generators, not their data.
+target/pyenv/bin/python circuits/tests/onnx_node_data.py "$root/target/onnx-node"
+export ZKINFER_ONNX_NODE_TESTDATA="$root/target/onnx-node"
 export ZKINFER_ONNX_TESTDATA ZKINFER_REQUIRE_ONNX=1
 
 echo "== npm tools (snarkjs) and a small .ptau made by snarkjs"

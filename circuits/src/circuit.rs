@@ -21,6 +21,11 @@ pub struct CircuitShape {
     pub width: usize,
     /// Range-check limbs per Lin row.
     pub limbs: usize,
+    /// Whether the circuit has the dot gate (products of two wires, for a MatMul of two
+    /// activations): one more fixed column and gate, so only circuits that use it have it,
+    /// and the shapes (and verifying keys) of circuits without it are what they were.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dot: bool,
 }
 
 impl CircuitShape {
@@ -52,6 +57,7 @@ pub struct ModelConfig {
     lin: LinGate,
     sel: SelGate,
     func: FuncGate,
+    dot: Option<DotGate>,
     range_table: RangeTable,
     instance: Column<Instance>,
 }
@@ -83,7 +89,12 @@ impl ModelConfig {
         let lin = LinGate::configure(meta, &cols, q_lin, &range_table, shape.limbs);
         let sel = SelGate::configure(meta, &cols, q_sel);
         let func = FuncGate::configure(meta, &cols, q_func, func_tag, func_table);
-        ModelConfig { cols, mac, lin, sel, func, range_table, instance }
+        // Last, so that a circuit without it has the columns and gates it always had.
+        let dot = shape.dot.then(|| {
+            let q_dot = meta.fixed_column();
+            DotGate::configure(meta, &cols, q_dot, q_chain, shape.width)
+        });
+        ModelConfig { cols, mac, lin, sel, func, dot, range_table, instance }
     }
 }
 
@@ -174,6 +185,50 @@ impl MacGate {
         for (i, (&xi, &wi)) in x.iter().zip(w).enumerate() {
             rw.wire(xi, i);
             rw.fixed(cols.fixed[i], fe(wi));
+        }
+        rw.wire(acc, self.width);
+    }
+}
+
+/// Dot row: `acc = q_chain·acc_prev + Σ x_i·y_i` over `width / 2` pairs of wires (the
+/// accumulator in the Mac row's column, the chain flag in its fixed column).
+#[derive(Clone, Debug)]
+struct DotGate {
+    q: Column<Fixed>,
+    chain: Column<Fixed>,
+    width: usize,
+}
+
+impl DotGate {
+    fn configure(
+        meta: &mut ConstraintSystem<Fr>,
+        cols: &Columns,
+        q: Column<Fixed>,
+        chain: Column<Fixed>,
+        width: usize,
+    ) -> DotGate {
+        let advice = cols.advice.clone();
+        let pairs = width / 2;
+        meta.create_gate("dot", |m| {
+            let q = m.query_fixed(q, Rotation::cur());
+            let chain = m.query_fixed(chain, Rotation::cur());
+            let acc = m.query_advice(advice[width], Rotation::cur());
+            let prev = m.query_advice(advice[width], Rotation::prev());
+            let sum = (0..pairs).fold(Expression::Constant(Fr::ZERO), |s, i| {
+                s + m.query_advice(advice[i], Rotation::cur()) * m.query_advice(advice[pairs + i], Rotation::cur())
+            });
+            vec![q * (acc - chain * prev - sum)]
+        });
+        DotGate { q, chain, width }
+    }
+
+    fn assign(&self, rw: &mut RowWriter<'_, '_>, x: &[usize], y: &[usize], chain: bool, acc: usize) {
+        let pairs = self.width / 2;
+        rw.fixed(self.q, Fr::ONE);
+        rw.fixed(self.chain, if chain { Fr::ONE } else { Fr::ZERO });
+        for (i, (&xi, &yi)) in x.iter().zip(y).enumerate() {
+            rw.wire(xi, i);
+            rw.wire(yi, pairs + i);
         }
         rw.wire(acc, self.width);
     }
@@ -459,7 +514,7 @@ impl Circuit<Fr> for ModelCircuit {
     }
 
     fn configure(meta: &mut ConstraintSystem<Fr>) -> ModelConfig {
-        ModelConfig::configure(meta, CircuitShape { width: 8, limbs: 3 })
+        ModelConfig::configure(meta, CircuitShape { width: 8, limbs: 3, dot: false })
     }
 
     fn synthesize(&self, cfg: ModelConfig, mut layouter: impl Layouter<Fr>) -> Result<(), Error> {
@@ -486,6 +541,12 @@ impl Circuit<Fr> for ModelCircuit {
                         Row::Lin { a, c, cm, cc, bits } => cfg.lin.assign(&cfg.cols, &mut rw, a, c, *cm, *cc, *bits),
                         Row::Sel { base, d, b, y } => cfg.sel.assign(&mut rw, [*base, *d, *b, *y]),
                         Row::Func { tag, i, y } => cfg.func.assign(&mut rw, *tag, *i, *y),
+                        Row::Dot { x, y, chain, acc } => match &cfg.dot {
+                            Some(dot) => dot.assign(&mut rw, x, y, *chain, *acc),
+                            // A plan with products of two wires in a shape without their gate:
+                            // refuse to lay it out rather than leave the rows unconstrained.
+                            None => return Err(Error::Synthesis),
+                        },
                     }
                     rw.forged_rest();
                 }

@@ -35,7 +35,7 @@ pub fn plan_circuit(model: &QModel) -> Result<(Plan, CircuitShape, CostReport)> 
     let mut best: Option<(Plan, CircuitShape, CostReport)> = None;
     for width in widths {
         let plan = build_plan(model, None, width)?;
-        let shape = CircuitShape { width, limbs: plan.limbs() };
+        let shape = plan.shape();
         let report = report_for(model, &plan, shape);
         if best.as_ref().is_none_or(|b| report.estimated_proving_memory_bytes < b.2.estimated_proving_memory_bytes) {
             best = Some((plan, shape, report));
@@ -206,6 +206,7 @@ pub fn estimate_at(model: &QModel, width: usize) -> Estimate {
         .iter()
         .map(|o| match &o.kind {
             zkinfer_quantize::QOpKind::Lookup(l) => l.table.iter().flatten().count() as u64,
+            zkinfer_quantize::QOpKind::Embedding(e) => e.table.len() as u64,
             _ => 0,
         })
         .sum::<u64>();
@@ -222,7 +223,8 @@ pub fn estimate_at(model: &QModel, width: usize) -> Estimate {
         .unwrap_or(0)
         .max(0) as u32;
     let max_bits = (model.config.act_bits + 2).max(max_shift);
-    let shape = CircuitShape { width, limbs: max_bits.div_ceil(crate::plan::LIMB_BITS) as usize };
+    let dot = model.ops.iter().any(|o| matches!(o.kind, zkinfer_quantize::QOpKind::MatMul(_)));
+    let shape = CircuitShape { width, limbs: max_bits.div_ceil(crate::plan::LIMB_BITS) as usize, dot };
     let mut cs = ConstraintSystem::<Fr>::default();
     let _ = <ModelCircuit as Circuit<Fr>>::configure_with_params(&mut cs, shape);
     let report = CostReport {

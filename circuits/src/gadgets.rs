@@ -64,6 +64,27 @@ impl Builder {
         acc.expect("at least one row")
     }
 
+    /// `Σ x_i·y_i` of pairs of wires over as many `Dot` rows as needed (`width / 2` pairs
+    /// each, the last padded with the zero wire); returns the accumulator wire.
+    pub(crate) fn dot(&mut self, pairs: &[(Wire, Wire)]) -> Result<Wire> {
+        let per_row = self.width / 2;
+        let zero = self.zero()?;
+        let mut acc: Option<Wire> = None;
+        let chunks: Vec<&[(Wire, Wire)]> = if pairs.is_empty() { vec![&[]] } else { pairs.chunks(per_row).collect() };
+        for chunk in chunks {
+            let mut x: Vec<Wire> = chunk.iter().map(|p| p.0).collect();
+            let mut y: Vec<Wire> = chunk.iter().map(|p| p.1).collect();
+            x.resize(per_row, zero);
+            y.resize(per_row, zero);
+            let prev = acc.map_or(0, |a| self.val(Some(a)));
+            let new =
+                self.derived(|s| prev + x.iter().zip(&y).map(|(&a, &b)| s.val(Some(a)) * s.val(Some(b))).sum::<i128>());
+            self.rows.push(Row::Dot { x, y, chain: acc.is_some(), acc: new });
+            acc = Some(new);
+        }
+        Ok(acc.expect("at least one row"))
+    }
+
     /// Adds a `Lin` row after checking (in witness mode) that its sum lies in `[0, 2^bits)`.
     pub(crate) fn lin(
         &mut self,

@@ -10,6 +10,7 @@
 //! Lin  | a0 a1 a2 | l_0 .. l_{L-1} |  c0·a0 + c1·a1 + c2·a2 + cm·a0·a1 + cc = Σ l_j·2^(8j),
 //!                                     l_j ∈ [0, 2^(t_j))                (c*, t_j fixed)
 //! Sel  | base d b y |                 b·(1 - b) = 0,  y = base + b·d
+//! Dot  | x_0 .. x_{P-1} | y_0 .. y_{P-1} | .. | acc |  acc = [chain] acc_prev + Σ x_i · y_i  (P = W/2)
 //! Func | i y |                        (tag, i, y) ∈ function table       (tag fixed)
 //! ```
 //!
@@ -71,6 +72,20 @@ pub enum Row {
         b: Wire,
         /// Output wire.
         y: Wire,
+    },
+    /// `acc = (chain ? previous row's acc : 0) + Σ x_i · y_i`: products of two wires (a
+    /// MatMul of two activations), `width / 2` pairs per row. A row always holds exactly
+    /// `width / 2` pairs: a short chunk is padded with the shared zero wire, so that no
+    /// cell of the row is left for a prover to fill.
+    Dot {
+        /// Left factors.
+        x: Vec<Wire>,
+        /// Right factors, one per left factor.
+        y: Vec<Wire>,
+        /// Continue the accumulator of the previous (`Dot`) row.
+        chain: bool,
+        /// The accumulator wire this row defines.
+        acc: Wire,
     },
     /// `(tag, i, y)` is a row of the function table `tag`.
     Func {
@@ -149,12 +164,23 @@ impl Plan {
         }
     }
 
-    /// Rows used by each gate kind: (mac, lin, sel, func).
+    /// Whether the plan has `Dot` rows (its circuit then has the dot gate, see
+    /// [`crate::CircuitShape::dot`]).
+    pub fn has_dot(&self) -> bool {
+        self.rows.iter().any(|r| matches!(r, Row::Dot { .. }))
+    }
+
+    /// The circuit shape of this plan: its width, its limbs, and the dot gate if it needs one.
+    pub fn shape(&self) -> crate::CircuitShape {
+        crate::CircuitShape { width: self.width, limbs: self.limbs(), dot: self.has_dot() }
+    }
+
+    /// Rows used by each gate kind: (mac and dot, lin, sel, func).
     pub fn row_counts(&self) -> (usize, usize, usize, usize) {
         let mut c = (0, 0, 0, 0);
         for r in &self.rows {
             match r {
-                Row::Mac { .. } => c.0 += 1,
+                Row::Mac { .. } | Row::Dot { .. } => c.0 += 1,
                 Row::Lin { .. } => c.1 += 1,
                 Row::Sel { .. } => c.2 += 1,
                 Row::Func { .. } => c.3 += 1,

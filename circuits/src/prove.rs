@@ -52,6 +52,12 @@ pub fn witness_circuit(
 ) -> Result<(ModelCircuit, Trace)> {
     let trace = model.execute(input)?;
     let plan = build_plan(model, Some(&trace), shape.width)?;
+    if plan.has_dot() && !shape.dot {
+        return Err(CircuitError::Invalid(format!(
+            "model `{}` multiplies two activations, but its circuit shape has no dot gate (shape.dot = false)",
+            model.name
+        )));
+    }
     Ok((ModelCircuit::new(Arc::new(plan), Some(binding), shape), trace))
 }
 

@@ -25,7 +25,8 @@
 //! Every row is read as equations over the field. A `Lin` row with `bits = t`
 //! is `Σ cᵢ·aᵢ + cm·a₀·a₁ + cc − L = 0` with `L ∈ [0, 2^t)` (its limbs, each
 //! range-checked by the limb table); `t = 0` makes it exact. A `Mac` row is
-//! `acc − [prev] − Σ wᵢ·xᵢ = 0`; a `Sel` row is `b·(1 − b) = 0` and
+//! `acc − [prev] − Σ wᵢ·xᵢ = 0`, a `Dot` row `acc − [prev] − Σ xᵢ·yᵢ = 0` (its
+//! products are determined once both factors are); a `Sel` row is `b·(1 − b) = 0` and
 //! `y − base − b·d = 0`; a `Func` row is `(i, y) ∈ table`.
 //!
 //! | row kind | rule | pins |
@@ -44,7 +45,8 @@
 //!
 //! Structural rules checked on the way: an empty operand slot of a `Lin` row
 //! has coefficient 0 (its cell is free), a chained `Mac` row follows a `Mac`
-//! row (its `acc_prev` is the previous row's accumulator), every `Func` tag
+//! row and a chained `Dot` row a `Dot` row (its `acc_prev` is the previous row's
+//! accumulator), a `Dot` row fills every pair slot (no free factor), every `Func` tag
 //! names a table, tables are functions, range checks fit the limbs.
 
 use std::collections::VecDeque;
@@ -223,6 +225,21 @@ fn constraints(plan: &Plan) -> Result<Vec<Constraint>> {
                 let lin = merge(lin).ok_or_else(|| bad(r, "coefficients overflow".into()))?;
                 cons.push(Constraint::Eq { lin, prod: vec![], cc: 0, bits: 0 });
             }
+            Row::Dot { x, y, chain, acc } => {
+                if x.len() != y.len() || x.len() != plan.width / 2 {
+                    return Err(bad(r, format!("{} × {} factors, width {}", x.len(), y.len(), plan.width)));
+                }
+                let mut lin = vec![(*acc, 1)];
+                if *chain {
+                    match r.checked_sub(1).map(|p| &plan.rows[p]) {
+                        Some(Row::Dot { acc: prev, .. }) => lin.push((*prev, -1)),
+                        _ => return Err(bad(r, "a chained dot-product row must follow another".into())),
+                    }
+                }
+                let lin = merge(lin).ok_or_else(|| bad(r, "coefficients overflow".into()))?;
+                let prod = x.iter().zip(y).map(|(&a, &b)| (a, b, -1)).collect();
+                cons.push(Constraint::Eq { lin, prod, cc: 0, bits: 0 });
+            }
             Row::Lin { a, c, cm, cc, bits } => {
                 for i in 0..3 {
                     if a[i].is_none() && (c[i] != 0 || (i < 2 && *cm != 0)) {
@@ -292,6 +309,7 @@ impl Lint<'_> {
             .enumerate()
             .filter(|(_, r)| match r {
                 Row::Mac { x, acc, .. } => *acc == w || x.contains(&w),
+                Row::Dot { x, y, acc, .. } => *acc == w || x.contains(&w) || y.contains(&w),
                 Row::Lin { a, .. } => a.contains(&Some(w)),
                 Row::Sel { base, d, b, y } => [base, d, b, y].contains(&&w),
                 Row::Func { i, y, .. } => *i == w || *y == w,
@@ -536,6 +554,40 @@ mod tests {
         let mac = Row::Mac { x: vec![0], w: vec![3], chain: false, acc: 2 };
         let e = check(&plan(vec![range(0, 16), mac], 3, vec![0], vec![])).unwrap_err().to_string();
         assert!(e.contains("wire 1") && e.contains("no row"), "{e}");
+    }
+
+    /// A dot row `acc = Σ x_i·y_i` pins its accumulator once both factors of every pair are
+    /// pinned; a factor nothing pins leaves it free, and the row's shape is checked.
+    #[test]
+    fn dot_rows() {
+        let zero = Row::Lin { a: [Some(2), None, None], c: [1, 0, 0], cm: 0, cc: 0, bits: 0 };
+        let dot = |x: Vec<Wire>, y: Vec<Wire>, chain: bool, acc: Wire| Row::Dot { x, y, chain, acc };
+        // Inputs 0 and 1; wire 2 the zero; 3 = 0·1 + 2·2 (width 4: two pairs); 4 chained.
+        let rows = vec![
+            range(0, 8),
+            range(1, 8),
+            zero.clone(),
+            dot(vec![0, 2], vec![1, 2], false, 3),
+            dot(vec![1, 2], vec![1, 2], true, 4),
+        ];
+        check(&plan(rows, 5, vec![0, 1], vec![])).unwrap();
+        // Wire 3 is range-checked but not determined: a product with it leaves the
+        // accumulator (wire 2) free.
+        let one_zero = Row::Lin { a: [Some(1), None, None], c: [1, 0, 0], cm: 0, cc: 0, bits: 0 };
+        let rows = vec![range(0, 8), one_zero, range(3, 8), dot(vec![0, 1], vec![3, 1], false, 2)];
+        let mut p = plan(rows, 4, vec![0], vec![]);
+        p.outputs = vec![2];
+        let e = check(&p).unwrap_err().to_string();
+        assert!(e.contains("wire 2 is not pinned"), "{e}");
+        // A short row (a free pair slot) and a chain after a non-dot row.
+        let e = check(&plan(vec![range(0, 8), dot(vec![0], vec![0], false, 1)], 2, vec![0], vec![]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("factors"), "{e}");
+        let e = check(&plan(vec![range(0, 8), dot(vec![0, 0], vec![0, 0], true, 1)], 2, vec![0], vec![]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("chained dot-product"), "{e}");
     }
 
     #[test]

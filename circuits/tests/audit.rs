@@ -60,7 +60,7 @@ fn hand_plan(width: usize, rows: Vec<Row>, num_wires: usize, inputs: Vec<Wire>, 
 
 fn circuit_of(plan: Plan) -> (ModelCircuit, u32) {
     let k = plan.min_k();
-    let shape = CircuitShape { width: plan.width.max(5), limbs: plan.limbs() };
+    let shape = CircuitShape { width: plan.width.max(5), limbs: plan.limbs(), dot: plan.has_dot() };
     (ModelCircuit::new(Arc::new(plan), Some(Fr::from(77)), shape), k)
 }
 
@@ -81,7 +81,7 @@ fn compile(g: &Graph, input_len: usize, config: QuantConfig, width: usize) -> (Q
     let trace = q.execute(&x.values).unwrap();
     let plan = build_plan(&q, Some(&trace), width).unwrap();
     let k = plan.min_k();
-    let shape = CircuitShape { width, limbs: plan.limbs() };
+    let shape = CircuitShape { width, limbs: plan.limbs(), dot: plan.has_dot() };
     (q, ModelCircuit::new(Arc::new(plan), Some(Fr::from(77)), shape), k)
 }
 
@@ -90,6 +90,7 @@ fn used_columns(plan: &Plan, shape: CircuitShape, row: &Row) -> Vec<usize> {
     let _ = plan;
     match row {
         Row::Mac { x, .. } => (0..x.len()).chain([shape.width]).collect(),
+        Row::Dot { x, .. } => (0..2 * x.len()).chain([shape.width]).collect(),
         Row::Lin { a, .. } => (0..3).filter(|&i| a[i].is_some()).chain(3..3 + shape.limbs).collect(),
         Row::Sel { .. } => vec![0, 1, 2, 3],
         Row::Func { .. } => vec![0, 1],

@@ -10,7 +10,10 @@
 //! The data ships inside the `onnx` pip package (`onnx/backend/test/data`),
 //! written by the ONNX project, not by us; `scripts/test.sh` installs the
 //! package and sets `ZKINFER_ONNX_TESTDATA`. Without it the test is skipped
-//! (and fails with `ZKINFER_REQUIRE_ONNX=1`).
+//! (and fails with `ZKINFER_REQUIRE_ONNX=1`). The package ships its *node*
+//! tests (one op each) as generators only: `tests/onnx_node_data.py` serializes
+//! those of the ops of sequence models (MatMul, Softmax, LayerNormalization,
+//! Gelu, Gather, LSTM, …) into `ZKINFER_ONNX_NODE_TESTDATA`, a further set.
 //!
 //! It prints a table (test, ops, outcome, relative error, argmax, proved) and
 //! fails on any WRONG result (compiled, but the output is off by more than the
@@ -25,7 +28,7 @@ use halo2_proofs::dev::MockProver;
 use halo2curves::bn256::Fr;
 use prost::Message;
 use tract_onnx::pb;
-use zkinfer_circuits::{CircuitShape, ModelCircuit, build_plan};
+use zkinfer_circuits::{ModelCircuit, build_plan};
 use zkinfer_quantize::{Dataset, ImportOptions, QModel, QuantConfig, calibrate_and_quantize, import_onnx};
 
 /// The sets of single models (the `light/` architectures are checked separately).
@@ -184,7 +187,7 @@ fn check_circuit(q: &QModel, trace: &zkinfer_quantize::Trace, name: &str) -> Res
     }
     let plan = build_plan(q, Some(trace), 8).map_err(|e| e.to_string())?;
     let k = plan.min_k();
-    let shape = CircuitShape { width: 8, limbs: plan.limbs() };
+    let shape = plan.shape();
     let c = ModelCircuit::new(Arc::new(plan), Some(Fr::from(9)), shape);
     let inst = c.instances().ok_or("no witness")?;
     MockProver::run(k, &c, vec![inst.clone()])
@@ -226,9 +229,17 @@ fn onnx_backend_conformance() {
     let mut passing = BTreeSet::new();
     // Tests with several inputs or outputs: (in scope, passing).
     let mut multi = (0, 0);
-    for set in SETS {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(set))
-            .unwrap_or_else(|e| panic!("{}: {e}", root.join(set).display()))
+    let mut sets: Vec<PathBuf> = SETS.iter().map(|s| root.join(s)).collect();
+    match std::env::var_os("ZKINFER_ONNX_NODE_TESTDATA") {
+        Some(node) => sets.push(PathBuf::from(node)),
+        None => assert!(
+            std::env::var_os("ZKINFER_REQUIRE_ONNX").is_none(),
+            "ZKINFER_REQUIRE_ONNX is set but ZKINFER_ONNX_NODE_TESTDATA is not (circuits/tests/onnx_node_data.py writes it)"
+        ),
+    }
+    for set in &sets {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(set)
+            .unwrap_or_else(|e| panic!("{}: {e}", set.display()))
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.join("model.onnx").exists())
             .collect();

@@ -17,7 +17,7 @@ use halo2curves::bn256::Fr;
 use halo2curves::ff::Field;
 use zkinfer_circuits::forge::Forgery;
 use zkinfer_circuits::plan::{Plan, Row, Wire};
-use zkinfer_circuits::{CircuitShape, ModelCircuit, build_plan};
+use zkinfer_circuits::{ModelCircuit, build_plan};
 use zkinfer_quantize::{Dataset, ImportOptions, QModel, QuantConfig, calibrate_and_quantize, import_onnx};
 
 /// A compiled one-model case with an honest witness.
@@ -30,18 +30,23 @@ struct Case {
 impl Case {
     /// Compiles `g` (calibrated on random rows), runs `input` (or a calibration row) through it.
     fn new(g: &Graph, input_len: usize, config: QuantConfig, input: Option<Vec<f64>>) -> Case {
-        let dir = tempfile::tempdir().unwrap();
-        let model = import_onnx(&g.write(dir.path(), "m.onnx"), &ImportOptions::default()).unwrap();
         let mut rng = Lcg(11);
         let rows: Vec<Vec<f64>> =
             (0..16).map(|_| rng.vec(input_len, 2.0).into_iter().map(f64::from).collect()).collect();
-        let (q, _) = calibrate_and_quantize(&model, &Dataset::new(rows.clone(), None), &config, || {}).unwrap();
         let input = input.unwrap_or_else(|| rows[5].iter().map(|v| v * 0.9).collect());
-        let x = q.quantize_input(&input).unwrap();
+        Case::on(g, rows, &input, config)
+    }
+
+    /// Compiles `g` calibrated on `rows` (one sample each), with the honest witness of `input`.
+    fn on(g: &Graph, rows: Vec<Vec<f64>>, input: &[f64], config: QuantConfig) -> Case {
+        let dir = tempfile::tempdir().unwrap();
+        let model = import_onnx(&g.write(dir.path(), "m.onnx"), &ImportOptions::default()).unwrap();
+        let (q, _) = calibrate_and_quantize(&model, &Dataset::new(rows, None), &config, || {}).unwrap();
+        let x = q.quantize_input(input).unwrap();
         let trace = q.execute(&x.values).unwrap();
         let plan = build_plan(&q, Some(&trace), 6).unwrap();
         let k = plan.min_k();
-        let shape = CircuitShape { width: 6, limbs: plan.limbs() };
+        let shape = plan.shape();
         let c = ModelCircuit::new(Arc::new(plan), Some(Fr::from(77)), shape);
         let case = Case { q, c, k };
         assert_eq!(case.check(case.honest()), Ok(()), "the honest witness must pass");
@@ -75,6 +80,8 @@ impl Case {
                         "copy"
                     } else if s.contains("('mac')") {
                         "mac"
+                    } else if s.contains("('dot')") {
+                        "dot"
                     } else if s.contains("('lin')") {
                         "lin"
                     } else if s.contains("('select')") {
@@ -418,6 +425,135 @@ fn forged_dense() {
     assert!(fails.iter().any(|e| e.starts_with("copy")), "Gemm: a changed copy of an input: {fails:?}");
 }
 
+/// `[3, 8] @ [8, 2]` of two activations (the right one a projection of the input): with
+/// width 6, three pairs per dot row, so each output's eight products take three rows, the
+/// last padded with the zero wire.
+fn matmul_case() -> Case {
+    let mut g = Graph::new(&[1, 24], 31);
+    let w = g.rand_init("w", &[24, 16], 0.4);
+    let p = g.node("MatMul", "proj", &["input", &w], vec![]);
+    let sa = g.init_i64("sa", &[2], vec![3, 8]);
+    let sb = g.init_i64("sb", &[2], vec![8, 2]);
+    let a = g.node("Reshape", "ra", &["input", &sa], vec![]);
+    let b = g.node("Reshape", "rb", &[&p, &sb], vec![]);
+    g.node("MatMul", "mm", &[&a, &b], vec![]);
+    Case::new(&g, 24, cfg(), None)
+}
+
+/// The dot rows that accumulate `acc` (the chain ending in the row that defines it).
+fn dot_chain(c: &Case, acc: Wire) -> Vec<usize> {
+    let last = c.find("dot", |row| matches!(row, Row::Dot { acc: a, .. } if *a == acc));
+    let mut rows = vec![last];
+    while let Row::Dot { chain: true, .. } = &c.plan().rows[*rows.last().unwrap()] {
+        rows.push(rows.last().unwrap() - 1);
+    }
+    rows.reverse();
+    rows
+}
+
+/// MatMul of two activations: every rescale attack on its outputs; an accumulator shifted
+/// by the rescale's granularity (final and intermediate, the chain compensating); a
+/// padding slot filled with a product that pays for another output; a factor's copy
+/// aliased as p − x; the two factors of a pair swapped (same product, wrong wires).
+#[test]
+fn forged_matmul_of_activations() {
+    let c = matmul_case();
+    assert!(c.c.shape.dot && c.plan().has_dot());
+    let outs = c.outputs();
+    for &(y, _) in [&outs[0], &outs[outs.len() - 1]] {
+        attack_rescale(&c, y, "MatMul");
+    }
+    let y = c.plan().outputs[0];
+    let rr = c.rescale_row(y);
+    let (a, _, _, _, bits) = c.lin(rr);
+    let acc = a[0].unwrap();
+    let chain = dot_chain(&c, acc);
+    assert_eq!(chain.len(), 3, "eight products at three per row");
+    let dot_of = |r: usize| match &c.plan().rows[r] {
+        Row::Dot { x, y, acc, .. } => (x.clone(), y.clone(), *acc),
+        _ => unreachable!(),
+    };
+    // The final accumulator + 2^s, the output + 1 (the rescale row then holds).
+    let mut f = c.honest();
+    f.set(acc, fr(c.value(acc) + (1 << bits))).set(y, fr(c.value(y) + 1));
+    c.assert_rejected_by("MatMul: accumulator + 2^s", f, &["dot"], chain[2]);
+    // An intermediate accumulator + 2^s and everything after it too: the first row breaks.
+    let mut f = c.honest();
+    for &r in &chain {
+        let w = dot_of(r).2;
+        f.set(w, fr(c.value(w) + (1 << bits)));
+    }
+    f.set(y, fr(c.value(y) + 1));
+    c.assert_rejected_by("MatMul: the whole chain + 2^s", f, &["dot"], chain[0]);
+    // The padding slot of the last row (x_2 and y_2 hold the zero wire): 2^s worth of product.
+    let (x, yw, last_acc) = dot_of(chain[2]);
+    assert_eq!(c.value(x[2]), 0, "the padding is the zero wire");
+    assert_eq!((x[2], yw[2]), (x[2], x[2]), "both padding factors are the zero wire");
+    let mut f = c.honest();
+    f.set_cell(chain[2], 2, fr(1 << bits)).set_cell(chain[2], 5, Fr::ONE);
+    f.set(last_acc, fr(c.value(last_acc) + (1 << bits))).set(y, fr(c.value(y) + 1));
+    let fails = c.failures(f);
+    assert!(fails.iter().any(|e| e.starts_with("copy")), "MatMul: a filled padding slot: {fails:?}");
+    assert!(!fails.iter().any(|e| e.starts_with("dot")), "the gate alone accepts the padded product: {fails:?}");
+    // One copy of x_0 in the first row aliased as p − x_0, the accumulator compensating.
+    let (x, yw, first_acc) = dot_of(chain[0]);
+    let (xv, yv) = (c.value(x[0]), c.value(yw[0]));
+    if xv != 0 && yv != 0 {
+        let mut f = c.honest();
+        f.set_cell(chain[0], 0, -fr(xv)).set_cell(chain[0], 6, fr(c.value(first_acc) - 2 * xv * yv));
+        let fails = c.failures(f);
+        assert!(fails.iter().any(|e| e.starts_with("copy")), "MatMul: a factor's copy as p − x: {fails:?}");
+    }
+    // The factors of pair 0 swapped in their cells: the product is the same, the wires are not.
+    if xv != yv {
+        let mut f = c.honest();
+        f.set_cell(chain[0], 0, fr(yv)).set_cell(chain[0], 3, fr(xv));
+        let fails = c.failures(f);
+        assert!(fails.iter().any(|e| e.starts_with("copy")), "MatMul: swapped factors: {fails:?}");
+    }
+}
+
+/// Embedding by token ids: an output taken from another row of the table, from another
+/// column, aliased as p − y; an index outside the table (the public input claims it), and
+/// the index aliased as p − i — each rejected by the lookup of the element.
+#[test]
+fn forged_embedding() {
+    let mut g = Graph::new(&[1, 4], 41);
+    g.input_elem = 7;
+    let table = g.rand_init("emb", &[9, 3], 1.0);
+    g.node("Gather", "embed", &[&table, "input"], vec![]);
+    let rows: Vec<Vec<f64>> = (0..6).map(|r| (0..4).map(|j| ((r * 4 + j) % 9) as f64).collect()).collect();
+    let c = Case::on(&g, rows, &[3.0, 8.0, 0.0, 5.0], cfg());
+    let op = match &c.q.ops[0].kind {
+        zkinfer_quantize::QOpKind::Embedding(e) => e.clone(),
+        other => panic!("{other:?}"),
+    };
+    let (ids, outs) = (c.plan().inputs.clone(), c.outputs());
+    let lookup_of = |y: Wire| c.find("function", |r| matches!(r, Row::Func { y: yy, .. } if *yy == y));
+    // Element (token 0, column 1): index 3.
+    let (y, yv) = outs[1];
+    let fr_row = lookup_of(y);
+    for (name, v) in [
+        ("another row's value", fr(op.table[4 * op.dim + 1] as i128)),
+        ("another column's value", fr(op.table[3 * op.dim + 2] as i128)),
+        ("p − y", -fr(yv)),
+        ("y + 1", fr(yv + 1)),
+    ] {
+        if v == fr(yv) {
+            continue;
+        }
+        let mut f = c.honest();
+        f.set(y, v);
+        c.assert_rejected_by(&format!("Embedding: {name}"), f, &["function"], fr_row);
+    }
+    // The index claimed as 9 (no such row) with any output, and as p − 3.
+    for (name, i) in [("index 9", fr(9)), ("index p − 3", -fr(3))] {
+        let mut f = c.honest();
+        f.set(ids[0], i);
+        c.assert_rejected_by(&format!("Embedding: {name}"), f, &["function"], fr_row);
+    }
+}
+
 #[test]
 fn forged_conv() {
     let mut g = Graph::new(&[1, 2, 5, 5], 2);
@@ -673,7 +809,7 @@ fn attack_outputs(c: &Case, op: &str, max_outputs: usize) -> usize {
         let defining = rows.enumerate().find(|(_, r)| match r {
             Row::Sel { y: yy, .. } | Row::Func { y: yy, .. } => *yy == y,
             Row::Lin { a, c: co, .. } => a[2] == Some(y) && co[2] < 0 || a[1] == Some(y) && co[0] == 2,
-            Row::Mac { acc, .. } => *acc == y,
+            Row::Mac { acc, .. } | Row::Dot { acc, .. } => *acc == y,
         });
         match defining.map(|(_, r)| r) {
             Some(Row::Sel { .. }) => attack_select(c, y, op),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use halo2_proofs::dev::MockProver;
 use halo2curves::bn256::Fr;
-use zkinfer_circuits::{CircuitShape, ModelCircuit, build_plan};
+use zkinfer_circuits::{ModelCircuit, build_plan};
 use zkinfer_quantize::{Dataset, ImportOptions, QModel, QuantConfig, calibrate_and_quantize, import_onnx};
 
 fn fixture(model: &str, file: &str) -> std::path::PathBuf {
@@ -29,7 +29,7 @@ fn circuit(q: &QModel, name: &str) -> (ModelCircuit, u32) {
     let want: Vec<i128> = trace.tensors[q.outputs[0]].iter().map(|&v| v as i128).collect();
     assert_eq!(outs, want);
     let k = plan.min_k();
-    let shape = CircuitShape { width: 8, limbs: plan.limbs() };
+    let shape = plan.shape();
     (ModelCircuit::new(Arc::new(plan), Some(Fr::from(12345)), shape), k)
 }
 

@@ -13,7 +13,7 @@ use halo2_proofs::dev::MockProver;
 use halo2curves::bn256::Fr;
 use zkinfer_circuits::forge::Forgery;
 use zkinfer_circuits::plan::Row;
-use zkinfer_circuits::{CircuitShape, ModelCircuit, build_plan};
+use zkinfer_circuits::{ModelCircuit, build_plan};
 use zkinfer_quantize::{Dataset, ImportOptions, QModel, QuantConfig, calibrate_and_quantize, import_onnx};
 
 /// `a` [1,5] float, `ids` [1,3] int64 → `y1 = a·W` [1,3] + Cast(ids), `y2 = relu(a)` [1,5].
@@ -43,7 +43,7 @@ fn circuit(q: &QModel, x: &[f64]) -> (ModelCircuit, u32) {
     let plan = build_plan(q, Some(&trace), 6).unwrap();
     assert_eq!((plan.inputs.len(), plan.outputs.len()), (8, 8));
     let k = plan.min_k();
-    let shape = CircuitShape { width: 6, limbs: plan.limbs() };
+    let shape = plan.shape();
     (ModelCircuit::new(Arc::new(plan), Some(Fr::from(5)), shape), k)
 }
 

@@ -9,21 +9,27 @@ use std::sync::Arc;
 use common::{Attr, Graph, Lcg};
 use halo2_proofs::dev::MockProver;
 use halo2curves::bn256::Fr;
-use zkinfer_circuits::{CircuitShape, ModelCircuit, build_plan};
+use zkinfer_circuits::{ModelCircuit, build_plan};
 use zkinfer_quantize::{Dataset, ImportOptions, QuantConfig, calibrate_and_quantize, import_onnx};
 
 /// Compiles `g`, proves one random input with MockProver, then flips every output witness in turn.
 fn check(g: &Graph, input_len: usize, config: QuantConfig) -> Vec<&'static str> {
-    let dir = tempfile::tempdir().unwrap();
-    let model = import_onnx(&g.write(dir.path(), "m.onnx"), &ImportOptions::default()).unwrap();
     let mut rng = Lcg(7);
     let rows: Vec<Vec<f64>> = (0..16).map(|_| rng.vec(input_len, 2.0).into_iter().map(f64::from).collect()).collect();
-    let (q, _) = calibrate_and_quantize(&model, &Dataset::new(rows.clone(), None), &config, || {}).unwrap();
-    let x = q.quantize_input(&rows[3].iter().map(|v| v * 0.9).collect::<Vec<_>>()).unwrap();
+    let input = rows[3].iter().map(|v| v * 0.9).collect::<Vec<_>>();
+    check_on(g, rows, &input, config)
+}
+
+/// [`check`] calibrated on `rows` (one sample each), proving `input`.
+fn check_on(g: &Graph, rows: Vec<Vec<f64>>, input: &[f64], config: QuantConfig) -> Vec<&'static str> {
+    let dir = tempfile::tempdir().unwrap();
+    let model = import_onnx(&g.write(dir.path(), "m.onnx"), &ImportOptions::default()).unwrap();
+    let (q, _) = calibrate_and_quantize(&model, &Dataset::new(rows, None), &config, || {}).unwrap();
+    let x = q.quantize_input(input).unwrap();
     let trace = q.execute(&x.values).unwrap();
     let plan = build_plan(&q, Some(&trace), 6).unwrap();
     let k = plan.min_k();
-    let shape = CircuitShape { width: 6, limbs: plan.limbs() };
+    let shape = plan.shape();
     let c = ModelCircuit::new(Arc::new(plan), Some(Fr::from(3)), shape);
     MockProver::run(k, &c, vec![c.instances().unwrap()]).unwrap().assert_satisfied();
     for o in 0..c.plan.outputs.len().min(4) {
@@ -127,4 +133,50 @@ fn pools() {
     let mut g = Graph::new(&[1, 2, 3, 3], 10);
     g.node("GlobalAveragePool", "gap", &["input"], vec![]);
     assert_eq!(check(&g, 18, cfg()), ["global_avg_pool"]);
+}
+
+#[test]
+fn matmul_of_two_activations() {
+    let mut g = Graph::new(&[1, 24], 21);
+    let w = g.rand_init("w", &[24, 20], 0.4);
+    let b = g.node("MatMul", "proj", &["input", &w], vec![]);
+    let sa = g.init_i64("sa", &[3], vec![2, 3, 4]);
+    let sb = g.init_i64("sb", &[2], vec![4, 5]);
+    let a = g.node("Reshape", "ra", &["input", &sa], vec![]);
+    let b = g.node("Reshape", "rb", &[&b, &sb], vec![]);
+    g.node("MatMul", "mm", &[&a, &b], vec![]);
+    assert_eq!(check(&g, 24, cfg()), ["dense", "reshape", "reshape", "matmul"]);
+}
+
+#[test]
+fn attention_block() {
+    let g = zkinfer_testkit::onnx::attention_block(4, 4, 2, 25);
+    let fams = check(&g, 16, cfg());
+    assert_eq!(fams.iter().filter(|f| **f == "matmul").count(), 2, "{fams:?}");
+}
+
+/// Token ids in `[0, vocab)`, `n` samples of `seq`.
+fn token_rows(n: usize, seq: usize, vocab: usize, seed: u64) -> Vec<Vec<f64>> {
+    let mut rng = Lcg(seed);
+    (0..n)
+        .map(|_| (0..seq).map(|_| ((rng.next_f32() * vocab as f32) as usize).min(vocab - 1) as f64).collect())
+        .collect()
+}
+
+#[test]
+fn embedding_by_token_ids() {
+    let mut g = Graph::new(&[1, 5], 25);
+    g.input_elem = 7;
+    let table = g.rand_init("emb", &[11, 3], 1.0);
+    g.node("Gather", "embed", &[&table, "input"], vec![]);
+    let rows = token_rows(8, 5, 11, 3);
+    assert_eq!(check_on(&g, rows.clone(), &rows[2], cfg()), ["embedding"]);
+}
+
+#[test]
+fn token_classifier() {
+    let g = zkinfer_testkit::onnx::token_classifier(13, 6, 8, 3, 26);
+    let rows = token_rows(16, 6, 13, 4);
+    let fams = check_on(&g, rows.clone(), &rows[1], cfg());
+    assert!(fams.contains(&"embedding") && fams.contains(&"matmul"), "{fams:?}");
 }

@@ -379,3 +379,103 @@ fn resize_nearest() {
     g.node("Resize", "r", &["input", &roi, &sc, &sizes], vec![("mode", Attr::S("nearest"))]);
     assert_eq!(check(&g, 16, 1.0, cfg()), ["resize"]);
 }
+
+#[test]
+fn matmul_of_two_activations_batched_and_broadcast() {
+    // [2, 3, 4] @ [4, 5] where both are activations (the right one broadcast over the batch).
+    let mut g = Graph::new(&[1, 24], 21);
+    let w = g.rand_init("w", &[24, 20], 0.4);
+    let b = g.node("MatMul", "proj", &["input", &w], vec![]);
+    let sa = g.init_i64("sa", &[3], vec![2, 3, 4]);
+    let sb = g.init_i64("sb", &[2], vec![4, 5]);
+    let a = g.node("Reshape", "ra", &["input", &sa], vec![]);
+    let b = g.node("Reshape", "rb", &[&b, &sb], vec![]);
+    g.node("MatMul", "mm", &[&a, &b], vec![]);
+    let fams = check(&g, 24, 1.0, cfg());
+    assert!(fams.contains(&"matmul"), "{fams:?}");
+}
+
+#[test]
+fn matmul_of_an_activation_with_itself_transposed() {
+    // x·xᵀ (a Gram matrix): the same tensor on both sides.
+    let mut g = Graph::new(&[3, 4], 22);
+    let t = g.node("Transpose", "t", &["input"], vec![("perm", Attr::Ints(vec![1, 0]))]);
+    g.node("MatMul", "gram", &["input", &t], vec![]);
+    assert_eq!(check(&g, 12, 1.0, cfg()), ["transpose", "matmul"]);
+}
+
+#[test]
+fn layer_and_rms_normalization_expand() {
+    for op in ["LayerNormalization", "RMSNormalization"] {
+        let mut g = Graph::new(&[1, 3, 8], 23).opset(if op == "RMSNormalization" { 23 } else { 17 });
+        let gamma = g.rand_init("g", &[8], 1.0);
+        let beta = g.rand_init("b", &[8], 0.5);
+        let ins: Vec<&str> =
+            if op == "RMSNormalization" { vec!["input", &gamma] } else { vec!["input", &gamma, &beta] };
+        g.node(op, "norm", &ins, vec![("axis", Attr::I(-1))]);
+        let fams = check(&g, 24, 2.0, cfg());
+        assert!(fams.contains(&"lookup") && fams.contains(&"mul"), "{op}: {fams:?}");
+    }
+}
+
+#[test]
+fn attention_block_with_heads() {
+    let g = zkinfer_testkit::onnx::attention_block(5, 8, 2, 24);
+    let fams = check(&g, 40, 1.5, cfg());
+    assert_eq!(fams.iter().filter(|f| **f == "matmul").count(), 2, "{fams:?}");
+}
+
+/// Integer token ids through an embedding: exact (the table entries at the output scale).
+#[test]
+fn embedding_by_token_ids_and_its_range() {
+    let mut g = Graph::new(&[1, 5], 25);
+    g.input_elem = 7;
+    let table = g.rand_init("emb", &[11, 3], 1.0);
+    g.node("Gather", "embed", &[&table, "input"], vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let model = import_onnx(&g.write(dir.path(), "m.onnx"), &ImportOptions::default()).unwrap();
+    assert_eq!(model.integer_inputs, [true]);
+    let calib = Dataset::new(vec![vec![0.0, 3.0, 10.0, 4.0, 1.0, 7.0, 2.0, 9.0, 5.0, 6.0]], None);
+    let (q, _) = calibrate_and_quantize(&model, &calib, &cfg(), || {}).unwrap();
+    assert_eq!(q.ops.iter().map(|o| o.kind.family()).collect::<Vec<_>>(), ["embedding"]);
+    let runner = model.runner(&[q.output_tensor().name.clone()]).unwrap();
+    let ids = [10.0, 0.0, 4.0, 4.0, 7.0];
+    let float: Vec<f64> = runner.run(&ids).unwrap()[0].iter().map(|&v| v as f64).collect();
+    let got = q.dequantize_output(&q.execute(&q.quantize_input(&ids).unwrap().values).unwrap());
+    let quantum = (-q.output_tensor().scale_bits as f64).exp2();
+    for (f, d) in float.iter().zip(&got) {
+        assert!((f - d).abs() <= quantum / 2.0, "{f} vs {d}");
+    }
+    // An id outside the table: a clear execution error, not a panic or a wrapped index.
+    for bad in [11, -1] {
+        let e = q.execute(&[0, 1, bad, 2, 3]).unwrap_err().to_string();
+        assert!(e.contains(&format!("index {bad} is outside the table's rows [0, 11)")), "{e}");
+    }
+}
+
+#[test]
+fn token_classifier_with_embedding_attention_and_gelu() {
+    let g = zkinfer_testkit::onnx::token_classifier(13, 6, 8, 3, 26);
+    let dir = tempfile::tempdir().unwrap();
+    let model = import_onnx(&g.write(dir.path(), "m.onnx"), &ImportOptions::default()).unwrap();
+    let mut rng = Lcg(5);
+    let sample =
+        |rng: &mut Lcg| -> Vec<f64> { (0..6).map(|_| (rng.next_f32() * 13.0).floor().min(12.0) as f64).collect() };
+    let rows: Vec<Vec<f64>> = (0..24).map(|_| sample(&mut rng)).collect();
+    let (q, _) = calibrate_and_quantize(&model, &Dataset::new(vec![rows.concat()], None), &cfg(), || {}).unwrap();
+    let fams: Vec<&str> = q.ops.iter().map(|o| o.kind.family()).collect();
+    assert!(fams.contains(&"embedding") && fams.iter().filter(|f| **f == "matmul").count() == 2, "{fams:?}");
+    let runner = model.runner(&[q.output_tensor().name.clone()]).unwrap();
+    let (mut agree, mut worst) = (0, 0.0f64);
+    for row in &rows[..12] {
+        let float: Vec<f64> = runner.run(row).unwrap()[0].iter().map(|&v| v as f64).collect();
+        let got = q.dequantize_output(&q.execute(&q.quantize_input(row).unwrap().values).unwrap());
+        let argmax =
+            |v: &[f64]| v.iter().enumerate().fold((0, f64::MIN), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0;
+        agree += (argmax(&float) == argmax(&got)) as usize;
+        let mag = float.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        worst = worst.max(float.iter().zip(&got).fold(0.0f64, |m, (f, d)| m.max((f - d).abs())) / mag.max(1e-9));
+    }
+    assert!(worst < 0.1, "relative error {worst}");
+    assert!(agree >= 11, "argmax agreement {agree} of 12");
+}

@@ -42,6 +42,10 @@ pub struct Graph {
     pub more_inputs: Vec<(String, Vec<i64>, i32)>,
     /// Further graph outputs before `output` (which stays the last).
     pub more_outputs: Vec<String>,
+    /// The default-domain opset the model declares.
+    pub opset: i64,
+    /// The ONNX element type of `input` (1 float, 7 int64).
+    pub input_elem: i32,
 }
 
 fn value_info(name: &str, dims: Option<&[i64]>, elem: i32) -> pb::ValueInfoProto {
@@ -77,7 +81,15 @@ impl Graph {
             rng: Lcg(seed),
             more_inputs: vec![],
             more_outputs: vec![],
+            opset: 13,
+            input_elem: 1,
         }
+    }
+
+    /// The same graph declared at another default-domain opset (13 unless set).
+    pub fn opset(mut self, version: i64) -> Self {
+        self.opset = version;
+        self
     }
 
     /// Adds a graph input of ONNX element type `elem` (1 float, 7 int64, 9 bool); returns its name.
@@ -177,13 +189,13 @@ impl Graph {
     pub fn to_bytes(&self) -> Vec<u8> {
         let model = pb::ModelProto {
             ir_version: 8,
-            opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: 13 }],
+            opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: self.opset }],
             producer_name: "zkinfer-tests".into(),
             graph: Some(pb::GraphProto {
                 name: "test".into(),
                 node: self.nodes.clone(),
                 initializer: self.inits.clone(),
-                input: std::iter::once(value_info(&self.input.0, Some(&self.input.1), 1))
+                input: std::iter::once(value_info(&self.input.0, Some(&self.input.1), self.input_elem))
                     .chain(self.more_inputs.iter().map(|(n, d, e)| value_info(n, Some(d), *e)))
                     .collect(),
                 output: self
@@ -210,4 +222,67 @@ impl Graph {
 /// Path of a bundled fixture model file.
 pub fn fixture(model: &str, file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/models").join(model).join(file)
+}
+
+/// A transformer encoder block on an input `[1, seq, dim]` (opset 17, random weights of
+/// seed `seed`): multi-head self-attention with `heads` heads (Q, K, V projections, `Q·Kᵀ`
+/// scaled by `1/√d_h`, a Softmax over the keys, `A·V`, the output projection), a residual
+/// and a LayerNormalization. Its MatMuls of two activations are batched over the heads.
+pub fn attention_block(seq: i64, dim: i64, heads: i64, seed: u64) -> Graph {
+    let dh = dim / heads;
+    let mut g = Graph::new(&[1, seq, dim], seed).opset(17);
+    let split = g.init_i64("split_heads", &[4], vec![1, seq, heads, dh]);
+    let merge = g.init_i64("merge_heads", &[3], vec![1, seq, dim]);
+    let project = |g: &mut Graph, p: &str, perm: Vec<i64>| -> String {
+        let w = g.rand_init(&format!("w{p}"), &[dim, dim], 0.6);
+        let y = g.node("MatMul", p, &["input", &w], vec![]);
+        let r = g.node("Reshape", &format!("{p}_split"), &[&y, &split], vec![]);
+        g.node("Transpose", &format!("{p}_heads"), &[&r], vec![("perm", Attr::Ints(perm))])
+    };
+    let q = project(&mut g, "q", vec![0, 2, 1, 3]);
+    let kt = project(&mut g, "k", vec![0, 2, 3, 1]);
+    let v = project(&mut g, "v", vec![0, 2, 1, 3]);
+    let s = g.node("MatMul", "scores", &[&q, &kt], vec![]);
+    let c = g.init("inv_sqrt_dh", &[], vec![1.0 / (dh as f32).sqrt()]);
+    let s = g.node("Mul", "scaled", &[&s, &c], vec![]);
+    let a = g.node("Softmax", "attn", &[&s], vec![("axis", Attr::I(-1))]);
+    let o = g.node("MatMul", "context", &[&a, &v], vec![]);
+    let o = g.node("Transpose", "unheads", &[&o], vec![("perm", Attr::Ints(vec![0, 2, 1, 3]))]);
+    let o = g.node("Reshape", "merge", &[&o, &merge], vec![]);
+    let wo = g.rand_init("wo", &[dim, dim], 0.6);
+    let o = g.node("MatMul", "out_proj", &[&o, &wo], vec![]);
+    let r = g.node("Add", "residual", &["input", &o], vec![]);
+    let gamma = g.rand_init("ln_gamma", &[dim], 1.0);
+    let beta = g.rand_init("ln_beta", &[dim], 0.5);
+    g.node("LayerNormalization", "ln", &[&r, &gamma, &beta], vec![("axis", Attr::I(-1)), ("epsilon", Attr::F(1e-5))]);
+    g
+}
+
+/// Token ids `[1, seq]` (int64) → token embedding (`vocab × dim`) + learned positions →
+/// one attention block ([`attention_block`]'s layers on the embedded sequence) → mean over
+/// the sequence → a linear head of `classes`: a tiny text classifier (opset 20).
+pub fn token_classifier(vocab: i64, seq: i64, dim: i64, classes: i64, seed: u64) -> Graph {
+    let mut g = Graph::new(&[1, seq], seed).opset(20);
+    g.input_elem = 7;
+    let table = g.rand_init("tok_emb", &[vocab, dim], 1.0);
+    let e = g.node("Gather", "embed", &[&table, "input"], vec![]);
+    let pos = g.rand_init("pos_emb", &[1, seq, dim], 0.5);
+    let x = g.node("Add", "with_pos", &[&e, &pos], vec![]);
+    let gamma = g.rand_init("ln_gamma", &[dim], 1.0);
+    let beta = g.rand_init("ln_beta", &[dim], 0.3);
+    let x = g.node("LayerNormalization", "ln0", &[&x, &gamma, &beta], vec![("axis", Attr::I(-1))]);
+    let wq = g.rand_init("wq", &[dim, dim], 0.6);
+    let wk = g.rand_init("wk", &[dim, dim], 0.6);
+    let q = g.node("MatMul", "q", &[&x, &wq], vec![]);
+    let k = g.node("MatMul", "k", &[&x, &wk], vec![]);
+    let kt = g.node("Transpose", "kt", &[&k], vec![("perm", Attr::Ints(vec![0, 2, 1]))]);
+    let s = g.node("MatMul", "scores", &[&q, &kt], vec![]);
+    let a = g.node("Softmax", "attn", &[&s], vec![("axis", Attr::I(-1))]);
+    let c = g.node("MatMul", "context", &[&a, &x], vec![]);
+    let h = g.node("Gelu", "gelu", &[&c], vec![]);
+    let axes = g.init_i64("axes", &[1], vec![1]);
+    let m = g.node("ReduceMean", "pool", &[&h, &axes], vec![("keepdims", Attr::I(0))]);
+    let w = g.rand_init("head", &[dim, classes], 0.6);
+    g.node("MatMul", "logits", &[&m, &w], vec![]);
+    g
 }

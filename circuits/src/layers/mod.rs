@@ -44,6 +44,7 @@ impl LayerCx<'_> {
 pub(crate) fn lower(b: &mut Builder, cx: &LayerCx<'_>) -> Result<Vec<Wire>> {
     match &cx.op.kind {
         QOpKind::Dense(op) => linear::dense(b, cx, op),
+        QOpKind::MatMul(op) => linear::matmul(b, cx, op),
         QOpKind::Conv(op) => linear::conv(b, cx, op),
         QOpKind::ConvTranspose(op) => linear::conv_transpose(b, cx, op),
         QOpKind::Add(op) => elementwise::add(b, cx, op),
@@ -58,6 +59,7 @@ pub(crate) fn lower(b: &mut Builder, cx: &LayerCx<'_>) -> Result<Vec<Wire>> {
         QOpKind::Abs(_) => activation::abs(b, cx),
         QOpKind::Sign(_) => activation::sign(b, cx),
         QOpKind::Lookup(op) => lookup::lookup(b, cx, op),
+        QOpKind::Embedding(op) => lookup::embedding(b, cx, op),
         QOpKind::AvgPool(op) => pool::avg_pool(b, cx, op),
         QOpKind::MaxPool(op) => pool::max_pool(b, cx, op),
         QOpKind::GlobalAvgPool(_) => pool::global_avg_pool(b, cx),
@@ -98,6 +100,7 @@ pub(crate) fn rows(cx: &RowsCx<'_>) -> u64 {
     let product = |s: &[usize]| s.iter().product::<usize>() as u64;
     match &cx.op.kind {
         QOpKind::Dense(op) => linear::rows(cx, op.k as u64),
+        QOpKind::MatMul(_) => linear::matmul_rows(cx),
         QOpKind::Conv(op) => linear::rows(cx, product(&op.weight_shape[1..])),
         QOpKind::ConvTranspose(op) => {
             let stride = product(&op.strides).max(1);
@@ -114,6 +117,7 @@ pub(crate) fn rows(cx: &RowsCx<'_>) -> u64 {
         | QOpKind::Abs(_)
         | QOpKind::Sign(_) => activation::rows(cx),
         QOpKind::Lookup(_) => lookup::rows(cx),
+        QOpKind::Embedding(_) => lookup::embedding_rows(cx),
         QOpKind::AvgPool(_) | QOpKind::MaxPool(_) | QOpKind::GlobalAvgPool(_) => pool::rows(cx),
         QOpKind::Reduce(op) => reduce::rows(cx, op),
         QOpKind::Reshape(_)

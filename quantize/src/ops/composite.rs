@@ -8,6 +8,8 @@
 //! | `Softmax(x)` (not the dropped final one) | `e = Exp(x − ReduceMax(x))`, `y = e · Reciprocal(ReduceSum(e))` |
 //! | `Div(a, b)`, `b` an activation | `a · Reciprocal(b)` |
 //! | `InstanceNormalization(x, γ, β)` | `d = x − ReduceMean(x)`, `y = d · Pow(ReduceMean(d·d) + ε, −½) · γ + β` |
+//! | `LayerNormalization(x, γ, β)` over the axes from `axis` (only its first output used) | `d = x − ReduceMean(x)`, `y = d · Pow(ReduceMean(d·d) + ε, −½) · γ + β` |
+//! | `RMSNormalization(x, γ)` over the axes from `axis` | `y = x · Pow(ReduceMean(x·x) + ε, −½) · γ` |
 //! | `PRelu(x, slope[C])` on `[N, C, …]` (PyTorch's per-channel slope) | the slope reshaped to `[C, 1, …]` |
 //! | `LRN(x)` on `[N, C, H, W]` | `x · Pow(bias + α·AveragePool_C(x·x), −β)` (the channel window as a pool over `[C, H·W]`) |
 //! | `ConstantOfShape(shape)` with a constant shape that tract did not fold (large weights) | an initializer |
@@ -22,7 +24,8 @@ use std::collections::HashSet;
 use tract_onnx::pb;
 
 /// ONNX op types that import only through an expansion.
-pub(crate) const EXPANDED: &[&str] = &["LogSoftmax", "InstanceNormalization", "LRN"];
+pub(crate) const EXPANDED: &[&str] =
+    &["LogSoftmax", "InstanceNormalization", "LayerNormalization", "RMSNormalization", "LRN"];
 
 /// A tensor larger than this many elements is never read into an expansion's decision.
 const MAX_CONST_OF_SHAPE: usize = 1 << 28;
@@ -185,6 +188,11 @@ pub(crate) fn expand(
             "InstanceNormalization" if rank > 2 && node.input.len() == 3 => {
                 instance_norm(&mut emit, node, facts, (x, y), rank)
             }
+            "LayerNormalization" | "RMSNormalization"
+                if rank > 0 && node.input.len() >= 2 && node.output.iter().skip(1).all(|o| o.is_empty()) =>
+            {
+                layer_norm(&mut emit, node, (x, y), rank)
+            }
             "PRelu" if rank > 2 && node.input.len() == 2 && facts.is_const(&node.input[1]) => {
                 prelu(&mut emit, node, facts, (x, y), rank)
             }
@@ -240,6 +248,45 @@ fn instance_norm(
     let beta = per_channel(emit, &node.input[2]);
     let sc = emit.node("Mul", &[&n, &gamma], None, vec![]);
     emit.node("Add", &[&sc, &beta], Some(y), vec![]);
+    true
+}
+
+/// LayerNormalization `(x − μ)·(σ² + ε)^(−1/2)·γ + β` and RMSNormalization
+/// `x·(mean(x²) + ε)^(−1/2)·γ`, both over the axes from `axis` (default −1) to the last;
+/// `γ` and `β` have the normalized axes' shape and broadcast over the leading ones.
+/// The extra outputs of LayerNormalization (mean, inverse deviation) are not expanded: a
+/// node that uses them stays as it is and is refused at import.
+fn layer_norm(emit: &mut Emit<'_>, node: &pb::NodeProto, (x, y): (&str, &str), rank: usize) -> bool {
+    let a = attr_i(node, "axis").unwrap_or(-1);
+    let a = if a < 0 { a + rank as i64 } else { a };
+    if !(0..rank as i64).contains(&a) {
+        return false;
+    }
+    let axes: Vec<i64> = (a..rank as i64).collect();
+    let eps = attr_f(node, "epsilon").unwrap_or(1e-5);
+    let rms = node.op_type == "RMSNormalization";
+    let d = if rms {
+        x.to_string()
+    } else {
+        let mu = emit.reduce("ReduceMean", x, &axes);
+        emit.node("Sub", &[x, &mu], None, vec![])
+    };
+    let d2 = emit.node("Mul", &[&d, &d], None, vec![]);
+    let var = emit.reduce("ReduceMean", &d2, &axes);
+    let e = emit.scalar(eps);
+    let ve = emit.node("Add", &[&var, &e], None, vec![]);
+    let h = emit.scalar(-0.5);
+    let inv = emit.node("Pow", &[&ve, &h], None, vec![]);
+    let n = emit.node("Mul", &[&d, &inv], None, vec![]);
+    match node.input.get(2).filter(|b| !b.is_empty() && !rms) {
+        Some(beta) => {
+            let sc = emit.node("Mul", &[&n, &node.input[1]], None, vec![]);
+            emit.node("Add", &[&sc, beta], Some(y), vec![]);
+        }
+        None => {
+            emit.node("Mul", &[&n, &node.input[1]], Some(y), vec![]);
+        }
+    }
     true
 }
 

@@ -1,4 +1,5 @@
-//! Linear ops: Gemm and MatMul by constant weights (`Dense`), convolutions
+//! Linear ops: Gemm and MatMul by constant weights (`Dense`), MatMul of two
+//! activations (`MatMul`, attention's products), convolutions
 //! (`Conv`) and transposed convolutions (`ConvTranspose`) over 1, 2 or 3
 //! spatial axes with any strides, dilations, groups and padding.
 //!
@@ -101,6 +102,130 @@ impl QuantizedOp for Dense {
             let acc = terms.iter().fold(bias as i128, |a, &(i, w)| a + x[i] as i128 * w as i128);
             out[o] = rescale(acc, self.shift);
         });
+        Ok(out)
+    }
+}
+
+/// Float `a @ b` of two activations (numpy's `matmul`).
+#[derive(Clone, Debug)]
+pub struct FloatMatMul;
+
+/// `y[β, i, j] = rescale(Σ_t a[β_a, i, t] · b[β_b, t, j], shift)`, numpy's `matmul` of two
+/// activations: `a` is `[…, N, K]` (a 1-D `a` is `[1, K]` and its `N` axis is dropped from
+/// the output), `b` is `[…, K, M]` (a 1-D `b` is `[K, 1]`, its `M` axis dropped), and the
+/// batch axes `β` broadcast (`β_a`, `β_b` are `β` with broadcast axes at 0).
+/// `shift = s_a + s_b − out`. [`MatMul::for_each_output`] enumerates the products for the
+/// executor and the circuit alike.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatMul {
+    /// `s_a + s_b − out`.
+    pub shift: i32,
+}
+
+/// The index arithmetic of one [`MatMul`]: operand and output sizes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MatMulGeometry {
+    /// Rows of `a`.
+    pub n: usize,
+    /// The contracted axis.
+    pub k: usize,
+    /// Columns of `b`.
+    pub m: usize,
+    /// For each output batch (flat), the batch of `a` and of `b` it reads.
+    pub batches: Vec<(usize, usize)>,
+}
+
+impl MatMul {
+    /// Checks the operand shapes against the output's and returns the index arithmetic;
+    /// `Err` says which axis disagrees.
+    pub fn geometry(a: &[usize], b: &[usize], out: &[usize]) -> Result<MatMulGeometry, String> {
+        if a.is_empty() || b.is_empty() {
+            return Err(format!("a scalar operand (shapes {a:?} and {b:?})"));
+        }
+        let a2: Vec<usize> = if a.len() == 1 { vec![1, a[0]] } else { a.to_vec() };
+        let b2: Vec<usize> = if b.len() == 1 { vec![b[0], 1] } else { b.to_vec() };
+        let (n, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
+        let (kb, m) = (b2[b2.len() - 2], b2[b2.len() - 1]);
+        if k != kb {
+            return Err(format!("the contracted axes differ: {a:?} @ {b:?}"));
+        }
+        let (ba, bb) = (&a2[..a2.len() - 2], &b2[..b2.len() - 2]);
+        let rank = ba.len().max(bb.len());
+        let pad =
+            |s: &[usize]| -> Vec<usize> { std::iter::repeat_n(1, rank - s.len()).chain(s.iter().copied()).collect() };
+        let (pa, pb) = (pad(ba), pad(bb));
+        let mut batch = Vec::with_capacity(rank);
+        for (&x, &y) in pa.iter().zip(&pb) {
+            if x != y && x != 1 && y != 1 {
+                return Err(format!("the batch axes do not broadcast: {a:?} @ {b:?}"));
+            }
+            batch.push(x.max(y));
+        }
+        let mut expect = batch.clone();
+        if a.len() > 1 {
+            expect.push(n);
+        }
+        if b.len() > 1 {
+            expect.push(m);
+        }
+        if expect != out {
+            return Err(format!("{a:?} @ {b:?} is {expect:?}, the output is {out:?}"));
+        }
+        let ia = super::elementwise::broadcast_index(&pa, &batch);
+        let ib = super::elementwise::broadcast_index(&pb, &batch);
+        Ok(MatMulGeometry { n, k, m, batches: ia.into_iter().zip(ib).collect() })
+    }
+
+    /// Calls `f(output index, terms)` for every output in row-major order; a term is
+    /// `(index into a, index into b)`, one product each.
+    pub fn for_each_output(
+        &self,
+        a: &[usize],
+        b: &[usize],
+        out: &[usize],
+        mut f: impl FnMut(usize, &[(usize, usize)]),
+    ) -> Result<(), String> {
+        let g = Self::geometry(a, b, out)?;
+        let (n, k, m) = (g.n, g.k, g.m);
+        let mut terms = Vec::with_capacity(k);
+        for (bo, &(ba, bb)) in g.batches.iter().enumerate() {
+            for i in 0..n {
+                for j in 0..m {
+                    terms.clear();
+                    terms.extend((0..k).map(|t| ((ba * n + i) * k + t, (bb * k + t) * m + j)));
+                    f((bo * n + i) * m + j, &terms);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FloatOp for FloatMatMul {
+    fn quantize(&self, cx: &QuantCx<'_>) -> Result<(QOpKind, i32)> {
+        let s_out = cx.calibrated();
+        Ok((QOpKind::MatMul(MatMul { shift: cx.s_in[0] + cx.s_in[1] - s_out }), s_out))
+    }
+}
+
+impl QuantizedOp for MatMul {
+    const NAME: &'static str = "matmul";
+
+    fn arity(&self) -> usize {
+        2
+    }
+
+    fn validate(&self, cx: &ValidateCx<'_>) -> Result<(), String> {
+        Self::geometry(&cx.inputs[0].shape, &cx.inputs[1].shape, &cx.output.shape).map(|_| ())
+    }
+
+    fn exec(&self, cx: &ExecCx<'_>) -> Result<Vec<i128>, String> {
+        let (a, b) = (flat(cx.inputs[0]), flat(cx.inputs[1]));
+        let mut out = vec![0i128; cx.numel()];
+        self.for_each_output(cx.inputs[0].shape(), cx.inputs[1].shape(), cx.out_shape, |o, terms| {
+            let acc = terms.iter().fold(0i128, |s, &(i, j)| s + a[i] as i128 * b[j] as i128);
+            out[o] = rescale(acc, self.shift);
+        })?;
         Ok(out)
     }
 }
@@ -492,7 +617,10 @@ pub(crate) fn import_gemm(node: &Node<'_>) -> Result<Imported> {
 /// MatMul of an activation by a constant matrix.
 pub(crate) fn import_matmul(node: &Node<'_>) -> Result<Imported> {
     if node.acts.len() == 2 {
-        return Err(node.unsup("both operands are non-constant (only activation × constant weights)"));
+        // Both operands activations (attention's Q·Kᵀ and A·V): a product of two wires per term.
+        let (a, b) = (node.shape(&node.acts[0])?, node.shape(&node.acts[1])?);
+        MatMul::geometry(&a, &b, &node.out_shape).map_err(|e| node.unsup(e))?;
+        return Ok(Imported::Op(FloatOpKind::MatMul(FloatMatMul)));
     }
     if node.ins[0] != node.acts[0] {
         return Err(node.unsup("the constant is the left operand (only activation × constant weights)"));

@@ -353,3 +353,100 @@ pub(crate) fn import_pow(node: &Node<'_>) -> Result<Imported> {
     }
     Ok(Imported::Op(FloatOpKind::Lookup(FloatLookup { func: UnaryFn { func: LookupFn::Pow, alpha, beta: 0.0 } })))
 }
+
+/// Float `y[i…, d…] = data[indices[i…], d…]`: a Gather along axis 0 of a constant table
+/// by run-time indices (token and positional embeddings).
+#[derive(Clone, Debug)]
+pub struct FloatEmbedding {
+    /// `[V, d…]`.
+    pub data: ndarray::ArrayD<f32>,
+}
+
+/// `y[i…, d] = table[indices[i…]·D + d]` for integer indices `0 ≤ indices < V` (scale 0:
+/// an integer model input, e.g. token ids), `D` the product of the table's trailing axes;
+/// the table is the constant quantized at the output's scale. An index outside `[0, V)`
+/// (a negative one included, which ONNX would count from the end) is an execution error:
+/// the circuit's tables hold `[0, V)` only. The circuit looks every output element up in a
+/// table per column `d` (`circuits/src/layers/lookup.rs`), so the rows are one per output
+/// element and the table rows `V·D`; the weights stay in the verifying key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Embedding {
+    /// `V`, the number of rows.
+    pub vocab: usize,
+    /// `D`, the elements of one row.
+    pub dim: usize,
+    /// `[V, D]` row-major at the output's scale.
+    pub table: Vec<i64>,
+}
+
+impl FloatOp for FloatEmbedding {
+    fn quantize(&self, cx: &QuantCx<'_>) -> Result<(QOpKind, i32)> {
+        if cx.s_in[0] != 0 {
+            return Err(crate::error::QuantizeError::InvalidModel(format!(
+                "a Gather by run-time indices needs integer indices (scale 0), its indices have scale 2^-{}",
+                cx.s_in[0]
+            )));
+        }
+        let s_out = cx.act_scale(QuantCx::max_abs(&self.data));
+        let vocab = self.data.shape()[0];
+        let dim = self.data.len() / vocab.max(1);
+        let table = self.data.iter().map(|&v| quantize_value(v as f64, s_out)).collect();
+        Ok((QOpKind::Embedding(Embedding { vocab, dim, table }), s_out))
+    }
+}
+
+impl QuantizedOp for Embedding {
+    const NAME: &'static str = "embedding";
+
+    fn validate(&self, cx: &ValidateCx<'_>) -> Result<(), String> {
+        if self.vocab.checked_mul(self.dim) != Some(self.table.len()) || self.vocab == 0 {
+            return Err(format!("table of {} values for {} rows of {}", self.table.len(), self.vocab, self.dim));
+        }
+        let (lo, hi) = crate::fixed::signed_range(cx.config.act_bits);
+        if let Some(v) = self.table.iter().find(|&&v| (v as i128) < lo || (v as i128) > hi) {
+            return Err(format!("table entry {v} is outside the {}-bit activation range", cx.config.act_bits));
+        }
+        if cx.inputs[0].scale_bits != 0 {
+            return Err(format!("indices at scale_bits {}, not 0", cx.inputs[0].scale_bits));
+        }
+        if cx.output.numel() != cx.inputs[0].numel() * self.dim {
+            return Err(format!(
+                "output shape {:?} for indices {:?} and rows of {}",
+                cx.output.shape, cx.inputs[0].shape, self.dim
+            ));
+        }
+        Ok(())
+    }
+
+    fn exec(&self, cx: &ExecCx<'_>) -> Result<Vec<i128>, String> {
+        let mut out = Vec::with_capacity(cx.numel());
+        for &i in cx.inputs[0].iter() {
+            let row = self.row(i)?;
+            out.extend(self.table[row * self.dim..(row + 1) * self.dim].iter().map(|&v| v as i128));
+        }
+        Ok(out)
+    }
+}
+
+impl Embedding {
+    /// The row of index `i`; `Err` outside `[0, V)`.
+    pub fn row(&self, i: i64) -> Result<usize, String> {
+        usize::try_from(i)
+            .ok()
+            .filter(|&r| r < self.vocab)
+            .ok_or_else(|| format!("index {i} is outside the table's rows [0, {})", self.vocab))
+    }
+}
+
+/// Gather of a constant table by run-time indices along axis 0.
+pub(crate) fn import_embedding(node: &Node<'_>) -> Result<Imported> {
+    let data = node.const_array(&node.ins[0])?;
+    let axis = node.attr_i("axis").unwrap_or(0);
+    if axis != 0 && axis != -(data.ndim() as i64) {
+        return Err(node.unsup(format!("run-time indices along axis {axis} of a constant (only axis 0)")));
+    }
+    if data.ndim() == 0 || data.shape()[0] == 0 {
+        return Err(node.unsup(format!("a constant of shape {:?}", data.shape())));
+    }
+    Ok(Imported::Op(FloatOpKind::Embedding(FloatEmbedding { data })))
+}

@@ -3,10 +3,10 @@
 //!
 //! | family file | ops | kind (EZKL's taxonomy) |
 //! |---|---|---|
-//! | [`linear`] | Gemm, MatMul (× constant), Conv, ConvTranspose | linear: multiply-accumulate rows + a rescale |
+//! | [`linear`] | Gemm, MatMul (× constant, or of two activations), Conv, ConvTranspose | linear: multiply-accumulate rows + a rescale |
 //! | [`elementwise`] | Add, Sub, Mul, Div by a constant, Sum, Mean, Max, Min, Neg, BatchNormalization | linear: one row per element (Max/Min: hybrid) |
 //! | [`activation`] | Relu, LeakyRelu, PRelu, Clip, Abs, Sign, QuantizeLinear → DequantizeLinear pairs | hybrid: sign bits and selects |
-//! | [`lookup`] | Sigmoid, Tanh, Exp, Log, Sqrt, Reciprocal, Softplus, Softsign, Elu, Selu, Celu, HardSigmoid, HardSwish, Erf, Gelu, Mish, ThresholdedRelu, Shrink, Sin, Cos, Atan | lookup: a function table |
+//! | [`lookup`] | Sigmoid, Tanh, Exp, Log, Sqrt, Reciprocal, Softplus, Softsign, Elu, Selu, Celu, HardSigmoid, HardSwish, Erf, Gelu, Mish, ThresholdedRelu, Shrink, Sin, Cos, Atan; Gather of a constant by run-time indices (embeddings) | lookup: a function table |
 //! | [`pool`] | AveragePool, MaxPool, GlobalAveragePool | linear (average) or hybrid (max) |
 //! | [`reduce`] | ReduceSum, ReduceMean, ReduceMax, ReduceMin, GlobalMaxPool | linear (sum, mean) or hybrid (max, min) |
 //! | `composite` | LogSoftmax, Softmax, Div by an activation, InstanceNormalization, LRN (expanded into the others in the ONNX graph) | — |
@@ -299,6 +299,8 @@ macro_rules! op_set {
 op_set! {
     /// See [`linear::Dense`].
     Dense(linear::FloatDense, linear::Dense),
+    /// See [`linear::MatMul`].
+    MatMul(linear::FloatMatMul, linear::MatMul),
     /// See [`linear::Conv`].
     Conv(linear::FloatConv, linear::Conv),
     /// See [`linear::ConvTranspose`].
@@ -327,6 +329,8 @@ op_set! {
     Sign(activation::FloatSign, activation::Sign),
     /// See [`lookup::Lookup`].
     Lookup(lookup::FloatLookup, lookup::Lookup),
+    /// See [`lookup::Embedding`].
+    Embedding(lookup::FloatEmbedding, lookup::Embedding),
     /// See [`pool::AvgPool`].
     AvgPool(pool::FloatAvgPool, pool::AvgPool),
     /// See [`pool::MaxPool`].

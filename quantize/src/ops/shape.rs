@@ -680,8 +680,12 @@ pub(crate) fn import_repeat(node: &Node<'_>) -> Result<Imported> {
 }
 
 pub(crate) fn import_gather(node: &Node<'_>) -> Result<Imported> {
+    if node.acts.len() == 1 && node.ins.get(1) == Some(&node.acts[0]) {
+        // A constant table by run-time indices: an embedding lookup.
+        return super::lookup::import_embedding(node);
+    }
     if node.ins.first() != Some(&node.acts[0]) || node.acts.len() != 1 {
-        return Err(node.unsup("indices computed from the input (only constant indices)"));
+        return Err(node.unsup("both the data and the indices are computed from the input"));
     }
     let x = node.shape(&node.acts[0])?;
     let axis = axis_of(node, node.attr_i("axis").unwrap_or(0), x.len())?;
