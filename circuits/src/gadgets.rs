@@ -225,25 +225,25 @@ impl Builder {
         Ok(y)
     }
 
+    /// `y = op(x)`: `i = ⌊x / 2^in_shift⌋` by a decomposition row, `(i, y)` by a lookup into
+    /// the op's function table (which holds only the defined entries, so it also bounds `i`).
     pub(crate) fn lookup(
         &mut self,
         x: Wire,
-        in_shift: u32,
+        op: &zkinfer_quantize::ops::lookup::Lookup,
         tag: u64,
-        table: &[Option<i64>],
-        half: i128,
         node: &str,
     ) -> Result<Wire> {
-        let i = self.derived(|s| s.val(Some(x)) >> in_shift);
+        let shift = op.in_shift;
+        let i = self.derived(|s| s.val(Some(x)) >> shift);
         // x - 2^d·i ∈ [0, 2^d)
-        self.lin([Some(x), Some(i), None], [1, -(1i128 << in_shift), 0], 0, 0, in_shift, node)?;
-        if self.witness() {
-            let idx = self.val(Some(i)) + half;
-            if idx < 0 || table.get(idx as usize).is_none_or(|v| v.is_none()) {
-                return Err(CircuitError::Witness(format!("{node}: table index {idx} has no entry")));
-            }
-        }
-        let y = self.derived(|s| table[(s.val(Some(i)) + half) as usize].unwrap_or(0) as i128);
+        self.lin([Some(x), Some(i), None], [1, -(1i128 << shift), 0], 0, 0, shift, node)?;
+        let y = if self.witness() {
+            let v = op.get(self.val(Some(x)) as i64).map_err(|e| CircuitError::Witness(format!("{node}: {e}")))?;
+            self.wire(Some(v as i128))
+        } else {
+            self.wire(None)
+        };
         self.rows.push(Row::Func { tag, i, y });
         Ok(y)
     }

@@ -228,7 +228,6 @@ pub fn build_plan(model: &QModel, trace: Option<&Trace>, width: usize) -> Result
         let inputs: Vec<&[Wire]> =
             op.inputs.iter().map(|&t| tensor_wires[t].as_deref().expect("validated: inputs written first")).collect();
         let cx = LayerCx {
-            model,
             op,
             inputs,
             in_shapes: op.inputs.iter().map(|&t| model.tensors[t].shape.as_slice()).collect(),

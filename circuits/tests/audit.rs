@@ -233,7 +233,7 @@ fn lookup_model(bad_entry: i64) -> QModel {
             op_type: "Sigmoid".into(),
             inputs: vec![0],
             output: 1,
-            kind: QOpKind::Lookup(Lookup { func: LookupFn::Sigmoid, in_shift: 4, table }),
+            kind: QOpKind::Lookup(Lookup { func: LookupFn::Sigmoid, in_shift: 4, base: None, table }),
         }],
         notes: vec![],
     }

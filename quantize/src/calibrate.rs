@@ -96,6 +96,9 @@ pub struct TensorCalibration {
     pub name: String,
     /// Largest magnitude seen on the calibration set.
     pub max_abs: f64,
+    /// Smallest and largest value seen (absent in calibrations written before they were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<(f64, f64)>,
     /// Chosen scale.
     pub scale_bits: i32,
 }
@@ -109,42 +112,69 @@ pub struct Calibration {
     pub tensors: Vec<TensorCalibration>,
 }
 
-/// Runs the float model on every calibration row and records each activation's max magnitude.
-pub fn calibrate(model: &FloatModel, data: &Dataset, mut tick: impl FnMut()) -> Result<HashMap<String, f64>> {
+/// The values one tensor took on the calibration set.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Seen {
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+}
+
+impl Seen {
+    /// The largest magnitude.
+    pub fn max_abs(&self) -> f64 {
+        self.min.abs().max(self.max.abs())
+    }
+
+    fn add(&mut self, v: f64) {
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+    }
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Seen { min: f64::INFINITY, max: f64::NEG_INFINITY }
+    }
+}
+
+/// Runs the float model on every calibration row and records the range of each activation.
+pub fn calibrate(model: &FloatModel, data: &Dataset, mut tick: impl FnMut()) -> Result<HashMap<String, Seen>> {
     let samples = data.samples(&model.inputs)?;
     let names: Vec<String> = model.ops.iter().map(|o| o.output.name.clone()).collect();
     let runner = model.runner(&names)?;
-    let mut max_abs: HashMap<String, f64> = HashMap::new();
+    let mut seen: HashMap<String, Seen> = HashMap::new();
     for row in &samples {
         let mut at = 0;
         for t in &model.inputs {
-            let m = row[at..at + t.numel()].iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let e = seen.entry(t.name.clone()).or_default();
+            row[at..at + t.numel()].iter().for_each(|&v| e.add(v));
             at += t.numel();
-            let e = max_abs.entry(t.name.clone()).or_insert(0.0);
-            *e = e.max(m);
         }
     }
     for row in &samples {
         let outs = runner.run(row)?;
         for (name, a) in names.iter().zip(outs) {
-            let m = a.iter().fold(0.0f64, |m, v| m.max((*v as f64).abs()));
-            let e = max_abs.entry(name.clone()).or_insert(0.0);
-            *e = e.max(m);
+            let e = seen.entry(name.clone()).or_default();
+            a.iter().for_each(|&v| e.add(v as f64));
         }
         tick();
     }
-    Ok(max_abs)
+    Ok(seen)
 }
 
 /// Quantizes `model` with the ranges from [`calibrate`].
 pub fn quantize(
     model: &FloatModel,
-    max_abs: &HashMap<String, f64>,
+    seen: &HashMap<String, Seen>,
     config: &QuantConfig,
 ) -> Result<(QModel, Calibration)> {
     config.validate()?;
     let act_limit = ((1u64 << (config.act_bits - 1)) - 1) as f64 / (config.headroom_bits as f64).exp2();
     let act_scale = |m: f64| fit_scale_bits(m, act_limit, MIN_SCALE_BITS, MAX_SCALE_BITS);
+    let range = |name: &str| seen.get(name).filter(|r| r.min <= r.max).map(|r| (r.min, r.max));
+    let max_abs = |name: &str| range(name).map_or(0.0, |(lo, hi): (f64, f64)| lo.abs().max(hi.abs()));
 
     let mut tensors = vec![];
     let mut ids: HashMap<String, usize> = HashMap::new();
@@ -156,9 +186,11 @@ pub fn quantize(
                       ids: &mut HashMap<String, usize>,
                       calib: &mut Vec<TensorCalibration>| {
         ids.insert(name.to_string(), tensors.len());
+        let range = seen.get(name).filter(|r| r.min <= r.max);
         calib.push(TensorCalibration {
             name: name.to_string(),
-            max_abs: max_abs.get(name).copied().unwrap_or(0.0),
+            max_abs: range.map_or(0.0, Seen::max_abs),
+            range: range.map(|r| (r.min, r.max)),
             scale_bits,
         });
         tensors.push(QTensor { name: name.to_string(), shape: shape.to_vec(), scale_bits, integer: false });
@@ -166,7 +198,7 @@ pub fn quantize(
     };
     let mut inputs = vec![];
     for (t, &integer) in model.inputs.iter().zip(&model.integer_inputs) {
-        let m_in = max_abs.get(&t.name).copied().unwrap_or(0.0);
+        let m_in = max_abs(&t.name);
         // An integer input is taken as it is: scale 0, its whole numbers in the activation range.
         let scale = if integer { 0 } else { act_scale(m_in) };
         if integer && m_in > ((1u64 << (config.act_bits - 1)) - 1) as f64 {
@@ -195,7 +227,8 @@ pub fn quantize(
             s_in: inputs.iter().map(|&i| tensors[i].scale_bits).collect(),
             in_shapes: inputs.iter().map(|&i| tensors[i].shape.as_slice()).collect(),
             out_shape: &op.output.shape,
-            out_max_abs: max_abs.get(&op.output.name).copied().unwrap_or(0.0),
+            in_ranges: inputs.iter().map(|&i| range(&tensors[i].name)).collect(),
+            out_max_abs: max_abs(&op.output.name),
             config,
         };
         let (kind, s_out) = op.kind.quantize(&cx)?;
@@ -234,8 +267,8 @@ pub fn calibrate_and_quantize(
     tick: impl FnMut(),
 ) -> Result<(QModel, Calibration)> {
     config.validate()?;
-    let max_abs = calibrate(model, data, tick)?;
-    let (q, mut c) = quantize(model, &max_abs, config)?;
+    let seen = calibrate(model, data, tick)?;
+    let (q, mut c) = quantize(model, &seen, config)?;
     c.samples = data.samples(&model.inputs)?.len();
     Ok((q, c))
 }

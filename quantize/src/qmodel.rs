@@ -40,13 +40,15 @@ pub struct QuantConfig {
     pub weight_bits: u32,
     /// Calibrated maxima are mapped to at most `2^-headroom_bits` of the activation range.
     pub headroom_bits: u32,
-    /// Sigmoid/Tanh tables have `2^table_bits` entries.
+    /// A function table (Sigmoid, Exp, Log, …) has at most `2^table_bits` entries: each is
+    /// the smallest that meets the error target on its calibrated range
+    /// ([`crate::ops::lookup::TABLE_ERROR`]), up to this.
     pub table_bits: u32,
 }
 
 impl Default for QuantConfig {
     fn default() -> Self {
-        QuantConfig { act_bits: 16, weight_bits: 16, headroom_bits: 1, table_bits: 12 }
+        QuantConfig { act_bits: 16, weight_bits: 16, headroom_bits: 1, table_bits: 16 }
     }
 }
 
@@ -63,8 +65,8 @@ impl QuantConfig {
         if self.headroom_bits + 2 > self.act_bits {
             return err(format!("headroom_bits {} leaves no room in {} act_bits", self.headroom_bits, self.act_bits));
         }
-        if !(4..=20).contains(&self.table_bits) || self.table_bits > self.act_bits {
-            return err(format!("table_bits {} (allowed 4..=min(20, act_bits))", self.table_bits));
+        if !(4..=20).contains(&self.table_bits) {
+            return err(format!("table_bits {} (allowed 4..=20)", self.table_bits));
         }
         Ok(())
     }

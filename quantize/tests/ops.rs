@@ -327,7 +327,10 @@ fn table_functions_within_their_error_bound() {
         let mag = float.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let bound = slope * reach + (-s_out as f64).exp2() + 1e-3 * mag;
         let err = float.iter().zip(&got).fold(0.0f64, |m, (f, g)| m.max((f - g).abs()));
-        eprintln!("{op:16} max error {err:.5} (bound {bound:.5}; half bucket {half_bucket:.5}, slope {slope:.3})");
+        eprintln!(
+            "{op:16} max error {err:.5} (bound {bound:.5}; {} entries, half bucket {half_bucket:.5}, slope {slope:.3})",
+            l.table.len()
+        );
         assert!(err <= bound, "{op}: error {err} above its bound {bound}");
     }
 }

@@ -11,13 +11,13 @@ use crate::gadgets::Builder;
 use crate::plan::{FuncTable, Row, Wire};
 
 pub(crate) fn lookup(b: &mut Builder, cx: &LayerCx<'_>, op: &Lookup) -> Result<Vec<Wire>> {
-    let half = 1i128 << (cx.model.config.table_bits - 1);
+    let base = op.base() as i128;
     let tag = b.tables.len() as u64 + 1;
     b.tables.push(FuncTable {
         tag,
-        entries: op.table.iter().enumerate().filter_map(|(i, v)| v.map(|v| (i as i128 - half, v as i128))).collect(),
+        entries: op.table.iter().enumerate().filter_map(|(i, v)| v.map(|v| (base + i as i128, v as i128))).collect(),
     });
-    cx.inputs[0].iter().map(|&x| b.lookup(x, op.in_shift, tag, &op.table, half, cx.node())).collect()
+    cx.inputs[0].iter().map(|&x| b.lookup(x, op, tag, cx.node())).collect()
 }
 
 /// Rows per element: an index decomposition and a lookup.

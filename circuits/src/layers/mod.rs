@@ -13,7 +13,7 @@ pub(crate) mod reduce;
 pub(crate) mod shape;
 
 use zkinfer_quantize::QOpKind;
-use zkinfer_quantize::qmodel::{QModel, QOp};
+use zkinfer_quantize::qmodel::QOp;
 
 use crate::error::Result;
 use crate::gadgets::Builder;
@@ -21,8 +21,6 @@ use crate::plan::Wire;
 
 /// What lowering one op sees.
 pub(crate) struct LayerCx<'a> {
-    /// The model (for its bit budgets).
-    pub model: &'a QModel,
     /// The op.
     pub op: &'a QOp,
     /// The wires of each activation input, row-major.

@@ -33,7 +33,8 @@ pub struct CompileArgs {
     /// Bits of headroom between the calibrated maximum and the activation range.
     #[arg(long, default_value_t = QuantConfig::default().headroom_bits)]
     headroom_bits: u32,
-    /// Sigmoid/Tanh lookup tables have 2^table_bits entries.
+    /// Function tables (Sigmoid, Exp, Log, ...) have at most 2^table_bits entries, each the
+    /// smallest that meets its error target on the calibrated range.
     #[arg(long, default_value_t = QuantConfig::default().table_bits)]
     table_bits: u32,
     /// Input shape, comma-separated, when the model's is symbolic (e.g. 1,3,32,32); once per

@@ -2,28 +2,31 @@
 //! Softplus, Softsign, Elu, Selu, Celu, HardSigmoid, HardSwish, Erf, Gelu,
 //! Mish, ThresholdedRelu, Shrink, Sin, Cos, Atan.
 //!
-//! Numerical error: every input of a bucket of `2^(act_bits − table_bits)`
-//! quanta gets the value at the bucket's midpoint, so the error is at most
-//! half a bucket times the function's slope there, plus half an output
-//! quantum; at a discontinuity (ThresholdedRelu, Shrink, HardSigmoid's
-//! corners) inputs within half a bucket of it may take the other side's value.
-//! Measured (16 activation bits, 12 table bits, calibrated on the range shown;
-//! `table_functions_within_their_error_bound` in `quantize/tests/ops.rs`):
+//! Numerical error: every input of a bucket gets the value at the bucket's
+//! midpoint, so the error is at most half a bucket times the function's slope
+//! there, plus half an output quantum; at a discontinuity (ThresholdedRelu,
+//! Shrink) inputs within half a bucket of it may take the other side's value.
+//! A table covers the calibrated input range widened by the headroom, cut to
+//! the function's domain, in the widest buckets whose error on the calibrated
+//! range stays within [`TABLE_ERROR`] (0.2%) of the function's largest
+//! magnitude there, with at most `2^table_bits` entries.
+//! Measured (16 activation bits, `table_bits` 16, calibrated on the range
+//! shown; `table_functions_within_their_error_bound` in `quantize/tests/ops.rs`):
 //!
-//! | function | range | max error | | function | range | max error |
-//! |---|---|---|---|---|---|---|
-//! | Sigmoid | ±6 | 0.0008 | | Elu, Celu | ±4 | 0.0041 |
-//! | Tanh | ±3 | 0.0015 | | Selu | ±4 | 0.0044 |
-//! | Exp | [−4, 2] | 0.017 (of 7.4) | | HardSigmoid | ±4 | 0.0008 |
-//! | Log | [¼, 8] | 0.013 | | HardSwish | ±4 | 0.0055 |
-//! | Sqrt | [¼, 8] | 0.0040 | | Erf | ±3 | 0.0017 |
-//! | Reciprocal | [½, 8] | 0.028 (of 2) | | Gelu | ±4 | 0.0041 |
-//! | Softplus | ±4 | 0.0036 | | Mish | ±4 | 0.0039 |
-//! | Softsign | ±4 | 0.0028 | | Sin, Cos | ±3 | 0.0019 |
-//! | Shrink | ±4 | 0.0039 | | Atan | ±4 | 0.0033 |
+//! | function | range | max error | entries | | function | range | max error | entries |
+//! |---|---|---|---|---|---|---|---|---|
+//! | Sigmoid | ±6 | 0.0017 | 1537 | | Elu, Celu | ±4 | 0.0077 | 1025 |
+//! | Tanh | ±3 | 0.0015 | 3073 | | Selu | ±4 | 0.0044 | 2049 |
+//! | Exp | [−4, 2] | 0.011 (of 7.4) | 3073 | | HardSigmoid | ±4 | 0.0015 | 1025 |
+//! | Log | [¼, 8] | 0.0010 | 6145 | | HardSwish | ±4 | 0.0055 | 2049 |
+//! | Sqrt | [¼, 8] | 0.0032 | 1537 | | Erf | ±3 | 0.0010 | 6145 |
+//! | Reciprocal | [½, 8] | 0.0014 (of 2) | 7937 | | Gelu | ±4 | 0.0041 | 2049 |
+//! | Softplus | ±4 | 0.0071 | 1025 | | Mish | ±4 | 0.0039 | 2049 |
+//! | Softsign | ±4 | 0.0003 | 8193 | | Sin, Cos | ±3 | 0.0019 | 3073 |
+//! | Shrink | ±4 | 0.0039 | 2049 | | Atan | ±4 | 0.0014 | 4097 |
+//! | ThresholdedRelu | ±4 | 0.0077 | 1025 | | | | | |
 //!
-//! The input's top `table_bits` bits index a table of `2^table_bits` outputs
-//! (each the function at its bucket's midpoint); the circuit proves the index
+//! The input shifted right by the bucket width's bits indexes the table; the circuit proves the index
 //! by a decomposition row and the output by a lookup
 //! (`circuits/src/layers/lookup.rs`).
 
@@ -209,18 +212,108 @@ pub struct FloatLookup {
     pub func: UnaryFn,
 }
 
-/// `y = table[⌊x / 2^in_shift⌋ + 2^(table_bits-1)]`: the table covers the whole activation range,
-/// each entry the function at its bucket's midpoint, rounded at the output scale. An entry is
-/// absent (`null`) where the function is undefined or its value leaves the activation range:
-/// such inputs cannot be executed nor proved.
+/// `y = table[⌊x / 2^in_shift⌋ − base]`: each entry the function at its bucket's midpoint,
+/// rounded at the output scale. The table covers the calibrated input range, widened by the
+/// headroom and cut to the function's domain, with the fewest entries (at most
+/// `2^table_bits`) whose bucketing error meets [`TABLE_ERROR`]. An entry is absent (`null`)
+/// where the function is undefined or its value leaves the activation range; an input outside
+/// the table or at an absent entry can be neither executed nor proved.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lookup {
     /// The function tabulated.
     pub func: LookupFn,
-    /// `act_bits - table_bits` (≥ 0).
+    /// Bucket width: `2^in_shift` input quanta.
     pub in_shift: u32,
-    /// `2^table_bits` outputs, for indices `-2^(table_bits-1) ..`.
+    /// `⌊x / 2^in_shift⌋` of the first entry's bucket. Absent in models written before tables
+    /// were sized to calibration, whose tables cover the whole activation range: then
+    /// `−len/2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<i64>,
+    /// The outputs of buckets `base, base + 1, …`.
     pub table: Vec<Option<i64>>,
+}
+
+/// The bucketing error a table aims for: this fraction of the function's largest magnitude
+/// on the calibrated range (or two output quanta, if more). Tables grow until they meet it
+/// or reach `2^table_bits` entries.
+pub const TABLE_ERROR: f64 = 0.002;
+
+/// The smallest tables tried.
+const MIN_TABLE_BITS: u32 = 4;
+
+impl Lookup {
+    /// The index of the first entry.
+    pub fn base(&self) -> i64 {
+        self.base.unwrap_or(-(self.table.len() as i64 / 2))
+    }
+
+    /// The output for input `v`, or why there is none.
+    pub fn get(&self, v: i64) -> Result<i64, String> {
+        let i = floor_shift(v as i128, self.in_shift) - self.base() as i128;
+        match usize::try_from(i).ok().and_then(|i| self.table.get(i)) {
+            Some(Some(t)) => Ok(*t),
+            Some(None) => {
+                Err(format!("{:?} of input {v} is undefined or outside the activation range at this scale", self.func))
+            }
+            None => {
+                let lo = (self.base() as i128) << self.in_shift;
+                let hi = ((self.base() as i128 + self.table.len() as i128) << self.in_shift) - 1;
+                Err(format!(
+                    "input {v} is outside the {:?} table's inputs [{lo}, {hi}] (the calibrated range widened by the \
+                     headroom): calibrate on data that reaches it",
+                    self.func
+                ))
+            }
+        }
+    }
+}
+
+impl UnaryFn {
+    /// The inputs where the function is defined, as far as a table's window goes.
+    fn domain(&self) -> (f64, f64) {
+        match self.func {
+            LookupFn::Log | LookupFn::Sqrt => (0.0, f64::INFINITY),
+            LookupFn::Pow if self.alpha.fract() != 0.0 => (0.0, f64::INFINITY),
+            _ => (f64::NEG_INFINITY, f64::INFINITY),
+        }
+    }
+
+    /// Where the function jumps.
+    fn jumps(&self) -> Vec<f64> {
+        match self.func {
+            LookupFn::ThresholdedRelu => vec![self.alpha],
+            LookupFn::Shrink => vec![-self.alpha, self.alpha],
+            _ => vec![],
+        }
+    }
+
+    /// The largest `|f(x) − f(bucket midpoint)|` over inputs `x ∈ [lo, hi]` (quanta at scale
+    /// `s_in`), buckets of `2^shift` quanta; and the largest `|f|` there. Points where `f` is
+    /// undefined are skipped, and so are points across a jump from their bucket's midpoint
+    /// (no bucket width removes that error; the op's docs state it).
+    fn bucket_error(&self, lo: i64, hi: i64, shift: u32, s_in: i32) -> (f64, f64) {
+        let unit = (-s_in as f64).exp2();
+        let width = 1i64 << shift;
+        let jumps = self.jumps();
+        let (mut err, mut mag) = (0.0f64, 0.0f64);
+        for i in (lo >> shift)..=(hi >> shift) {
+            let (a, b) = ((i * width).max(lo), (i * width + width - 1).min(hi));
+            let mid = ((i * width) as f64 + (width - 1) as f64 / 2.0) * unit;
+            let m = self.eval(mid);
+            for k in 0..=4 {
+                let x = (a as f64 + (b - a) as f64 * k as f64 / 4.0) * unit;
+                let y = self.eval(x);
+                if y.is_finite() {
+                    mag = mag.max(y.abs());
+                    let across = jumps.iter().any(|&j| x == j || (x > j) != (mid > j));
+                    if m.is_finite() && !across {
+                        err = err.max((y - m).abs());
+                    }
+                }
+            }
+        }
+        (err, mag)
+    }
 }
 
 impl FloatOp for FloatLookup {
@@ -232,9 +325,40 @@ impl FloatOp for FloatLookup {
             None => cx.calibrated(),
         };
         let c = cx.config;
-        let in_shift = c.act_bits - c.table_bits;
-        let table = lookup_table(&self.func, cx.s_in[0], s_out, in_shift, c.table_bits, c.act_bits);
-        Ok((QOpKind::Lookup(Lookup { func: self.func.func, in_shift, table }), s_out))
+        let s_in = cx.s_in[0];
+        let (amin, amax) = crate::fixed::signed_range(c.act_bits);
+        let quanta = |v: f64| (quantize_value(v, s_in) as i128).clamp(amin, amax) as i64;
+        let (dlo, dhi) = self.func.domain();
+        // The inputs calibration saw, and the window the table covers: that range widened by
+        // the headroom (the activation range has room for 2^headroom_bits times the calibrated
+        // magnitude; the table gives the same room on either side), within the domain.
+        let (seen, window) = match cx.in_ranges[0] {
+            Some((lo, hi)) => {
+                let widen = (hi - lo).max(lo.abs().max(hi.abs())) * ((c.headroom_bits as f64).exp2() - 1.0) / 2.0;
+                let seen = (quanta(lo.max(dlo)), quanta(hi.min(dhi)));
+                (Some(seen), (quanta((lo - widen).max(dlo)), quanta((hi + widen).min(dhi))))
+            }
+            None => (None, (quanta(dlo), quanta(dhi))),
+        };
+        let out_quantum = (-s_out as f64).exp2();
+        let shift_for = |bits: u32| {
+            (0..c.act_bits).find(|&s| (window.1 >> s) - (window.0 >> s) < 1i64 << bits).unwrap_or(c.act_bits)
+        };
+        let mut in_shift = shift_for(c.table_bits);
+        if let Some((lo, hi)) = seen.filter(|(lo, hi)| lo <= hi) {
+            for bits in MIN_TABLE_BITS.min(c.table_bits)..c.table_bits {
+                let shift = shift_for(bits);
+                let (err, mag) = self.func.bucket_error(lo, hi, shift, s_in);
+                if err <= (TABLE_ERROR * mag).max(2.0 * out_quantum) {
+                    in_shift = shift;
+                    break;
+                }
+            }
+        }
+        let base = window.0 >> in_shift;
+        let len = ((window.1 >> in_shift) - base + 1) as usize;
+        let table = lookup_table(&self.func, s_in, s_out, in_shift, base, len, c.act_bits);
+        Ok((QOpKind::Lookup(Lookup { func: self.func.func, in_shift, base: Some(base), table }), s_out))
     }
 }
 
@@ -242,8 +366,11 @@ impl QuantizedOp for Lookup {
     const NAME: &'static str = "lookup";
 
     fn validate(&self, cx: &ValidateCx<'_>) -> Result<(), String> {
-        if self.table.len() != 1usize << cx.config.table_bits {
-            return Err("table length".into());
+        if self.table.is_empty() || self.table.len() > 1usize << cx.config.table_bits {
+            return Err(format!("table length {} (1 to 2^table_bits)", self.table.len()));
+        }
+        if self.in_shift >= cx.config.act_bits {
+            return Err(format!("bucket shift {} (below act_bits)", self.in_shift));
         }
         let (lo, hi) = crate::fixed::signed_range(cx.config.act_bits);
         if let Some(v) = self.table.iter().flatten().find(|&&v| (v as i128) < lo || (v as i128) > hi) {
@@ -253,39 +380,25 @@ impl QuantizedOp for Lookup {
     }
 
     fn exec(&self, cx: &ExecCx<'_>) -> Result<Vec<i128>, String> {
-        let offset = 1i128 << (cx.config.table_bits - 1);
-        cx.inputs[0]
-            .iter()
-            .map(|&v| {
-                let idx = floor_shift(v as i128, self.in_shift) + offset;
-                match self.table.get(idx as usize) {
-                    Some(Some(t)) => Ok(*t as i128),
-                    Some(None) => Err(format!(
-                        "{:?} of input {v} is undefined or outside the activation range at this scale",
-                        self.func
-                    )),
-                    None => Err(format!("table index {idx}")),
-                }
-            })
-            .collect()
+        cx.inputs[0].iter().map(|&v| self.get(v).map(|t| t as i128)).collect()
     }
 }
 
-/// The table of a [`Lookup`]: entry `i + 2^(T-1)` is `f` at the midpoint of the
-/// bucket `[i·2^d, (i+1)·2^d - 1]` (input scale `s_in`), quantized at `s_out`; absent where
-/// `f` is undefined or the value leaves the `act_bits` range.
+/// The table of a [`Lookup`]: entry `j` is `f` at the midpoint of the bucket
+/// `[i·2^d, (i+1)·2^d − 1]`, `i = base + j` (input scale `s_in`), quantized at `s_out`;
+/// absent where `f` is undefined or the value leaves the `act_bits` range.
 pub fn lookup_table(
     func: &UnaryFn,
     s_in: i32,
     s_out: i32,
     in_shift: u32,
-    table_bits: u32,
+    base: i64,
+    len: usize,
     act_bits: u32,
 ) -> Vec<Option<i64>> {
-    let half = 1i64 << (table_bits - 1);
     let width = 1i64 << in_shift;
     let (lo, hi) = crate::fixed::signed_range(act_bits);
-    (-half..half)
+    (base..base + len as i64)
         .map(|i| {
             let mid = (i * width) as f64 + (width - 1) as f64 / 2.0;
             let y = func.eval(mid * (-s_in as f64).exp2());

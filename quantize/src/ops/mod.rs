@@ -165,6 +165,9 @@ pub struct QuantCx<'a> {
     pub in_shapes: Vec<&'a [usize]>,
     /// Shape of the output.
     pub out_shape: &'a [usize],
+    /// Smallest and largest value of each activation input seen in calibration (`None`
+    /// without calibration data).
+    pub in_ranges: Vec<Option<(f64, f64)>>,
     /// Largest magnitude of the output seen in calibration.
     pub out_max_abs: f64,
     /// The bit budgets.
