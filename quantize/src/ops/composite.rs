@@ -188,9 +188,7 @@ pub(crate) fn expand(
             "InstanceNormalization" if rank > 2 && node.input.len() == 3 => {
                 instance_norm(&mut emit, node, facts, (x, y), rank)
             }
-            "LayerNormalization" | "RMSNormalization"
-                if rank > 0 && node.input.len() >= 2 && node.output.iter().skip(1).all(|o| o.is_empty()) =>
-            {
+            "LayerNormalization" | "RMSNormalization" if rank > 0 && node.input.len() >= 2 => {
                 layer_norm(&mut emit, node, (x, y), rank)
             }
             "PRelu" if rank > 2 && node.input.len() == 2 && facts.is_const(&node.input[1]) => {
@@ -254,12 +252,15 @@ fn instance_norm(
 /// LayerNormalization `(x − μ)·(σ² + ε)^(−1/2)·γ + β` and RMSNormalization
 /// `x·(mean(x²) + ε)^(−1/2)·γ`, both over the axes from `axis` (default −1) to the last;
 /// `γ` and `β` have the normalized axes' shape and broadcast over the leading ones.
-/// The extra outputs of LayerNormalization (mean, inverse deviation) are not expanded: a
-/// node that uses them stays as it is and is refused at import.
+/// LayerNormalization's optional outputs `Mean` and `InvStdDev` (the normalized axes kept as
+/// 1) are the expansion's intermediate tensors.
 fn layer_norm(emit: &mut Emit<'_>, node: &pb::NodeProto, (x, y): (&str, &str), rank: usize) -> bool {
     let a = attr_i(node, "axis").unwrap_or(-1);
     let a = if a < 0 { a + rank as i64 } else { a };
-    if !(0..rank as i64).contains(&a) {
+    let extra = |i: usize| node.output.get(i).filter(|o| !o.is_empty());
+    if !(0..rank as i64).contains(&a)
+        || (node.op_type == "RMSNormalization" && (extra(1).is_some() || extra(2).is_some()))
+    {
         return false;
     }
     let axes: Vec<i64> = (a..rank as i64).collect();
@@ -269,6 +270,9 @@ fn layer_norm(emit: &mut Emit<'_>, node: &pb::NodeProto, (x, y): (&str, &str), r
         x.to_string()
     } else {
         let mu = emit.reduce("ReduceMean", x, &axes);
+        if let Some(m) = extra(1) {
+            emit.node("Identity", &[&mu], Some(m), vec![]);
+        }
         emit.node("Sub", &[x, &mu], None, vec![])
     };
     let d2 = emit.node("Mul", &[&d, &d], None, vec![]);
@@ -277,6 +281,12 @@ fn layer_norm(emit: &mut Emit<'_>, node: &pb::NodeProto, (x, y): (&str, &str), r
     let ve = emit.node("Add", &[&var, &e], None, vec![]);
     let h = emit.scalar(-0.5);
     let inv = emit.node("Pow", &[&ve, &h], None, vec![]);
+    if let Some(v) = extra(2) {
+        emit.node("Identity", &[&inv], Some(v), vec![]);
+    }
+    if let Some(v) = extra(2) {
+        emit.node("Identity", &[&inv], Some(v), vec![]);
+    }
     let n = emit.node("Mul", &[&d, &inv], None, vec![]);
     match node.input.get(2).filter(|b| !b.is_empty() && !rms) {
         Some(beta) => {
