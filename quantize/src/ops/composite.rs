@@ -215,6 +215,24 @@ pub(crate) fn expand(
     Some((out, notes))
 }
 
+/// `(x − μ)·(mean((x − μ)²) + ε)^(−1/2)` over `axes` (without `μ` when not `center`):
+/// the mean (when centred), the normalized tensor and the inverse deviation.
+fn normalize(emit: &mut Emit<'_>, x: &str, axes: &[i64], eps: f32, center: bool) -> (Option<String>, String, String) {
+    let mu = center.then(|| emit.reduce("ReduceMean", x, axes));
+    let d = match &mu {
+        Some(mu) => emit.node("Sub", &[x, mu], None, vec![]),
+        None => x.to_string(),
+    };
+    let d2 = emit.node("Mul", &[&d, &d], None, vec![]);
+    let var = emit.reduce("ReduceMean", &d2, axes);
+    let e = emit.scalar(eps);
+    let ve = emit.node("Add", &[&var, &e], None, vec![]);
+    let h = emit.scalar(-0.5);
+    let inv = emit.node("Pow", &[&ve, &h], None, vec![]);
+    let n = emit.node("Mul", &[&d, &inv], None, vec![]);
+    (mu, n, inv)
+}
+
 /// InstanceNormalization: `(x − μ)·(σ² + ε)^(−1/2)·γ + β` over the spatial axes, per channel.
 fn instance_norm(
     emit: &mut Emit<'_>,
@@ -233,15 +251,7 @@ fn instance_norm(
         let shape = emit.ints("shape", dims);
         emit.node("Reshape", &[t, &shape], None, vec![])
     };
-    let mu = emit.reduce("ReduceMean", x, &axes);
-    let d = emit.node("Sub", &[x, &mu], None, vec![]);
-    let d2 = emit.node("Mul", &[&d, &d], None, vec![]);
-    let var = emit.reduce("ReduceMean", &d2, &axes);
-    let e = emit.scalar(eps);
-    let ve = emit.node("Add", &[&var, &e], None, vec![]);
-    let h = emit.scalar(-0.5);
-    let inv = emit.node("Pow", &[&ve, &h], None, vec![]);
-    let n = emit.node("Mul", &[&d, &inv], None, vec![]);
+    let (_, n, _) = normalize(emit, x, &axes, eps, true);
     let gamma = per_channel(emit, &node.input[1]);
     let beta = per_channel(emit, &node.input[2]);
     let sc = emit.node("Mul", &[&n, &gamma], None, vec![]);
@@ -266,28 +276,12 @@ fn layer_norm(emit: &mut Emit<'_>, node: &pb::NodeProto, (x, y): (&str, &str), r
     let axes: Vec<i64> = (a..rank as i64).collect();
     let eps = attr_f(node, "epsilon").unwrap_or(1e-5);
     let rms = node.op_type == "RMSNormalization";
-    let d = if rms {
-        x.to_string()
-    } else {
-        let mu = emit.reduce("ReduceMean", x, &axes);
-        if let Some(m) = extra(1) {
-            emit.node("Identity", &[&mu], Some(m), vec![]);
+    let (mu, n, inv) = normalize(emit, x, &axes, eps, !rms);
+    for (t, out) in [(mu, extra(1)), (Some(inv), extra(2))] {
+        if let (Some(t), Some(out)) = (t, out) {
+            emit.node("Identity", &[&t], Some(out), vec![]);
         }
-        emit.node("Sub", &[x, &mu], None, vec![])
-    };
-    let d2 = emit.node("Mul", &[&d, &d], None, vec![]);
-    let var = emit.reduce("ReduceMean", &d2, &axes);
-    let e = emit.scalar(eps);
-    let ve = emit.node("Add", &[&var, &e], None, vec![]);
-    let h = emit.scalar(-0.5);
-    let inv = emit.node("Pow", &[&ve, &h], None, vec![]);
-    if let Some(v) = extra(2) {
-        emit.node("Identity", &[&inv], Some(v), vec![]);
     }
-    if let Some(v) = extra(2) {
-        emit.node("Identity", &[&inv], Some(v), vec![]);
-    }
-    let n = emit.node("Mul", &[&d, &inv], None, vec![]);
     match node.input.get(2).filter(|b| !b.is_empty() && !rms) {
         Some(beta) => {
             let sc = emit.node("Mul", &[&n, &node.input[1]], None, vec![]);
