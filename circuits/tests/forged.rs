@@ -953,3 +953,52 @@ fn forged_tables_and_composites() {
     let c = graph_case(&g, 6, 1.0, small);
     assert!(attack_outputs(&c, "Softmax", 6) > 0);
 }
+
+/// A table sized to calibration holds only its window `[base, base + len)` of indices: an
+/// input beyond the window, claimed with the index its decomposition gives (base − 1 or
+/// base + len) and the nearest entry's value (what a saturating table would answer), or
+/// far below the window, is rejected by the lookup; inside the window the same
+/// forgery with another entry is stopped by the decomposition (see `forged_lookup`).
+#[test]
+fn forged_index_outside_a_sized_table() {
+    let mut g = Graph::new(&[1, 4], 43);
+    g.node("Sigmoid", "f", &["input"], vec![]);
+    // Calibrated on [0, 1]: the table covers [0, 1] widened by the headroom, not the whole range.
+    let rows: Vec<Vec<f64>> = (0..8).map(|r| (0..4).map(|j| ((r * 4 + j) % 11) as f64 / 10.0).collect()).collect();
+    let c = Case::on(&g, rows, &[0.2, 0.5, 0.9, 0.0], cfg());
+    let table = &c.plan().tables[0];
+    let (lo, lo_y) = *table.entries.first().unwrap();
+    let (hi, hi_y) = *table.entries.last().unwrap();
+    let act = 1i128 << (c.q.config.act_bits - 1);
+    let x = c.plan().inputs[1];
+    let (y, _) = c.outputs()[1];
+    let fr_row = c.find("function", |r| matches!(r, Row::Func { y: yy, .. } if *yy == y));
+    let (i, shift) = match &c.plan().rows[fr_row] {
+        Row::Func { i, .. } => {
+            let ir = c.find("index", |r| matches!(r, Row::Lin { a, .. } if a[1] == Some(*i)));
+            (*i, c.lin(ir).4)
+        }
+        _ => unreachable!(),
+    };
+    let two_d = 1i128 << shift;
+    assert!(
+        lo * two_d > -act && (hi + 1) * two_d < act - two_d,
+        "the table must be narrower than the activation range: [{lo}, {hi}] × 2^{shift} vs ±{act}"
+    );
+    for (name, idx, yv) in [("base − 1", lo - 1, lo_y), ("base + len", hi + 1, hi_y)] {
+        // An input in that bucket, in the activation range: the decomposition holds.
+        let xv = idx * two_d + two_d / 2;
+        let mut f = c.honest();
+        f.set(x, fr(xv)).set(i, fr(idx)).set(y, fr(yv));
+        let fails = c.failures(f.clone());
+        assert!(!fails.iter().any(|e| e.starts_with("lin@") || e.starts_with("limb range@")), "{name}: {fails:?}");
+        c.assert_rejected_by(&format!("Sigmoid: index {name}"), f, &["function"], fr_row);
+    }
+    // An index far below the window, −(hi + 2) (a field element near p), with an input in the
+    // activation range that decomposes to it: not an entry either.
+    let wrap = -(hi + 2);
+    assert!(wrap < lo && wrap * two_d > -act, "[{lo}, {hi}]");
+    let mut f = c.honest();
+    f.set(x, fr(wrap * two_d)).set(i, fr(wrap)).set(y, fr(lo_y));
+    c.assert_rejected_by("Sigmoid: wrapped index", f, &["function"], fr_row);
+}
