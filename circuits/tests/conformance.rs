@@ -77,6 +77,8 @@ struct Case {
     /// Whether each input is an integer tensor (its calibration copy is not halved).
     integer: Vec<bool>,
     outputs: Vec<Vec<f32>>,
+    /// Whether each output is an integer tensor (indices: compared exactly).
+    out_integer: Vec<bool>,
 }
 
 /// Reads a test's first data set; `Err` says why the test is out of scope (a tensor that is
@@ -91,17 +93,16 @@ fn read_case(dir: &Path) -> Result<Case, String> {
     let inputs = (0..model_inputs.len())
         .map(|i| read_tensor(&set.join(format!("input_{i}.pb"))))
         .collect::<Result<Vec<_>, _>>()?;
-    let integer = model_inputs
-        .iter()
-        .map(|i| matches!(&i.r#type.as_ref().and_then(|t| t.value.as_ref()), Some(pb::type_proto::Value::TensorType(t)) if t.elem_type == 7))
-        .collect();
+    let is_int = |i: &pb::ValueInfoProto| matches!(&i.r#type.as_ref().and_then(|t| t.value.as_ref()), Some(pb::type_proto::Value::TensorType(t)) if t.elem_type == 7);
+    let integer = model_inputs.iter().map(|i| is_int(i)).collect();
+    let out_integer = g.output.iter().map(is_int).collect();
     let outputs = (0..g.output.len())
         .map(|j| read_tensor(&set.join(format!("output_{j}.pb"))).map(|t| t.1))
         .collect::<Result<Vec<_>, _>>()?;
     if outputs.iter().flatten().any(|v| !v.is_finite()) {
         return Err("the expected output holds NaN or infinities".into());
     }
-    Ok(Case { inputs, integer, outputs })
+    Ok(Case { inputs, integer, outputs, out_integer })
 }
 
 fn run_case(dir: &Path, name: &str, case: &Case) -> (Outcome, String) {
@@ -141,6 +142,16 @@ fn run_case(dir: &Path, name: &str, case: &Case) -> (Outcome, String) {
     if got.len() != expected.len() {
         let detail = format!("{} outputs, ONNX has {}", got.len(), expected.len());
         return (Outcome::Wrong { rel_err: f64::INFINITY, detail }, ops);
+    }
+    // Integer outputs (indices) must be exact.
+    let mut at = 0;
+    for (out, &int) in case.outputs.iter().zip(&case.out_integer) {
+        let wrong = (at..at + out.len()).filter(|&i| int && (got[i] - expected[i] as f64).abs() > 1e-9).count();
+        if wrong > 0 {
+            let detail = format!("{wrong} of {} integer outputs differ", out.len());
+            return (Outcome::Wrong { rel_err: f64::INFINITY, detail }, ops);
+        }
+        at += out.len();
     }
     let mag = expected.iter().fold(0.0f64, |m, &v| m.max((v as f64).abs()));
     let err = got.iter().zip(&expected).fold(0.0f64, |m, (&g, &e)| m.max((g - e as f64).abs()));

@@ -1002,3 +1002,112 @@ fn forged_index_outside_a_sized_table() {
     f.set(x, fr(wrap * two_d)).set(i, fr(wrap)).set(y, fr(lo_y));
     c.assert_rejected_by("Sigmoid: wrapped index", f, &["function"], fr_row);
 }
+
+/// The chain of an ArgMax over one group: per element `j ≥ 1`, (x_j, d, bit, m_j, dk, k_j).
+type ArgStep = (Wire, Wire, Wire, Wire, Wire, Wire);
+
+fn arg_steps(c: &Case) -> Vec<ArgStep> {
+    let sels: Vec<(Wire, Wire, Wire, Wire)> = c
+        .plan()
+        .rows
+        .iter()
+        .filter_map(|r| match r {
+            Row::Sel { base, d, b, y } if base != d => Some((*base, *d, *b, *y)),
+            _ => None,
+        })
+        .collect();
+    sels.chunks(2)
+        .map(|p| {
+            let ((_, d, bit, m), (_, dk, bit2, k)) = (p[0], p[1]);
+            assert_eq!(bit, bit2, "the index select shares the extremum's bit");
+            let r = c.find("difference", |r| matches!(r, Row::Lin { a, .. } if a[2] == Some(d)));
+            let x = c.lin(r).0[0].unwrap();
+            (x, d, bit, m, dk, k)
+        })
+        .collect()
+}
+
+/// A whole chain re-derived from chosen bits (the malicious prover's consistent witness): every
+/// difference, extremum, index difference and index follows the bits, so only the rows that
+/// check a bit against its difference can object.
+/// Also returns the first step whose bit disagrees with its difference (`±d − t ≥ 0`).
+fn arg_chain(c: &Case, steps: &[ArgStep], x0: i128, bits: &[i128], sign: i128, t: i128) -> (Forgery, i128, usize) {
+    let mut f = c.honest();
+    let (mut m, mut k) = (x0, 0i128);
+    let mut bad = usize::MAX;
+    for (j, (&(x, d, bit, mw, dk, kw), &b)) in steps.iter().zip(bits).enumerate() {
+        let dv = c.value(x) - m;
+        if bad == usize::MAX && i128::from(sign * dv - t >= 0) != b {
+            bad = j;
+        }
+        let dkv = (j as i128 + 1) - k;
+        m += b * dv;
+        k += b * dkv;
+        f.set(d, fr(dv)).set(bit, fr(b)).set(mw, fr(m)).set(dk, fr(dkv)).set(kw, fr(k));
+    }
+    (f, k, bad)
+}
+
+/// ArgMax / ArgMin as an output: the index of another tie, of a non-extremum, a chain that
+/// skips the extremum, non-boolean bits (2, p − 1, a field solution of the sign row), the
+/// index as p − k or k + 1 — each rejected by the row named.
+#[test]
+fn forged_argmax() {
+    // Ties at positions 1 and 3 (the maximum) and 2 and 4 (the minimum).
+    let input = [0.5, 1.0, -0.25, 1.0, -0.25, 0.75];
+    for (op, last) in [("ArgMax", false), ("ArgMax", true), ("ArgMin", false), ("ArgMin", true)] {
+        let mut g = Graph::new(&[1, 6], 44);
+        g.node(
+            op,
+            "arg",
+            &["input"],
+            vec![("axis", Attr::I(1)), ("keepdims", Attr::I(0)), ("select_last_index", Attr::I(last as i64))],
+        );
+        let rows: Vec<Vec<f64>> = (0..6).map(|r| input.iter().map(|v| v * (1.0 - r as f64 * 0.1)).collect()).collect();
+        let c = Case::on(&g, rows, &input, cfg());
+        let what = format!("{op} (last index: {last})");
+        let steps = arg_steps(&c);
+        assert_eq!(steps.len(), 5);
+        let x0 = c.value(c.plan().inputs[0]);
+        let honest_k = c.value(c.outputs()[0].0);
+        let (first, second, other): (usize, usize, usize) = if op == "ArgMax" { (1, 3, 5) } else { (2, 4, 0) };
+        assert_eq!(honest_k, if last { second } else { first } as i128, "{what}");
+        let (sg, t) = (if op == "ArgMax" { 1 } else { -1 }, i128::from(!last));
+        // Bits that select index `t` (the chain takes t and nothing after it) — `t = 0` takes none.
+        let select = |t: usize| -> Vec<i128> { (1..6).map(|j| i128::from(j == t)).collect() };
+        let (tie, wrong_tie) = if last { (second, first) } else { (first, second) };
+        let honest_bits: Vec<i128> = steps.iter().map(|s| c.value(s.2)).collect();
+        let (_, k, bad) = arg_chain(&c, &steps, x0, &honest_bits, sg, t);
+        assert_eq!((k, bad), (honest_k, usize::MAX), "{what}: the model of the chain");
+        let mut skip = honest_bits.clone();
+        skip[tie - 1] = 0;
+        for (name, bits) in [("the other tie", select(wrong_tie)), ("a non-extremum", select(other)), ("none", skip)] {
+            let (f, k, bad) = arg_chain(&c, &steps, x0, &bits, sg, t);
+            assert!(bad < steps.len() && k != honest_k, "{what}: {name} is not a forgery");
+            let sign = c.sign_row(steps[bad].2);
+            c.assert_rejected_by(&format!("{what}: index of {name} ({k})"), f, RANGE, sign);
+        }
+        // Non-boolean bits on the step that takes the extremum.
+        let (_, d, bit, mw, dk, kw) = steps[tie - 1];
+        let sel = c.select_row(mw).0;
+        let sign = c.sign_row(bit);
+        let (_, sc, _, scc, sbits) = c.lin(sign);
+        let lhs = sc[0] * c.value(d) + sc[1] * c.value(bit) + scc;
+        let field_bit = fr(sc[0] * c.value(d) + scc - (lhs + 1) % (1 << sbits)) * (-fr(sc[1])).invert().unwrap();
+        for (name, b2) in [("2", fr(2)), ("p − 1", -Fr::ONE), ("a field solution of the sign row", field_bit)] {
+            let mut f = c.honest();
+            f.set(bit, b2)
+                .set(mw, fr(c.value(steps[tie - 1].3) - c.value(d)) + b2 * fr(c.value(d)))
+                .set(kw, fr(c.value(kw) - c.value(dk)) + b2 * fr(c.value(dk)));
+            c.assert_rejected_by(&format!("{what}: bit {name}"), f, &["select"], sel);
+        }
+        // The output index itself, aliased or off by one.
+        let (kw, kv) = c.outputs()[0];
+        let ksel = c.select_row(kw).0;
+        for (name, k2) in [("p − k", -fr(kv)), ("k + 1", fr(kv + 1)), ("k − 1", fr(kv - 1))] {
+            let mut f = c.honest();
+            f.set(kw, k2);
+            c.assert_rejected_by(&format!("{what}: output {name}"), f, &["select"], ksel);
+        }
+    }
+}

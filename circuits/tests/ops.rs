@@ -180,3 +180,26 @@ fn token_classifier() {
     let fams = check_on(&g, rows.clone(), &rows[1], cfg());
     assert!(fams.contains(&"embedding") && fams.contains(&"matmul"), "{fams:?}");
 }
+
+#[test]
+fn argmax_and_top1_as_outputs() {
+    // A classifier whose output is the class index (ArgMax), and its TopK(k = 1) twin
+    // (the top score and its index); ArgMin with the last index among ties.
+    let mut g = Graph::new(&[1, 12], 45);
+    let w = g.rand_init("w", &[12, 7], 0.6);
+    let d = g.node("MatMul", "fc", &["input", &w], vec![]);
+    g.node("ArgMax", "class", &[&d], vec![("axis", Attr::I(1)), ("keepdims", Attr::I(0))]);
+    assert_eq!(check(&g, 12, cfg()), ["dense", "argmax"]);
+
+    let mut g = Graph::new(&[1, 12], 45);
+    let w = g.rand_init("w", &[12, 7], 0.6);
+    let d = g.node("MatMul", "fc", &["input", &w], vec![]);
+    let k = g.init_i64("k", &[1], vec![1]);
+    let outs = g.node_n("TopK", "top", &[&d, &k], vec![("axis", Attr::I(-1))], 2);
+    g.add_output(&outs[1]);
+    assert_eq!(check(&g, 12, cfg()), ["dense", "reduce", "argmax"]);
+
+    let mut g = Graph::new(&[2, 3, 4], 46);
+    g.node("ArgMin", "arg", &["input"], vec![("axis", Attr::I(1)), ("select_last_index", Attr::I(1))]);
+    assert_eq!(check(&g, 24, cfg()), ["argmax"]);
+}

@@ -186,6 +186,18 @@ impl Graph {
         out
     }
 
+    /// A node with `n` outputs (`{name}_out`, then `{name}_out1`, …); the first becomes the
+    /// graph's output (others can join with [`Graph::add_output`]).
+    pub fn node_n(&mut self, op: &str, name: &str, inputs: &[&str], attrs: Vec<(&str, Attr)>, n: usize) -> Vec<String> {
+        let mut outs = vec![self.node(op, name, inputs, attrs)];
+        for i in 1..n {
+            let o = format!("{name}_out{i}");
+            self.nodes.last_mut().expect("the node just added").output.push(o.clone());
+            outs.push(o);
+        }
+        outs
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         let model = pb::ModelProto {
             ir_version: 8,

@@ -62,6 +62,7 @@ pub(crate) fn lower(b: &mut Builder, cx: &LayerCx<'_>) -> Result<Vec<Wire>> {
         QOpKind::MaxPool(op) => pool::max_pool(b, cx, op),
         QOpKind::GlobalAvgPool(_) => pool::global_avg_pool(b, cx),
         QOpKind::Reduce(op) => reduce::reduce(b, cx, op),
+        QOpKind::ArgMax(op) => reduce::arg_max(b, cx, op),
         QOpKind::Reshape(_) => shape::reshape(cx),
         QOpKind::Transpose(op) => shape::wiring(b, cx, op),
         QOpKind::Pad(op) => shape::wiring(b, cx, op),
@@ -118,6 +119,7 @@ pub(crate) fn rows(cx: &RowsCx<'_>) -> u64 {
         QOpKind::Embedding(_) => lookup::embedding_rows(cx),
         QOpKind::AvgPool(_) | QOpKind::MaxPool(_) | QOpKind::GlobalAvgPool(_) => pool::rows(cx),
         QOpKind::Reduce(op) => reduce::rows(cx, op),
+        QOpKind::ArgMax(_) => reduce::arg_max_rows(cx),
         QOpKind::Reshape(_)
         | QOpKind::Transpose(_)
         | QOpKind::Pad(_)

@@ -8,7 +8,7 @@
 //! | [`activation`] | Relu, LeakyRelu, PRelu, Clip, Abs, Sign, QuantizeLinear → DequantizeLinear pairs | hybrid: sign bits and selects |
 //! | [`lookup`] | Sigmoid, Tanh, Exp, Log, Sqrt, Reciprocal, Softplus, Softsign, Elu, Selu, Celu, HardSigmoid, HardSwish, Erf, Gelu, Mish, ThresholdedRelu, Shrink, Sin, Cos, Atan; Gather of a constant by run-time indices (embeddings) | lookup: a function table |
 //! | [`pool`] | AveragePool, MaxPool, GlobalAveragePool | linear (average) or hybrid (max) |
-//! | [`reduce`] | ReduceSum, ReduceMean, ReduceMax, ReduceMin, GlobalMaxPool | linear (sum, mean) or hybrid (max, min) |
+//! | [`reduce`] | ReduceSum, ReduceMean, ReduceMax, ReduceMin, GlobalMaxPool, ArgMax, ArgMin, TopK (k = 1) | linear (sum, mean) or hybrid (max, min, arg) |
 //! | `composite` | LogSoftmax, Softmax, Div by an activation, InstanceNormalization, LRN (expanded into the others in the ONNX graph) | — |
 //! | [`shape`] | Flatten, Reshape, Squeeze, Unsqueeze, Transpose, Pad, Slice, Split, Concat, Tile, Expand, Gather (constant indices), Resize/Upsample (nearest), Identity, Dropout, Cast, final Softmax | wiring: no rows |
 //!
@@ -125,6 +125,9 @@ pub(crate) const IMPORTERS: &[(&str, ImportFn)] = &[
     ("ReduceMean", reduce::import_reduce),
     ("ReduceMax", reduce::import_reduce),
     ("ReduceMin", reduce::import_reduce),
+    ("ArgMax", reduce::import_arg),
+    ("ArgMin", reduce::import_arg),
+    ("TopK", reduce::import_arg),
     ("Flatten", shape::import_reshape),
     ("Reshape", shape::import_reshape),
     ("Squeeze", shape::import_reshape),
@@ -342,6 +345,8 @@ op_set! {
     GlobalAvgPool(pool::FloatGlobalAvgPool, pool::GlobalAvgPool),
     /// See [`reduce::Reduce`].
     Reduce(reduce::FloatReduce, reduce::Reduce),
+    /// See [`reduce::ArgMax`].
+    ArgMax(reduce::FloatArgMax, reduce::ArgMax),
     /// See [`shape::Reshape`].
     Reshape(shape::FloatReshape, shape::Reshape),
     /// See [`shape::Transpose`].
