@@ -69,11 +69,32 @@ fn fixtures_satisfy_and_tampering_fails() {
     }
 }
 
+/// The transformer encoder fixture (attention, LayerNorm, GELU, Softmax in the middle):
+/// the honest witness satisfies every constraint; a tampered output instance, and a wrong
+/// output witness with instances to match, do not.
+#[test]
+fn transformer_fixture_satisfies_and_tampering_fails() {
+    let name = "transformer_digits";
+    let q = compile(name);
+    let (c, k) = circuit(&q, name);
+    let inst = c.instances().unwrap();
+    MockProver::run(k, &c, vec![inst.clone()]).unwrap().assert_satisfied();
+    let mut bad = inst;
+    bad[c.plan.inputs.len() + 3] += Fr::from(1);
+    assert!(MockProver::run(k, &c, vec![bad]).unwrap().verify().is_err(), "{name}: tampered output accepted");
+    let mut plan = (*c.plan).clone();
+    let w = plan.outputs[7];
+    plan.values.as_mut().unwrap()[w] -= 1;
+    let c2 = ModelCircuit { plan: Arc::new(plan), ..c.clone() };
+    let inst2 = c2.instances().unwrap();
+    assert!(MockProver::run(k, &c2, vec![inst2]).unwrap().verify().is_err(), "{name}: wrong output witness accepted");
+}
+
 /// The soundness lint passes on every fixture at every MAC width the planner considers
 /// (build_plan runs it; here it is also timed against planning itself).
 #[test]
 fn soundness_lint_passes_on_every_fixture() {
-    for name in ["mlp_digits", "cnn_digits", "cnn_medium"] {
+    for name in ["mlp_digits", "cnn_digits", "cnn_medium", "transformer_digits"] {
         let q = compile(name);
         for &width in zkinfer_circuits::cost::WIDTH_CANDIDATES {
             let t = std::time::Instant::now();
@@ -100,7 +121,15 @@ fn soundness_lint_passes_on_every_fixture() {
 /// overcount, and by little), and picks the same k on every fixture.
 #[test]
 fn estimate_matches_the_plan() {
-    for name in ["mlp_digits", "cnn_digits", "cnn_medium", "resnet_digits", "mobilenet_digits", "squeezenet_digits"] {
+    for name in [
+        "mlp_digits",
+        "cnn_digits",
+        "cnn_medium",
+        "resnet_digits",
+        "mobilenet_digits",
+        "squeezenet_digits",
+        "transformer_digits",
+    ] {
         let q = compile(name);
         for &width in zkinfer_circuits::cost::WIDTH_CANDIDATES {
             let e = zkinfer_circuits::cost::estimate_at(&q, width);

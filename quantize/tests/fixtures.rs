@@ -6,8 +6,15 @@ use zkinfer_testkit::onnx as common;
 use common::fixture;
 use zkinfer_quantize::{Dataset, ImportOptions, QModel, QuantConfig, calibrate_and_quantize, evaluate, import_onnx};
 
-const MODELS: [&str; 6] =
-    ["mlp_digits", "cnn_digits", "cnn_medium", "resnet_digits", "mobilenet_digits", "squeezenet_digits"];
+const MODELS: [&str; 7] = [
+    "mlp_digits",
+    "cnn_digits",
+    "cnn_medium",
+    "resnet_digits",
+    "mobilenet_digits",
+    "squeezenet_digits",
+    "transformer_digits",
+];
 
 fn compile(name: &str) -> (zkinfer_quantize::FloatModel, QModel) {
     let m = import_onnx(&fixture(name, "model.onnx"), &ImportOptions::default()).unwrap();
