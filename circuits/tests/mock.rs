@@ -94,7 +94,7 @@ fn transformer_fixture_satisfies_and_tampering_fails() {
 /// (build_plan runs it; here it is also timed against planning itself).
 #[test]
 fn soundness_lint_passes_on_every_fixture() {
-    for name in ["mlp_digits", "cnn_digits", "cnn_medium", "transformer_digits"] {
+    for name in ["mlp_digits", "cnn_digits", "cnn_medium", "transformer_digits", "charlm_licenses"] {
         let q = compile(name);
         for &width in zkinfer_circuits::cost::WIDTH_CANDIDATES {
             let t = std::time::Instant::now();
@@ -129,6 +129,7 @@ fn estimate_matches_the_plan() {
         "mobilenet_digits",
         "squeezenet_digits",
         "transformer_digits",
+        "charlm_licenses",
     ] {
         let q = compile(name);
         for &width in zkinfer_circuits::cost::WIDTH_CANDIDATES {

@@ -298,6 +298,13 @@ impl QModel {
         self.tensors[self.outputs[0]].numel()
     }
 
+    /// Whether the first output is one class index (an ArgMax/ArgMin's single element, as a
+    /// language model's next token): then it is the prediction itself, not scores to argmax.
+    pub fn first_output_is_index(&self) -> bool {
+        self.first_output_len() == 1
+            && self.ops.iter().any(|o| o.output == self.outputs[0] && matches!(o.kind, crate::QOpKind::ArgMax(_)))
+    }
+
     /// The inputs as a `` `name` [shape], ... `` list, for messages.
     pub fn inputs_summary(&self) -> String {
         tensor_list(self.input_tensors())

@@ -41,7 +41,8 @@ pub fn argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
 }
 
 /// Evaluates `qmodel` against the float `runner` (which must return the QModel's outputs first,
-/// in order). Argmax agreement and accuracy are of the first output.
+/// in order). Argmax agreement and accuracy are of the first output (its argmax, or its value
+/// when it is a class index).
 pub fn evaluate(
     qmodel: &QModel,
     runner: &FloatRunner,
@@ -57,13 +58,17 @@ pub fn evaluate(
         )));
     }
     let first = qmodel.first_output_len();
+    // The prediction: the argmax of the first output (a classifier's scores), or the first
+    // output itself when it is a class index (an ArgMax as the output).
+    let class = |out: &[f64]| {
+        if qmodel.first_output_is_index() { out[0].round().max(0.0) as usize } else { argmax(&out[..first]) }
+    };
     let (mut agree, mut f_ok, mut q_ok, mut overflows, mut clamped) = (0usize, 0usize, 0usize, 0usize, 0usize);
     let (mut max_err, mut sum_err, mut n_err) = (0.0f64, 0.0f64, 0usize);
     for (i, row) in samples.iter().enumerate() {
         let float_out: Vec<f64> =
             runner.run(row)?[..out_names.len()].iter().flat_map(|a| a.iter().map(|&v| v as f64)).collect();
-        // The prediction is the argmax of the first output (a classifier's scores).
-        let f_class = argmax(&float_out[..first]);
+        let f_class = class(&float_out);
         let label = data.labels.as_ref().map(|l| l[i]);
         if label == Some(f_class as i64) {
             f_ok += 1;
@@ -73,7 +78,7 @@ pub fn evaluate(
         match qmodel.execute(&qi.values) {
             Ok(trace) => {
                 let q_out = qmodel.dequantize_output(&trace);
-                let q_class = argmax(&qmodel.trace_outputs(&trace)[..first]);
+                let q_class = class(&q_out);
                 if q_class == f_class {
                     agree += 1;
                 }

@@ -6,7 +6,7 @@ use zkinfer_testkit::onnx as common;
 use common::fixture;
 use zkinfer_quantize::{Dataset, ImportOptions, QModel, QuantConfig, calibrate_and_quantize, evaluate, import_onnx};
 
-const MODELS: [&str; 7] = [
+const MODELS: [&str; 8] = [
     "mlp_digits",
     "cnn_digits",
     "cnn_medium",
@@ -14,6 +14,7 @@ const MODELS: [&str; 7] = [
     "mobilenet_digits",
     "squeezenet_digits",
     "transformer_digits",
+    "charlm_licenses",
 ];
 
 fn compile(name: &str) -> (zkinfer_quantize::FloatModel, QModel) {
