@@ -24,7 +24,7 @@ OPS = {
     "MatMul", "Einsum", "Softmax", "LogSoftmax", "LayerNormalization", "RMSNormalization",
     "InstanceNormalization", "Gelu", "Erf", "Exp", "Log", "Sqrt", "Reciprocal", "Pow",
     "Tanh", "Sigmoid", "Gather", "Transpose", "Where", "Equal", "Less", "Greater",
-    "ArgMax", "ArgMin", "TopK", "Cast", "LSTM", "GRU", "Split", "Concat", "Slice", "Unsqueeze", "Reshape",
+    "ArgMax", "ArgMin", "TopK", "Cast", "LSTM", "GRU", "RNN", "Split", "Concat", "Slice", "Unsqueeze", "Reshape",
 }
 
 

@@ -203,3 +203,76 @@ fn argmax_and_top1_as_outputs() {
     g.node("ArgMin", "arg", &["input"], vec![("axis", Attr::I(1)), ("select_last_index", Attr::I(1))]);
     assert_eq!(check(&g, 24, cfg()), ["argmax"]);
 }
+
+#[test]
+fn recurrent_layers_with_constant_weights() {
+    // A trained model's form: W, R, B (and LSTM's peepholes) are initializers, folded at
+    // import; the recurrence is unrolled into MatMul, Slice, tables, Mul and Add.
+    let (seq, i, h) = (4i64, 3i64, 5i64);
+    // GRU is proved but not compared with tract here: tract 0.23.9's GRU (with biases, either
+    // linear_before_reset) disagrees with onnxruntime and ONNX's reference evaluator, which
+    // agree with this expansion (checked by hand to 0.002 on these graphs; docs/decisions.md).
+    // Nor RNN with Relu: tract applies Tanh whatever `activations` says (onnxruntime agrees
+    // with the expansion). ONNX's own GRU and RNN node tests, in the conformance suite, check
+    // the expansion's semantics.
+    let cases: [(&str, i64, &str, Vec<(&str, Attr)>, bool); 6] = [
+        ("LSTM", 4, "forward", vec![], true),
+        ("LSTM", 4, "bidirectional", vec![("clip", Attr::F(3.0))], true),
+        ("GRU", 3, "reverse", vec![], false),
+        ("GRU", 3, "forward", vec![("linear_before_reset", Attr::I(1))], false),
+        ("RNN", 1, "bidirectional", vec![], true),
+        ("RNN", 1, "forward", vec![("activations", Attr::Strings(vec!["Relu"]))], false),
+    ];
+    for (op, gates, direction, extra, tract_agrees) in cases {
+        let dirs = if direction == "bidirectional" { 2 } else { 1 };
+        let mut g = Graph::new(&[seq, 1, i], 47);
+        let w = g.rand_init("W", &[dirs, gates * h, i], 0.6);
+        let r = g.rand_init("R", &[dirs, gates * h, h], 0.4);
+        let b = g.rand_init("B", &[dirs, 2 * gates * h], 0.3);
+        let mut inputs = vec!["input".to_string(), w, r, b];
+        if op == "LSTM" {
+            inputs.extend(["".to_string(), "".to_string(), "".to_string()]);
+            inputs.push(g.rand_init("P", &[dirs, 3 * h], 0.3));
+        }
+        let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        let mut attrs = vec![("hidden_size", Attr::I(h)), ("direction", Attr::S(direction))];
+        attrs.extend(extra);
+        g.node(op, "rnn", &refs, attrs);
+        let fams = check(&g, (seq * i) as usize, cfg());
+        assert!(fams.contains(&"dense") && !fams.contains(&"matmul"), "{op}: weights not folded: {fams:?}");
+        // The expansion computes what tract's own LSTM/GRU/RNN computes on the original graph.
+        let dir = tempfile::tempdir().unwrap();
+        let path = g.write(dir.path(), "m.onnx");
+        let model = import_onnx(&path, &ImportOptions::default()).unwrap();
+        let mut rng = Lcg(9);
+        let rows: Vec<Vec<f64>> =
+            (0..16).map(|_| rng.vec((seq * i) as usize, 2.0).into_iter().map(f64::from).collect()).collect();
+        let data = Dataset::new(rows, None);
+        let (q, _) = calibrate_and_quantize(&model, &data, &cfg(), || {}).unwrap();
+        // tract's own LSTM/GRU/RNN on the original graph, against the quantized expansion.
+        for row in &data.input_data[..if tract_agrees { 4 } else { 0 }] {
+            let want = tract_run(&path, &[seq as usize, 1, i as usize], row);
+            let qx = q.quantize_input(row).unwrap();
+            let got = q.dequantize_output(&q.execute(&qx.values).unwrap());
+            assert_eq!(got.len(), want.len(), "{op} {direction}");
+            let err = got.iter().zip(&want).fold(0.0f64, |m, (&g, &w)| m.max((g - w as f64).abs()));
+            assert!(err < 0.02, "{op} {direction}: max error {err} against tract's {op}");
+        }
+    }
+}
+
+/// tract's output of the ONNX file at `path` on one float input (the reference for ops that
+/// zkinfer expands).
+fn tract_run(path: &std::path::Path, shape: &[usize], x: &[f64]) -> Vec<f32> {
+    use tract_onnx::prelude::*;
+    let plan = tract_onnx::onnx()
+        .model_for_path(path)
+        .and_then(|m| m.with_input_fact(0, f32::fact(shape).into()))
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .unwrap();
+    let x: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    let t = Tensor::from_shape(shape, &x).unwrap();
+    let out = plan.run(tvec!(t.into())).unwrap();
+    out[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect()
+}

@@ -29,6 +29,7 @@ pub enum Attr {
     F(f32),
     Ints(Vec<i64>),
     S(&'static str),
+    Strings(Vec<&'static str>),
 }
 
 /// An ONNX graph under construction.
@@ -169,6 +170,10 @@ impl Graph {
                     Attr::S(s) => {
                         p.s = s.as_bytes().to_vec();
                         p.r#type = 3;
+                    }
+                    Attr::Strings(v) => {
+                        p.strings = v.iter().map(|s| s.as_bytes().to_vec()).collect();
+                        p.r#type = 8;
                     }
                 }
                 p

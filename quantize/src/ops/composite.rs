@@ -12,6 +12,7 @@
 //! | `RMSNormalization(x, γ)` over the axes from `axis` | `y = x · Pow(ReduceMean(x·x) + ε, −½) · γ` |
 //! | `PRelu(x, slope[C])` on `[N, C, …]` (PyTorch's per-channel slope) | the slope reshaped to `[C, 1, …]` |
 //! | `LRN(x)` on `[N, C, H, W]` | `x · Pow(bias + α·AveragePool_C(x·x), −β)` (the channel window as a pool over `[C, H·W]`) |
+//! | `LSTM`, `GRU`, `RNN` (constant weights) | unrolled over the sequence: `X·Wᵀ + b` for all steps in one MatMul, then per step `H·Rᵀ`, a Slice per gate, the gates' activations, Mul and Add (see [`recurrent`]) |
 //! | `ConstantOfShape(shape)` with a constant shape that tract did not fold (large weights) | an initializer |
 //!
 //! Numerical error: the expansions are exact in floats; in integers each
@@ -25,7 +26,7 @@ use tract_onnx::pb;
 
 /// ONNX op types that import only through an expansion.
 pub(crate) const EXPANDED: &[&str] =
-    &["LogSoftmax", "InstanceNormalization", "LayerNormalization", "RMSNormalization", "LRN"];
+    &["LogSoftmax", "InstanceNormalization", "LayerNormalization", "RMSNormalization", "LRN", "LSTM", "GRU", "RNN"];
 
 /// A tensor larger than this many elements is never read into an expansion's decision.
 const MAX_CONST_OF_SHAPE: usize = 1 << 28;
@@ -195,6 +196,7 @@ pub(crate) fn expand(
                 prelu(&mut emit, node, facts, (x, y), rank)
             }
             "LRN" if rank == 4 => lrn(&mut emit, node, facts, (x, y)),
+            "LSTM" | "GRU" | "RNN" => recurrent(&mut emit, node, facts),
             "ConstantOfShape" if facts.is_const(x) && !facts.is_const(y) => {
                 constant_of_shape(&mut emit, node, facts, (x, y))
             }
@@ -373,4 +375,351 @@ fn constant_of_shape(emit: &mut Emit<'_>, node: &pb::NodeProto, facts: &dyn Fact
         }
         _ => false,
     }
+}
+
+/// The recurrent ops, unrolled over the sequence: LSTM (gates `i o f c`), GRU (`z r h`,
+/// either `linear_before_reset`) and RNN, forward, reverse or bidirectional, with optional
+/// biases, initial states (constants or activations), peepholes, `clip` and the activations
+/// Sigmoid, Tanh and Relu. The input projection of every step is one MatMul of the whole
+/// sequence `X·Wᵀ + b` (`[seq, batch, G·H]`); each step adds `H·Rᵀ` (one MatMul, then a Slice
+/// per gate) and combines the gates with Mul and Add of activations. W, R and B are sliced
+/// and transposed by ONNX ops, which import folds when they are constants (a trained model)
+/// and lowers as activations otherwise. Refused (left to import, which names the op):
+/// `layout = 1`, `input_forget`, run-time or uneven `sequence_lens`, activations with
+/// parameters.
+fn recurrent(emit: &mut Emit<'_>, node: &pb::NodeProto, facts: &dyn Facts) -> bool {
+    recurrent_inner(emit, node, facts).is_some()
+}
+
+fn attr_strings(node: &pb::NodeProto, name: &str) -> Option<Vec<String>> {
+    node.attribute
+        .iter()
+        .find(|a| a.name == name)
+        .map(|a| a.strings.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect())
+}
+
+impl Emit<'_> {
+    /// `x[lo..hi]` along `axis`.
+    fn slice(&mut self, x: &str, axis: i64, lo: i64, hi: i64) -> String {
+        if self.opset >= 10 {
+            let (s, e, a) = (self.ints("starts", vec![lo]), self.ints("ends", vec![hi]), self.ints("axes", vec![axis]));
+            self.node("Slice", &[x, &s, &e, &a], None, vec![])
+        } else {
+            let attrs = vec![ints_attr("starts", vec![lo]), ints_attr("ends", vec![hi]), ints_attr("axes", vec![axis])];
+            self.node("Slice", &[x], None, attrs)
+        }
+    }
+
+    fn reshape(&mut self, x: &str, dims: Vec<i64>, out: Option<&str>) -> String {
+        let shape = self.ints("shape", dims);
+        self.node("Reshape", &[x, &shape], out, vec![])
+    }
+
+    /// An activation of a recurrent cell, after the optional clip of its input.
+    fn cell_act(&mut self, f: &str, x: &str, clip: Option<f32>) -> String {
+        let x = match clip {
+            Some(c) if self.opset >= 11 => {
+                let (lo, hi) = (self.scalar(-c), self.scalar(c));
+                self.node("Clip", &[x, &lo, &hi], None, vec![])
+            }
+            Some(c) => {
+                let attrs = vec![
+                    pb::AttributeProto { name: "min".into(), f: -c, r#type: 1, ..Default::default() },
+                    pb::AttributeProto { name: "max".into(), f: c, r#type: 1, ..Default::default() },
+                ];
+                self.node("Clip", &[x], None, attrs)
+            }
+            None => x.to_string(),
+        };
+        self.node(f, &[&x], None, vec![])
+    }
+}
+
+fn recurrent_inner(emit: &mut Emit<'_>, node: &pb::NodeProto, facts: &dyn Facts) -> Option<()> {
+    let op = node.op_type.as_str();
+    let gates: usize = match op {
+        "LSTM" => 4,
+        "GRU" => 3,
+        _ => 1,
+    };
+    let input = |i: usize| node.input.get(i).map(String::as_str).filter(|s| !s.is_empty());
+    let mut xs = facts.shape(input(0)?)?;
+    let (w, r) = (input(1)?, input(2)?);
+    // layout = 1: X [batch, seq, I], states [batch, dirs, H], Y [batch, seq, dirs, H].
+    let batch_first = match attr_i(node, "layout").unwrap_or(0) {
+        0 => false,
+        1 => true,
+        _ => return None,
+    };
+    if xs.len() != 3 || attr_i(node, "input_forget").unwrap_or(0) != 0 {
+        return None;
+    }
+    let swap = |emit: &mut Emit<'_>, t: &str, perm: Vec<i64>, out: Option<&str>| {
+        emit.node("Transpose", &[t], out, vec![ints_attr("perm", perm)])
+    };
+    let x_in = if batch_first {
+        xs.swap(0, 1);
+        swap(emit, input(0)?, vec![1, 0, 2], None)
+    } else {
+        input(0)?.to_string()
+    };
+    let state_in = |emit: &mut Emit<'_>, i: usize| -> Option<String> {
+        let t = input(i)?;
+        Some(if batch_first { swap(emit, t, vec![1, 0, 2], None) } else { t.to_string() })
+    };
+    let (init_h, init_c) = (state_in(emit, 5), if op == "LSTM" { state_in(emit, 6) } else { None });
+    let (seq, batch, isz) = (xs[0], xs[1], xs[2]);
+    let dirs: usize = match node.attribute.iter().find(|a| a.name == "direction").map(|a| a.s.as_slice()) {
+        None | Some(b"forward") => 1,
+        Some(b"reverse") => 1,
+        Some(b"bidirectional") => 2,
+        _ => return None,
+    };
+    let reverse = node.attribute.iter().any(|a| a.name == "direction" && a.s == b"reverse");
+    let rs = facts.shape(r)?;
+    let h = rs.get(2).copied()?;
+    let gh = gates * h;
+    if rs != [dirs, gh, h] || facts.shape(w)? != [dirs, gh, isz] || seq == 0 {
+        return None;
+    }
+    if input(3).is_some_and(|b| facts.shape(b) != Some(vec![dirs, 2 * gh])) {
+        return None;
+    }
+    if let Some(sl) = input(4) {
+        if facts.values(sl)?.iter().any(|&v| v as usize != seq) {
+            return None;
+        }
+    }
+    let peep = input(7).filter(|_| op == "LSTM");
+    if peep.is_some_and(|p| facts.shape(p) != Some(vec![dirs, 3 * h])) {
+        return None;
+    }
+    if node.attribute.iter().any(|a| a.name == "activation_alpha" || a.name == "activation_beta") {
+        return None;
+    }
+    let per_dir = match op {
+        "LSTM" => 3,
+        "GRU" => 2,
+        _ => 1,
+    };
+    let acts = attr_strings(node, "activations").filter(|a| !a.is_empty()).unwrap_or_else(|| {
+        let d: &[&str] = match op {
+            "LSTM" => &["Sigmoid", "Tanh", "Tanh"],
+            "GRU" => &["Sigmoid", "Tanh"],
+            _ => &["Tanh"],
+        };
+        (0..dirs).flat_map(|_| d.iter().map(|s| s.to_string())).collect()
+    });
+    if acts.len() != per_dir * dirs || acts.iter().any(|a| !["Sigmoid", "Tanh", "Relu"].contains(&a.as_str())) {
+        return None;
+    }
+    let clip = attr_f(node, "clip");
+    let lbr = attr_i(node, "linear_before_reset").unwrap_or(0) != 0;
+    let (b, hh, ghh) = (batch as i64, h as i64, gh as i64);
+    let mut ys: Vec<Vec<String>> = vec![];
+    let (mut last_h, mut last_c) = (vec![], vec![]);
+    for d in 0..dirs {
+        let di = d as i64;
+        let act = |k: usize| acts[d * per_dir + k].clone();
+        // Direction d's weights as ONNX ops on W, R, B (folded by import when they are
+        // constants, lowered as activations otherwise): Wᵀ [I, G·H], Rᵀ [H, G·H].
+        let transposed = |emit: &mut Emit<'_>, t: &str, cols: i64| -> String {
+            let s = emit.slice(t, 0, di, di + 1);
+            let m = emit.reshape(&s, vec![ghh, cols], None);
+            emit.node("Transpose", &[&m], None, vec![ints_attr("perm", vec![1, 0])])
+        };
+        let wt = transposed(emit, w, isz as i64);
+        let rt_all = transposed(emit, r, hh);
+        let biases = input(3).map(|bt| {
+            let s = emit.slice(bt, 0, di, di + 1);
+            let flat = emit.reshape(&s, vec![2 * ghh], None);
+            (emit.slice(&flat, 0, 0, ghh), emit.slice(&flat, 0, ghh, 2 * ghh))
+        });
+        // The input bias: W's and R's, except for GRU's h gate (R's is added inside).
+        let bias = biases.as_ref().map(|(wb, rb)| {
+            if op == "GRU" {
+                let (wzr, rzr) = (emit.slice(wb, 0, 0, 2 * hh), emit.slice(rb, 0, 0, 2 * hh));
+                let zr = emit.node("Add", &[&wzr, &rzr], None, vec![]);
+                let wh = emit.slice(wb, 0, 2 * hh, 3 * hh);
+                emit.node("Concat", &[&zr, &wh], None, vec![int_attr("axis", 0)])
+            } else {
+                emit.node("Add", &[wb, rb], None, vec![])
+            }
+        });
+        let xw = emit.node("MatMul", &[&x_in, &wt], None, vec![]);
+        let xw = match &bias {
+            Some(bias) => emit.node("Add", &[&xw, bias], None, vec![]),
+            None => xw,
+        };
+        // R's columns used with H: all gates, or GRU's z and r (its h gate's R apart).
+        let (rt, rt_h, rb_h) = if op == "GRU" {
+            let rt = emit.slice(&rt_all, 1, 0, 2 * hh);
+            let rt_h = emit.slice(&rt_all, 1, 2 * hh, 3 * hh);
+            let rb_h = biases.as_ref().map(|(_, rb)| emit.slice(rb, 0, 2 * hh, 3 * hh));
+            (rt, Some(rt_h), rb_h)
+        } else {
+            (rt_all, None, None)
+        };
+        let peeps: Vec<Option<String>> = match peep {
+            Some(p) => {
+                let s = emit.slice(p, 0, di, di + 1);
+                let flat = emit.reshape(&s, vec![3 * hh], None);
+                (0..3).map(|k| Some(emit.slice(&flat, 0, k * hh, (k + 1) * hh))).collect()
+            }
+            None => vec![None, None, None],
+        };
+        let init = |emit: &mut Emit<'_>, t: &Option<String>| -> Option<String> {
+            let s = emit.slice(t.as_ref()?, 0, di, di + 1);
+            Some(emit.reshape(&s, vec![b, hh], None))
+        };
+        let mut hs = init(emit, &init_h);
+        let mut cs = init(emit, &init_c);
+        let mut outs = vec![String::new(); seq];
+        let order: Vec<usize> = if reverse || d == 1 { (0..seq).rev().collect() } else { (0..seq).collect() };
+        for t in order {
+            let s = emit.slice(&xw, 0, t as i64, t as i64 + 1);
+            let x_t = emit.reshape(&s, vec![b, ghh], None);
+            let pre = match &hs {
+                Some(hp) => {
+                    let m = emit.node("MatMul", &[hp, &rt], None, vec![]);
+                    if op == "GRU" {
+                        // Only z and r get H·R here.
+                        let xzr = emit.slice(&x_t, 1, 0, 2 * hh);
+                        let zr = emit.node("Add", &[&xzr, &m], None, vec![]);
+                        let xh = emit.slice(&x_t, 1, 2 * hh, 3 * hh);
+                        emit.node("Concat", &[&zr, &xh], None, vec![int_attr("axis", 1)])
+                    } else {
+                        emit.node("Add", &[&x_t, &m], None, vec![])
+                    }
+                }
+                None => x_t,
+            };
+            let gate = |emit: &mut Emit<'_>, k: i64| emit.slice(&pre, 1, k * hh, (k + 1) * hh);
+            let h_new = match op {
+                "LSTM" => {
+                    let with_peep =
+                        |emit: &mut Emit<'_>, g: String, p: &Option<String>, c: &Option<String>| match (p, c) {
+                            (Some(p), Some(c)) => {
+                                let pc = emit.node("Mul", &[c, p], None, vec![]);
+                                emit.node("Add", &[&g, &pc], None, vec![])
+                            }
+                            _ => g,
+                        };
+                    let gi = gate(emit, 0);
+                    let gi = with_peep(emit, gi, &peeps[0], &cs);
+                    let i_t = emit.cell_act(&act(0), &gi, clip);
+                    let gc = gate(emit, 3);
+                    let c_t = emit.cell_act(&act(1), &gc, clip);
+                    let ic = emit.node("Mul", &[&i_t, &c_t], None, vec![]);
+                    let c_new = match &cs {
+                        Some(c) => {
+                            let gf = gate(emit, 2);
+                            let gf = with_peep(emit, gf, &peeps[2], &cs);
+                            let f_t = emit.cell_act(&act(0), &gf, clip);
+                            let fc = emit.node("Mul", &[&f_t, c], None, vec![]);
+                            emit.node("Add", &[&fc, &ic], None, vec![])
+                        }
+                        None => ic,
+                    };
+                    let go = gate(emit, 1);
+                    let go = with_peep(emit, go, &peeps[1], &Some(c_new.clone()));
+                    let o_t = emit.cell_act(&act(0), &go, clip);
+                    let hc = emit.cell_act(&act(2), &c_new, None);
+                    cs = Some(c_new);
+                    emit.node("Mul", &[&o_t, &hc], None, vec![])
+                }
+                "GRU" => {
+                    let gz = gate(emit, 0);
+                    let z = emit.cell_act(&act(0), &gz, clip);
+                    let gr = gate(emit, 1);
+                    let rg = emit.cell_act(&act(0), &gr, clip);
+                    let xh = gate(emit, 2);
+                    let rt_h = rt_h.clone()?;
+                    let add_rb = |emit: &mut Emit<'_>, m: String| match &rb_h {
+                        Some(rb) => emit.node("Add", &[&m, rb], None, vec![]),
+                        None => m,
+                    };
+                    // R's part of the h gate (H = 0 before the first step when no initial state).
+                    let inner = match (&hs, lbr) {
+                        (Some(hp), false) => {
+                            let rh = emit.node("Mul", &[&rg, hp], None, vec![]);
+                            let m = emit.node("MatMul", &[&rh, &rt_h], None, vec![]);
+                            Some(add_rb(emit, m))
+                        }
+                        (Some(hp), true) => {
+                            let m = emit.node("MatMul", &[hp, &rt_h], None, vec![]);
+                            let m = add_rb(emit, m);
+                            Some(emit.node("Mul", &[&rg, &m], None, vec![]))
+                        }
+                        (None, false) => rb_h.clone(),
+                        (None, true) => rb_h.as_ref().map(|rb| emit.node("Mul", &[&rg, rb], None, vec![])),
+                    };
+                    let pre_h = match inner {
+                        Some(i) => emit.node("Add", &[&xh, &i], None, vec![]),
+                        None => xh,
+                    };
+                    let cand = emit.cell_act(&act(1), &pre_h, clip);
+                    match &hs {
+                        Some(hp) => {
+                            let diff = emit.node("Sub", &[hp, &cand], None, vec![]);
+                            let zd = emit.node("Mul", &[&z, &diff], None, vec![]);
+                            emit.node("Add", &[&cand, &zd], None, vec![])
+                        }
+                        None => {
+                            let zc = emit.node("Mul", &[&z, &cand], None, vec![]);
+                            emit.node("Sub", &[&cand, &zc], None, vec![])
+                        }
+                    }
+                }
+                _ => emit.cell_act(&act(0), &pre, clip),
+            };
+            outs[t] = emit.reshape(&h_new, vec![1, 1, b, hh], None);
+            hs = Some(h_new);
+        }
+        last_h.push(emit.reshape(hs.as_ref()?, vec![1, b, hh], None));
+        if let Some(c) = &cs {
+            last_c.push(emit.reshape(c, vec![1, b, hh], None));
+        }
+        ys.push(outs);
+    }
+    let out = |i: usize| node.output.get(i).map(String::as_str).filter(|s| !s.is_empty());
+    let cat = |emit: &mut Emit<'_>, parts: &[String], axis: i64, y: Option<&str>| -> String {
+        if parts.len() == 1 {
+            match y {
+                Some(y) => emit.node("Identity", &[&parts[0]], Some(y), vec![]),
+                None => parts[0].clone(),
+            }
+        } else {
+            let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+            emit.node("Concat", &refs, y, vec![int_attr("axis", axis)])
+        }
+    };
+    // With layout = 1 each output is assembled under a fresh name, then transposed into place.
+    let put = |emit: &mut Emit<'_>, parts: &[String], axis: i64, y: &str, perm: Vec<i64>| {
+        if batch_first {
+            let t = cat(emit, parts, axis, None);
+            swap(emit, &t, perm, Some(y));
+        } else {
+            cat(emit, parts, axis, Some(y));
+        }
+    };
+    if let Some(y) = out(0) {
+        let steps: Vec<String> = (0..seq)
+            .map(|t| {
+                let parts: Vec<String> = ys.iter().map(|v| v[t].clone()).collect();
+                cat(emit, &parts, 1, None)
+            })
+            .collect();
+        put(emit, &steps, 0, y, vec![2, 0, 1, 3]);
+    }
+    if let Some(y) = out(1) {
+        put(emit, &last_h, 0, y, vec![1, 0, 2]);
+    }
+    if let Some(y) = out(2) {
+        if op != "LSTM" {
+            return None;
+        }
+        put(emit, &last_c, 0, y, vec![1, 0, 2]);
+    }
+    Some(())
 }
