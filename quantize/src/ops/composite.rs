@@ -485,10 +485,10 @@ fn recurrent_inner(emit: &mut Emit<'_>, node: &pb::NodeProto, facts: &dyn Facts)
     if input(3).is_some_and(|b| facts.shape(b) != Some(vec![dirs, 2 * gh])) {
         return None;
     }
-    if let Some(sl) = input(4) {
-        if facts.values(sl)?.iter().any(|&v| v as usize != seq) {
-            return None;
-        }
+    if let Some(sl) = input(4)
+        && facts.values(sl)?.iter().any(|&v| v as usize != seq)
+    {
+        return None;
     }
     let peep = input(7).filter(|_| op == "LSTM");
     if peep.is_some_and(|p| facts.shape(p) != Some(vec![dirs, 3 * h])) {
