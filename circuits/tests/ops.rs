@@ -215,7 +215,8 @@ fn recurrent_layers_with_constant_weights() {
     // Nor RNN with Relu: tract applies Tanh whatever `activations` says (onnxruntime agrees
     // with the expansion). ONNX's own GRU and RNN node tests, in the conformance suite, check
     // the expansion's semantics.
-    let cases: [(&str, i64, &str, Vec<(&str, Attr)>, bool); 6] = [
+    type Case = (&'static str, i64, &'static str, Vec<(&'static str, Attr)>, bool);
+    let cases: [Case; 6] = [
         ("LSTM", 4, "forward", vec![], true),
         ("LSTM", 4, "bidirectional", vec![("clip", Attr::F(3.0))], true),
         ("GRU", 3, "reverse", vec![], false),
