@@ -94,7 +94,9 @@ fn transformer_fixture_satisfies_and_tampering_fails() {
 /// (build_plan runs it; here it is also timed against planning itself).
 #[test]
 fn soundness_lint_passes_on_every_fixture() {
-    for name in ["mlp_digits", "cnn_digits", "cnn_medium", "transformer_digits", "charlm_licenses"] {
+    for name in
+        ["mlp_digits", "cnn_digits", "cnn_medium", "transformer_digits", "charlm_licenses", "lstm_waves", "gru_waves"]
+    {
         let q = compile(name);
         for &width in zkinfer_circuits::cost::WIDTH_CANDIDATES {
             let t = std::time::Instant::now();

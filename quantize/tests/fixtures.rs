@@ -6,7 +6,7 @@ use zkinfer_testkit::onnx as common;
 use common::fixture;
 use zkinfer_quantize::{Dataset, ImportOptions, QModel, QuantConfig, calibrate_and_quantize, evaluate, import_onnx};
 
-const MODELS: [&str; 8] = [
+const MODELS: [&str; 10] = [
     "mlp_digits",
     "cnn_digits",
     "cnn_medium",
@@ -15,13 +15,16 @@ const MODELS: [&str; 8] = [
     "squeezenet_digits",
     "transformer_digits",
     "charlm_licenses",
+    "lstm_waves",
+    "gru_waves",
 ];
 
 fn compile(name: &str) -> (zkinfer_quantize::FloatModel, QModel) {
     let m = import_onnx(&fixture(name, "model.onnx"), &ImportOptions::default()).unwrap();
     let calib = Dataset::read(&fixture(name, "calibration.json")).unwrap();
     let (q, c) = calibrate_and_quantize(&m, &calib, &QuantConfig::default(), || {}).unwrap();
-    assert_eq!(c.samples, 32);
+    assert_eq!(c.samples, calib.input_data.len());
+    assert!(c.samples >= 32, "{name}");
     (m, q)
 }
 
@@ -63,7 +66,10 @@ fn every_intermediate_tensor_tracks_tract() {
                 // A table's bucket error (about 0.5% of its output, see ops/lookup.rs) adds up
                 // in the linear ops after it.
                 after_table |= matches!(op.kind, zkinfer_quantize::QOpKind::Lookup(_));
-                let tol = 8.0 * quantum + if after_table { 2e-2 } else { 5e-3 } * mag;
+                // In the recurrent fixtures every step's state feeds the next: the rounding of
+                // 24 steps adds up along the chain, so the relative part is doubled there.
+                let chain = if name.ends_with("_waves") { 2.0 } else { 1.0 };
+                let tol = 8.0 * quantum + chain * if after_table { 2e-2 } else { 5e-3 } * mag;
                 for (a, b) in f.iter().zip(trace.tensors[op.output].iter()) {
                     let e = (*a as f64 - *b as f64 * quantum).abs();
                     assert!(e <= tol, "{name} op {} ({}): error {e} > {tol}", op.node, op.op_type);
