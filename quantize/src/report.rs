@@ -60,9 +60,8 @@ pub fn evaluate(
     let first = qmodel.first_output_len();
     // The prediction: the argmax of the first output (a classifier's scores), or the first
     // output itself when it is a class index (an ArgMax as the output).
-    let class = |out: &[f64]| {
-        if qmodel.first_output_is_index() { out[0].round().max(0.0) as usize } else { argmax(&out[..first]) }
-    };
+    let is_index = qmodel.first_output_is_index();
+    let class = |out: &[f64]| if is_index { out[0].round().max(0.0) as usize } else { argmax(&out[..first]) };
     let (mut agree, mut f_ok, mut q_ok, mut overflows, mut clamped) = (0usize, 0usize, 0usize, 0usize, 0usize);
     let (mut max_err, mut sum_err, mut n_err) = (0.0f64, 0.0f64, 0usize);
     for (i, row) in samples.iter().enumerate() {

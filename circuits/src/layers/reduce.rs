@@ -1,7 +1,7 @@
 //! Reductions: per group of [`Reduce::groups`], a sum (multiply-accumulate
 //! rows, then a rescale or a rounded division) or a chain of comparisons; the
-//! index of an extremum ([`ArgMax`]) as a one-hot selection checked against
-//! every element of its group.
+//! index of an extremum ([`ArgMax`]) as a running extremum that carries its
+//! index along.
 
 use zkinfer_quantize::ops::reduce::{ArgMax, Reduce, ReduceKind};
 

@@ -3,8 +3,8 @@
 //! TopK with k = 1 over one axis.
 //!
 //! A sum is multiply-accumulate rows (weight 1) and a rescale; a mean a sum
-//! and a rounded division; a maximum or minimum a chain of comparisons; an
-//! index of the maximum a one-hot selection checked against every element
+//! and a rounded division; a maximum or minimum a chain of comparisons; the
+//! index of an extremum the same chain carrying its index along
 //! (`circuits/src/layers/reduce.rs`).
 
 use serde::{Deserialize, Serialize};
