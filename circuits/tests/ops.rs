@@ -262,6 +262,60 @@ fn recurrent_layers_with_constant_weights() {
     }
 }
 
+#[test]
+fn einsum_of_activations_and_weights() {
+    // Attention's forms (heads batched, a transposed operand), a contraction with a constant
+    // weight (folded into a Dense layer), an outer product, a diagonal, an implicit output
+    // and an ellipsis: each against tract's own Einsum on the same graph.
+    // (equation, input shape, constant second operand's shape, a family the model must use)
+    type Case = (&'static str, &'static [i64], Option<&'static [i64]>, &'static str);
+    let cases: [Case; 7] = [
+        ("bhqd,bhkd->bhqk", &[1, 2, 3, 4], None, "matmul"),
+        ("bqk,bkd->bqd", &[2, 3, 3], None, "matmul"),
+        ("btd,de->bte", &[1, 3, 4], Some(&[4, 5]), "dense"),
+        ("ij,kj", &[3, 4], Some(&[2, 4]), "dense"),
+        ("i,j->ij", &[5], None, "matmul"),
+        ("bii->bi", &[2, 3, 3], None, ""),
+        ("...ij->...ji", &[2, 3, 4], None, ""),
+    ];
+    for (eq, shape, weight, family) in cases {
+        let mut g = Graph::new(shape, 48);
+        let other = match weight {
+            Some(w) => g.rand_init("w", w, 0.5),
+            None => "input".to_string(),
+        };
+        let terms = eq.split("->").next().unwrap().split(',').count();
+        let inputs: Vec<&str> = if terms == 2 { vec!["input", &other] } else { vec!["input"] };
+        g.node("Einsum", "einsum", &inputs, vec![("equation", Attr::S(eq))]);
+        let n = shape.iter().product::<i64>() as usize;
+        let fams = check(&g, n, cfg());
+        assert!(family.is_empty() || fams.contains(&family), "{eq}: {fams:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = g.write(dir.path(), "m.onnx");
+        let model = import_onnx(&path, &ImportOptions::default()).unwrap();
+        let mut rng = Lcg(11);
+        let rows: Vec<Vec<f64>> = (0..16).map(|_| rng.vec(n, 2.0).into_iter().map(f64::from).collect()).collect();
+        let data = Dataset::new(rows, None);
+        let (q, _) = calibrate_and_quantize(&model, &data, &cfg(), || {}).unwrap();
+        let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+        for row in &data.input_data[..4] {
+            let want = tract_run(&path, &dims, row);
+            let got = q.dequantize_output(&q.execute(&q.quantize_input(row).unwrap().values).unwrap());
+            assert_eq!(got.len(), want.len(), "{eq}");
+            let scale = want.iter().fold(1.0f64, |m, &w| m.max(w.abs() as f64));
+            let err = got.iter().zip(&want).fold(0.0f64, |m, (&g, &w)| m.max((g - w as f64).abs()));
+            assert!(err < 0.02 * scale, "{eq}: max error {err} against tract's Einsum (largest |y| {scale})");
+        }
+    }
+    // What the expansion cannot do is refused with the op and the node.
+    let mut g = Graph::new(&[3, 4], 49);
+    g.node("Einsum", "bad", &["input"], vec![("equation", Attr::S("ij->k"))]);
+    let dir = tempfile::tempdir().unwrap();
+    let err = import_onnx(&g.write(dir.path(), "m.onnx"), &ImportOptions::default()).unwrap_err();
+    let err = format!("{err:#}");
+    assert!(err.contains("Einsum") && err.contains("bad"), "{err}");
+}
+
 /// tract's output of the ONNX file at `path` on one float input (the reference for ops that
 /// zkinfer expands).
 fn tract_run(path: &std::path::Path, shape: &[usize], x: &[f64]) -> Vec<f32> {

@@ -20,13 +20,22 @@
 //! (Exp, Log, Reciprocal, Pow) are tables (see [`super::lookup`]), so the error
 //! is the sum of their bucket errors (measured by the conformance test).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use tract_onnx::pb;
 
 /// ONNX op types that import only through an expansion.
-pub(crate) const EXPANDED: &[&str] =
-    &["LogSoftmax", "InstanceNormalization", "LayerNormalization", "RMSNormalization", "LRN", "LSTM", "GRU", "RNN"];
+pub(crate) const EXPANDED: &[&str] = &[
+    "LogSoftmax",
+    "InstanceNormalization",
+    "LayerNormalization",
+    "RMSNormalization",
+    "LRN",
+    "LSTM",
+    "GRU",
+    "RNN",
+    "Einsum",
+];
 
 /// A tensor larger than this many elements is never read into an expansion's decision.
 const MAX_CONST_OF_SHAPE: usize = 1 << 28;
@@ -197,6 +206,7 @@ pub(crate) fn expand(
             }
             "LRN" if rank == 4 => lrn(&mut emit, node, facts, (x, y)),
             "LSTM" | "GRU" | "RNN" => recurrent(&mut emit, node, facts),
+            "Einsum" if (1..=2).contains(&node.input.len()) => einsum(&mut emit, node, facts).is_some(),
             "ConstantOfShape" if facts.is_const(x) && !facts.is_const(y) => {
                 constant_of_shape(&mut emit, node, facts, (x, y))
             }
@@ -722,4 +732,167 @@ fn recurrent_inner(emit: &mut Emit<'_>, node: &pb::NodeProto, facts: &dyn Facts)
         put(emit, &last_c, 0, y, vec![1, 0, 2]);
     }
     Some(())
+}
+
+/// An Einsum term: one letter per axis (an ellipsis already replaced by letters).
+type Term = Vec<char>;
+
+/// Parses an Einsum equation for operands of the given ranks: the terms of the operands
+/// and of the output, an ellipsis (`...`) replaced by upper-case letters that the equation
+/// does not use, aligned from the right; the implicit output (no `->`) is the letters that
+/// occur once, in alphabetical order, after the ellipsis' letters.
+fn einsum_terms(equation: &str, ranks: &[usize]) -> Option<(Vec<Term>, Term)> {
+    let eq: String = equation.chars().filter(|c| !c.is_whitespace()).collect();
+    let (lhs, rhs) = match eq.split_once("->") {
+        Some((l, r)) => (l, Some(r)),
+        None => (eq.as_str(), None),
+    };
+    let parts: Vec<&str> = lhs.split(',').collect();
+    if parts.len() != ranks.len() {
+        return None;
+    }
+    let used: HashSet<char> = eq.chars().filter(char::is_ascii_alphabetic).collect();
+    let spare: Vec<char> = ('A'..='Z').filter(|c| !used.contains(c)).collect();
+    let mut ell_len = 0usize;
+    let mut terms = vec![];
+    let expand_term = |t: &str, n_ell: usize| -> Option<Term> {
+        let mut out = vec![];
+        let (head, tail) = match t.split_once("...") {
+            Some((h, tl)) => (h, Some(tl)),
+            None => (t, None),
+        };
+        let letters = |x: &str| x.chars().all(|c| c.is_ascii_alphabetic()).then(|| x.chars().collect::<Vec<_>>());
+        out.extend(letters(head)?);
+        if let Some(tl) = tail {
+            out.extend(spare.get(spare.len().checked_sub(n_ell)?..)?.iter().copied());
+            out.extend(letters(tl)?);
+        }
+        Some(out)
+    };
+    for (t, &rank) in parts.iter().zip(ranks) {
+        let n_ell =
+            if t.contains("...") { rank.checked_sub(t.chars().filter(char::is_ascii_alphabetic).count())? } else { 0 };
+        ell_len = ell_len.max(n_ell);
+        let term = expand_term(t, n_ell)?;
+        if term.len() != rank {
+            return None;
+        }
+        terms.push(term);
+    }
+    let out = match rhs {
+        Some(r) => expand_term(r, ell_len)?,
+        None => {
+            let mut counts: std::collections::BTreeMap<char, usize> = Default::default();
+            for c in terms.iter().flatten() {
+                *counts.entry(*c).or_default() += 1;
+            }
+            let ell: Vec<char> = spare[spare.len() - ell_len..].to_vec();
+            let once = counts.iter().filter(|&(c, &n)| n == 1 && !ell.contains(c)).map(|(&c, _)| c);
+            ell.iter().copied().chain(once).collect()
+        }
+    };
+    // Every output letter comes from an operand, once.
+    let all: HashSet<char> = terms.iter().flatten().copied().collect();
+    let distinct: HashSet<char> = out.iter().copied().collect();
+    (distinct.len() == out.len() && out.iter().all(|c| all.contains(c))).then_some((terms, out))
+}
+
+/// Einsum of one or two operands as Transpose, Reshape, Gather (a repeated letter: the
+/// diagonal), ReduceSum (a letter summed out of one operand) and one MatMul (batch letters
+/// first, the contracted letters last), so that a constant operand folds into a Dense
+/// layer and two activations use the dot gate. Broadcasting of size-1 axes between the
+/// operands is not supported (the expansion declines and the op is refused).
+fn einsum(emit: &mut Emit<'_>, node: &pb::NodeProto, facts: &dyn Facts) -> Option<()> {
+    let equation =
+        node.attribute.iter().find(|a| a.name == "equation").map(|a| String::from_utf8_lossy(&a.s).to_string())?;
+    let y = node.output.first()?;
+    let shapes: Vec<Vec<usize>> = node.input.iter().map(|i| facts.shape(i)).collect::<Option<_>>()?;
+    let (terms, out) = einsum_terms(&equation, &shapes.iter().map(Vec::len).collect::<Vec<_>>())?;
+    // The size of every letter, the same wherever it occurs.
+    let mut size: HashMap<char, usize> = HashMap::new();
+    for (t, s) in terms.iter().zip(&shapes) {
+        for (&c, &d) in t.iter().zip(s) {
+            if *size.entry(c).or_insert(d) != d {
+                return None;
+            }
+        }
+    }
+    let mut ops: Vec<(String, Term)> = vec![];
+    for (k, (input, term)) in node.input.iter().zip(&terms).enumerate() {
+        let mut x = input.clone();
+        let mut t = term.clone();
+        // A repeated letter: its diagonal, as the two axes moved last, merged and gathered.
+        while let Some((p, q)) = (0..t.len()).find_map(|p| (p + 1..t.len()).find(|&q| t[q] == t[p]).map(|q| (p, q))) {
+            let n = size[&t[p]] as i64;
+            let mut perm: Vec<usize> = (0..t.len()).filter(|&a| a != p && a != q).collect();
+            perm.extend([p, q]);
+            x = emit.transpose(&x, &perm);
+            let mut rest: Vec<char> = perm[..perm.len() - 2].iter().map(|&a| t[a]).collect();
+            let mut dims: Vec<i64> = rest.iter().map(|c| size[c] as i64).collect();
+            dims.push(n * n);
+            x = emit.reshape(&x, dims, None);
+            let idx = emit.ints("diagonal", (0..n).map(|i| i * (n + 1)).collect());
+            x = emit.node("Gather", &[&x, &idx], None, vec![int_attr("axis", rest.len() as i64)]);
+            rest.push(t[p]);
+            t = rest;
+        }
+        // Letters in neither the output nor the other operand: summed out here.
+        let other: HashSet<char> =
+            terms.iter().enumerate().filter(|&(j, _)| j != k).flat_map(|(_, t)| t.iter().copied()).collect();
+        let summed: Vec<i64> =
+            (0..t.len()).filter(|&a| !out.contains(&t[a]) && !other.contains(&t[a])).map(|a| a as i64).collect();
+        if !summed.is_empty() {
+            let axes = emit.ints("axes", summed.clone());
+            let keep = int_attr("keepdims", 0);
+            x = if emit.opset >= 13 {
+                emit.node("ReduceSum", &[&x, &axes], None, vec![keep])
+            } else {
+                emit.node("ReduceSum", &[&x], None, vec![keep, ints_attr("axes", summed.clone())])
+            };
+            t = t.iter().enumerate().filter(|&(a, _)| !summed.contains(&(a as i64))).map(|(_, &c)| c).collect();
+        }
+        ops.push((x, t));
+    }
+    let dims_of = |t: &[char]| t.iter().map(|c| size[c] as i64).collect::<Vec<i64>>();
+    let (x, t) = if ops.len() == 1 {
+        ops.pop()?
+    } else {
+        let (b, bt) = ops.pop()?;
+        let (a, at) = ops.pop()?;
+        let in_out = |c: &char| out.contains(c);
+        let batch: Vec<char> = out.iter().copied().filter(|c| at.contains(c) && bt.contains(c)).collect();
+        let left: Vec<char> = out.iter().copied().filter(|c| at.contains(c) && !bt.contains(c)).collect();
+        let right: Vec<char> = out.iter().copied().filter(|c| bt.contains(c) && !at.contains(c)).collect();
+        let contract: Vec<char> = at.iter().copied().filter(|c| bt.contains(c) && !in_out(c)).collect();
+        let prod = |cs: &[char]| cs.iter().map(|c| size[c] as i64).product::<i64>();
+        let pos = |t: &[char], c: char| t.iter().position(|&x| x == c).expect("letter of the term");
+        let order = |t: &[char], groups: &[&[char]]| {
+            groups.iter().flat_map(|g| g.iter().map(|&c| pos(t, c))).collect::<Vec<_>>()
+        };
+        let a = emit.transpose(&a, &order(&at, &[&batch, &left, &contract]));
+        let b = emit.transpose(&b, &order(&bt, &[&batch, &contract, &right]));
+        let (nb, nl, nc, nr) = (prod(&batch), prod(&left), prod(&contract), prod(&right));
+        let (ad, bd) =
+            if batch.is_empty() { (vec![nl, nc], vec![nc, nr]) } else { (vec![nb, nl, nc], vec![nb, nc, nr]) };
+        let a = emit.reshape(&a, ad, None);
+        let b = emit.reshape(&b, bd, None);
+        let m = emit.node("MatMul", &[&a, &b], None, vec![]);
+        let t: Term = batch.iter().chain(&left).chain(&right).copied().collect();
+        let m = emit.reshape(&m, dims_of(&t), None);
+        (m, t)
+    };
+    let perm: Vec<usize> = out.iter().map(|c| t.iter().position(|x| x == c)).collect::<Option<_>>()?;
+    let x = emit.transpose(&x, &perm);
+    emit.reshape(&x, dims_of(&out), Some(y));
+    Some(())
+}
+
+impl Emit<'_> {
+    /// `x` with its axes permuted (itself when `perm` is the identity).
+    fn transpose(&mut self, x: &str, perm: &[usize]) -> String {
+        if perm.iter().enumerate().all(|(i, &p)| i == p) {
+            return x.to_string();
+        }
+        self.node("Transpose", &[x], None, vec![ints_attr("perm", perm.iter().map(|&p| p as i64).collect())])
+    }
 }
