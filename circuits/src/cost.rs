@@ -182,6 +182,29 @@ pub fn estimate(model: &QModel) -> Result<Estimate> {
 
 /// [`estimate`] at one MAC width.
 pub fn estimate_at(model: &QModel, width: usize) -> Estimate {
+    estimate_with(model, width, true)
+}
+
+/// A lower bound of [`estimate`] for a model whose tables calibration has not sized yet
+/// (the sketch `compile` quantizes from shapes alone, every table at 2^table_bits
+/// entries): the function tables are left out (the range table and embedding tables, which are
+/// weights, count). Calibration
+/// sizes each table to the window its input really spans (often 2^8 of 2^16 entries), so
+/// counting the sketch's tables overstated models with many of them by orders (an LSTM of
+/// 120 tables: k 23 and 89 GiB estimated, k 18 and 0.6 GiB compiled). Refusing a model on
+/// this bound is always right; the exact check comes after calibration.
+pub fn estimate_before_calibration(model: &QModel) -> Result<Estimate> {
+    let mut best: Option<Estimate> = None;
+    for &width in WIDTH_CANDIDATES {
+        let e = estimate_with(model, width, false);
+        if best.as_ref().is_none_or(|b| e.memory_bytes < b.memory_bytes) {
+            best = Some(e);
+        }
+    }
+    Ok(best.expect("at least one width"))
+}
+
+fn estimate_with(model: &QModel, width: usize, count_tables: bool) -> Estimate {
     use crate::layers::{RowsCx, rows};
     let mut per_op: Vec<(String, String, u64)> = model
         .ops
@@ -201,11 +224,26 @@ pub fn estimate_at(model: &QModel, width: usize) -> Estimate {
     // row (zero, a clip bound, a padding value) per op.
     let rows: u64 = per_op.iter().map(|o| o.2).sum::<u64>() + input_rows + 2 + model.ops.len() as u64;
     let range = (0..=crate::plan::LIMB_BITS).map(|b| 1u64 << b).sum::<u64>();
+    // Function tables with the same sharing key are one table over the union of their
+    // indices (as the plan builds them: layers::lookup::share_key).
+    let mut shared: std::collections::HashMap<String, std::collections::HashSet<i64>> = Default::default();
     let funcs = 1 + model
         .ops
         .iter()
         .map(|o| match &o.kind {
-            zkinfer_quantize::QOpKind::Lookup(l) => l.table.iter().flatten().count() as u64,
+            zkinfer_quantize::QOpKind::Lookup(l) if count_tables => {
+                let (s_in, s_out) = (model.tensors[o.inputs[0]].scale_bits, model.tensors[o.output].scale_bits);
+                let defined = l.table.iter().enumerate().filter(|(_, v)| v.is_some()).map(|(i, _)| l.base() + i as i64);
+                match crate::layers::lookup::share_key(l, s_in, s_out, model.config.act_bits) {
+                    Some(key) => {
+                        let set = shared.entry(key).or_default();
+                        let before = set.len();
+                        set.extend(defined);
+                        (set.len() - before) as u64
+                    }
+                    None => defined.count() as u64,
+                }
+            }
             zkinfer_quantize::QOpKind::Embedding(e) => e.table.len() as u64,
             _ => 0,
         })

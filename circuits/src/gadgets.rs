@@ -17,6 +17,8 @@ pub(crate) struct Builder {
     pub(crate) act_bits: u32,
     /// Wires pinned to constants, by value.
     pub(crate) consts: std::collections::HashMap<i128, Wire>,
+    /// The tag of the function table each sharing key ([`crate::layers::lookup::share_key`]) has.
+    pub(crate) shared_tables: std::collections::HashMap<String, u64>,
 }
 
 impl Builder {

@@ -204,6 +204,7 @@ pub fn build_plan(model: &QModel, trace: Option<&Trace>, width: usize) -> Result
         max_bits: 0,
         act_bits: model.config.act_bits,
         consts: Default::default(),
+        shared_tables: Default::default(),
     };
     let value_of = |t: usize, i: usize| -> Option<i128> { trace.map(|tr| elem(&tr.tensors[t], i)) };
     // Wires per tensor, row-major.
@@ -232,6 +233,10 @@ pub fn build_plan(model: &QModel, trace: Option<&Trace>, width: usize) -> Result
             inputs,
             in_shapes: op.inputs.iter().map(|&t| model.tensors[t].shape.as_slice()).collect(),
             out_shape: &model.tensors[op.output].shape,
+            scales: (
+                op.inputs.iter().map(|&t| model.tensors[t].scale_bits).collect(),
+                model.tensors[op.output].scale_bits,
+            ),
         };
         let out = crate::layers::lower(&mut b, &cx)?;
         if let Some(tr) = trace {

@@ -1111,3 +1111,55 @@ fn forged_argmax() {
         }
     }
 }
+
+/// Tables are shared only between ops that tabulate one function at one scale: two Sigmoids
+/// of the same tensor share a table; a Tanh of it and a Sigmoid of 16× it (another input
+/// scale) have their own. A malicious prover who answers the Tanh, or the Sigmoid of 16×,
+/// with the shared Sigmoid table's value at its index (what a table keyed by the function
+/// alone, or by nothing, would accept) is rejected by the lookup.
+#[test]
+fn forged_value_from_another_shared_table() {
+    let mut g = Graph::new(&[1, 4], 45);
+    let a = g.node("Sigmoid", "s1", &["input"], vec![]);
+    let b = g.node("Sigmoid", "s2", &["input"], vec![]);
+    let t = g.node("Tanh", "t", &["input"], vec![]);
+    let k = g.init("k", &[1], vec![16.0]);
+    let m = g.node("Mul", "m", &["input", &k], vec![]);
+    let s = g.node("Sigmoid", "s16", &[&m], vec![]);
+    g.node("Concat", "cat", &[&a, &b, &t, &s], vec![("axis", Attr::I(1))]);
+    let rows: Vec<Vec<f64>> =
+        (0..8).map(|r| (0..4).map(|j| ((r * 4 + j) % 11) as f64 / 10.0 - 0.5).collect()).collect();
+    let c = Case::on(&g, rows, &[0.2, -0.4, 0.3, 0.0], cfg());
+    let funcs: Vec<(u64, Wire, Wire, usize)> = c
+        .plan()
+        .rows
+        .iter()
+        .enumerate()
+        .filter_map(|(n, r)| match r {
+            Row::Func { tag, i, y } => Some((*tag, *i, *y, n)),
+            _ => None,
+        })
+        .collect();
+    // Four ops of four elements each, in the order of the graph.
+    assert_eq!(funcs.len(), 16);
+    let tag_of = |op: usize| funcs[op * 4].0;
+    assert_eq!(tag_of(0), tag_of(1), "the two Sigmoids of one tensor share a table");
+    assert_ne!(tag_of(0), tag_of(2), "Tanh has its own table");
+    assert_ne!(tag_of(0), tag_of(3), "a Sigmoid at another input scale has its own table");
+    assert_eq!(c.plan().tables.len(), 3);
+    let sigmoid = &c.plan().tables.iter().find(|t| t.tag == tag_of(0)).unwrap().entries;
+    for op in [2, 3] {
+        let mut attacked = 0;
+        for &(_, i, y, row) in &funcs[op * 4..op * 4 + 4] {
+            let Some(&(_, v)) = sigmoid.iter().find(|(idx, _)| *idx == c.value(i)) else { continue };
+            if v == c.value(y) {
+                continue;
+            }
+            let mut f = c.honest();
+            f.set(y, fr(v));
+            c.assert_rejected_by(&format!("op {op}: the shared Sigmoid table's value"), f, &["function"], row);
+            attacked += 1;
+        }
+        assert!(attacked >= 1, "op {op}: no element whose index is in the Sigmoid table with another value");
+    }
+}

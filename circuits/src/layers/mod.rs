@@ -29,6 +29,8 @@ pub(crate) struct LayerCx<'a> {
     pub in_shapes: Vec<&'a [usize]>,
     /// The output's shape.
     pub out_shape: &'a [usize],
+    /// The scale of each activation input and of the output (`scale_bits`).
+    pub scales: (Vec<i32>, i32),
 }
 
 impl LayerCx<'_> {

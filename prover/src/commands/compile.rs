@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
-use zkinfer_circuits::cost::{cost_report, estimate};
+use zkinfer_circuits::cost::{cost_report, estimate, estimate_before_calibration};
 use zkinfer_circuits::prove::MAX_CIRCUIT_K;
 use zkinfer_quantize::{Dataset, ImportOptions, QuantConfig, calibrate_and_quantize, evaluate, import_onnx};
 
@@ -79,7 +79,7 @@ pub fn run(a: CompileArgs) -> Result<()> {
     let input_shapes = (!a.input_shape.is_empty()).then(|| a.input_shape.clone());
     let opts = ImportOptions { input_shapes, keep_final_softmax: a.keep_softmax };
     let float = import_onnx(&a.model, &opts).context("[quantize] importing the ONNX model")?;
-    let estimate = estimate_first(&a, &float, &config)?;
+    estimate_first(&a, &float, &config)?;
     let calib = Dataset::read(&a.calibration).context("[quantize] reading the calibration set")?;
     let samples = calib.samples(&float.inputs).context("[quantize] calibration set")?.len();
 
@@ -87,6 +87,9 @@ pub fn run(a: CompileArgs) -> Result<()> {
     let (qmodel, calibration) =
         calibrate_and_quantize(&float, &calib, &config, || pb.inc(1)).context("[quantize] calibrating")?;
     pb.finish_and_clear();
+    // The tables are sized now: the estimate is the circuit's (within a few percent).
+    let estimate = estimate(&qmodel).context("[circuit] estimating the circuit")?;
+    check_estimate(&a, &estimate)?;
 
     let outputs: Vec<String> = qmodel.output_tensors().map(|t| t.name.clone()).collect();
     let runner = float.runner(&outputs).context("[quantize] float model")?;
@@ -107,9 +110,11 @@ pub fn run(a: CompileArgs) -> Result<()> {
     Ok(())
 }
 
-/// Cost before work: the circuit's size from shapes alone (placeholder scales), in seconds,
-/// before calibration runs the model or any row is built; an error when it is too large
-/// to prove, or to prove on this machine without `--force`.
+/// Cost before work: a lower bound of the circuit's size from shapes alone (placeholder
+/// scales, the function tables not yet sized), in seconds, before calibration runs the
+/// model or any row is built; an error when even that is too large to prove, or to prove
+/// on this machine without `--force`. [`check_estimate`] repeats the check on the
+/// calibrated model, whose tables are sized.
 fn estimate_first(
     a: &CompileArgs,
     float: &zkinfer_quantize::FloatModel,
@@ -118,8 +123,15 @@ fn estimate_first(
     let sketch = zkinfer_quantize::calibrate::quantize(float, &Default::default(), config)
         .context("[quantize] sizing the model")?
         .0;
-    let estimate = estimate(&sketch).context("[circuit] estimating the circuit")?;
-    println!("estimate     {}", estimate.summary());
+    let estimate = estimate_before_calibration(&sketch).context("[circuit] estimating the circuit")?;
+    println!("estimate     {} (before calibration sizes the tables)", estimate.summary());
+    check_estimate(a, &estimate)?;
+    Ok(estimate)
+}
+
+/// An error when a circuit of `estimate` is too large to prove, or needs more memory than
+/// this machine has (unless `--force`).
+fn check_estimate(a: &CompileArgs, estimate: &zkinfer_circuits::cost::Estimate) -> Result<()> {
     if estimate.k > MAX_CIRCUIT_K {
         anyhow::bail!(
             "[circuit] {} is too large to prove: {} (the largest circuit is 2^{MAX_CIRCUIT_K} rows)",
@@ -136,7 +148,7 @@ fn estimate_first(
             estimate.summary()
         );
     }
-    Ok(estimate)
+    Ok(())
 }
 
 /// DIR/report.json: the model's tensors and ops, calibration, accuracy, the estimate and the cost.
