@@ -26,8 +26,17 @@ ROWS = int(os.environ.get("COMPARE_TEST_ROWS", "100"))
 REUSE = os.environ.get("COMPARE_REUSE") == "1"
 
 
+class StepFailed(Exception):
+    """A step's process exited with an error: the message has the command and the log's
+    tail; `step` is the log's name (e.g. "settings")."""
+
+    def __init__(self, msg, log):
+        super().__init__(msg)
+        self.step = os.path.basename(log).removesuffix(".log")
+
+
 def timed(cmd, log):
-    """Runs cmd; returns (seconds, peak RSS in MiB). Fails loudly."""
+    """Runs cmd; returns (seconds, peak RSS in MiB). Raises StepFailed with the log's tail."""
     tf = log + ".time"
     if REUSE and os.path.exists(tf) and len(open(tf).read().split()) >= 2:
         print(f"   reusing {os.path.basename(log)}", file=sys.stderr, flush=True)
@@ -36,7 +45,7 @@ def timed(cmd, log):
     with open(log, "w") as out:
         r = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", tf] + cmd, stdout=out, stderr=subprocess.STDOUT)
     if r.returncode != 0:
-        sys.exit(f"failed ({r.returncode}): {' '.join(cmd)}\n--- {log}:\n" + open(log).read()[-3000:])
+        raise StepFailed(f"failed ({r.returncode}): {' '.join(cmd)}\n--- {log}:\n" + open(log).read()[-3000:], log)
     secs, kb = open(tf).read().split()[-2:]
     return float(secs), int(kb) / 1024.0
 
@@ -77,16 +86,20 @@ def ezkl_form(ss, labels=None):
 
 
 def float_predictions(model, ss):
-    """onnxruntime's argmax of the first output, per sample."""
+    """onnxruntime's argmax of the first output, per sample (the value itself where the
+    output is one integer: a model whose output is an ArgMax index)."""
     import numpy as np
     import onnxruntime as ort
 
     s = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
     specs = model_inputs(model)
+    # Token ids and masks are integer inputs (the data files hold them as numbers).
+    types = [np.int64 if i.type == "tensor(int64)" else np.int32 if i.type == "tensor(int32)" else np.float32 for i in s.get_inputs()]
     preds = []
     for x in ss:
-        feed = {name: np.array(v, dtype=np.float32).reshape(shape) for (name, shape), v in zip(specs, x)}
-        preds.append(int(np.argmax(s.run(None, feed)[0])))
+        feed = {name: np.array(v, dtype=t).reshape(shape) for (name, shape), t, v in zip(specs, types, x)}
+        out = s.run(None, feed)[0]
+        preds.append(int(out.reshape(-1)[0]) if out.size == 1 and np.issubdtype(out.dtype, np.integer) else int(np.argmax(out)))
     return preds
 
 
@@ -168,7 +181,21 @@ def run_model(zk, work, mdir):
         "evm": zgas,
     }
 
-    # EZKL: settings + calibration, compile, SRS, setup, witness, prove, verify.
+    try:
+        res["ezkl"] = run_ezkl(w, f, rows, floats, per_sample, calib)
+    except StepFailed as err:
+        # A result, not a failure of the comparison: EZKL cannot prove this model. The
+        # row says at which step and with which message (the log's last error line).
+        step = err.step
+        lines = [l for l in str(err).splitlines() if l.strip()]
+        why = next((l for l in reversed(lines) if "rror" in l or "ailed" in l), lines[-1] if lines else "?")
+        res["ezkl"] = {"failed": True, "step": step, "error": why.strip()[:300]}
+        print(f"   EZKL failed at {step}: {why.strip()[:300]}", file=sys.stderr, flush=True)
+    return res
+
+
+def run_ezkl(w, f, rows, floats, per_sample, calib):
+    """EZKL: settings + calibration, compile, SRS, setup, witness, prove, verify."""
     e = os.path.join(w, "ezkl")
     os.makedirs(e, exist_ok=True)
     step = lambda s, data: [sys.executable, os.path.join(HERE, "ezkl_step.py"), s, e, f("model.onnx"), data]
@@ -186,19 +213,45 @@ def run_model(zk, work, mdir):
     preds = json.load(open(os.path.join(e, "predictions.json")))
     eproof = json.load(open(os.path.join(e, "proof.json")))
     settings = json.load(open(os.path.join(e, "settings.json")))
-    res["ezkl"] = {
+    return {
         "k": settings["run_args"]["logrows"],
         "steps": esteps,
         "proof_bytes": (len(eproof["hex_proof"]) - 2) // 2,
         "argmax_agreement": sum(int(a == b) for a, b in zip(preds, floats)) / len(rows),
         "evm": egas,
     }
-    return res
+
+
+def failed_row(r):
+    """The table of a model EZKL could not prove: zkinfer's figures and EZKL's error."""
+    z, e = r["zkinfer"], r["ezkl"]
+    zs = z["steps"]
+    return [
+        f"### {r['model']} ({r['rows']} test rows for agreement)",
+        "",
+        f"**EZKL 23.0.5 fails at its `{e['step']}` step**: `{e['error']}`",
+        "",
+        "| | zkinfer |",
+        "|---|---|",
+        f"| k (log2 rows) | {z['k']} |",
+        f"| setup (keygen) s | {zs['setup'][0]:.2f} |",
+        f"| proving s | {zs['prove'][0]:.2f} |",
+        f"| verifying s | {zs['verify'][0]:.2f} |",
+        f"| peak RSS of proving MiB | {zs['prove'][1]:.0f} |",
+        f"| proof bytes | {z['proof_bytes']} |",
+        f"| EVM verification gas (revm, tx total) | {z['evm']['verify_gas']} |",
+        f"| verifier deployment gas (contracts) | {z['evm']['deploy_gas']} ({z['evm']['contracts']}) |",
+        f"| argmax agreement with float | {z['argmax_agreement']:.3f} |",
+        "",
+    ]
 
 
 def table(results):
     lines = []
     for r in results:
+        if r["ezkl"].get("failed"):
+            lines += failed_row(r)
+            continue
         z, e = r["zkinfer"], r["ezkl"]
         zs, es = z["steps"], e["steps"]
         zpeak = max(v[1] for v in zs.values())
@@ -236,6 +289,9 @@ def plot(results, out):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    results = [r for r in results if not r["ezkl"].get("failed")]
+    if not results:
+        return
     names = [r["model"] for r in results]
     z_prove = [r["zkinfer"]["steps"]["prove"][0] for r in results]
     e_prove = [r["ezkl"]["steps"]["prove"][0] + r["ezkl"]["steps"]["witness"][0] for r in results]
@@ -281,7 +337,10 @@ def main():
     results = []
     for m in models:
         print(f"== {m}", file=sys.stderr, flush=True)
-        results.append(run_model(zk, work, m))
+        try:
+            results.append(run_model(zk, work, m))
+        except StepFailed as err:
+            sys.exit(f"zkinfer failed on {m}: {err}")
         json.dump(results, open(os.path.join(work, "results.json"), "w"), indent=1)
     md = table(results)
     open(os.path.join(work, "results.md"), "w").write(md + "\n")

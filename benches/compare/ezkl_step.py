@@ -59,7 +59,8 @@ def main(step, work, model, data):
             ezkl.gen_witness(p("row.json"), p("model.compiled"), p("row_witness.json"))
             out = json.load(open(p("row_witness.json")))["pretty_elements"]["rescaled_outputs"][0]
             vals = [float(v) for v in out]
-            preds.append(max(range(len(vals)), key=lambda i: vals[i]))
+            # One value: an index output (ArgMax as the model's output), read as is.
+            preds.append(round(vals[0]) if len(vals) == 1 else max(range(len(vals)), key=lambda i: vals[i]))
         json.dump(preds, open(p("predictions.json"), "w"))
     else:
         raise SystemExit(f"unknown step {step}")

@@ -33,5 +33,5 @@ for m in $models; do
     if [ -d "fixtures/models/$m" ]; then dirs+=("fixtures/models/$m"); else dirs+=("$out/models/$m"); fi
 done
 COMPARE_EVM_GAS="$root/target/release/evm-gas" \
-    "$out/venv/bin/python" benches/compare/compare.py "$root/target/release/zkinfer" "$out/run" "${dirs[@]}"
+    "$out/venv/bin/python" benches/compare/compare.py "$root/target/release/zkinfer" "${COMPARE_OUT:-$out/run}" "${dirs[@]}"
 echo "(also in $out/run/results.md and results.json)" >&2
