@@ -170,14 +170,16 @@ const SECONDS_PER_MODEL_BYTE: f64 = 3.6e-8;
 
 /// Predicts the circuit of `model` at the cheapest candidate width (see [`Estimate`]).
 pub fn estimate(model: &QModel) -> Result<Estimate> {
-    let mut best: Option<Estimate> = None;
-    for &width in WIDTH_CANDIDATES {
-        let e = estimate_at(model, width);
-        if best.as_ref().is_none_or(|b| e.memory_bytes < b.memory_bytes) {
-            best = Some(e);
-        }
-    }
-    Ok(best.expect("at least one width"))
+    Ok(cheapest(model, true))
+}
+
+/// The estimate at the candidate width with the least memory.
+fn cheapest(model: &QModel, count_tables: bool) -> Estimate {
+    WIDTH_CANDIDATES
+        .iter()
+        .map(|&width| estimate_with(model, width, count_tables))
+        .min_by_key(|e| e.memory_bytes)
+        .expect("at least one width")
 }
 
 /// [`estimate`] at one MAC width.
@@ -187,21 +189,13 @@ pub fn estimate_at(model: &QModel, width: usize) -> Estimate {
 
 /// A lower bound of [`estimate`] for a model whose tables calibration has not sized yet
 /// (the sketch `compile` quantizes from shapes alone, every table at 2^table_bits
-/// entries): the function tables are left out (the range table and embedding tables, which are
-/// weights, count). Calibration
-/// sizes each table to the window its input really spans (often 2^8 of 2^16 entries), so
-/// counting the sketch's tables overstated models with many of them by orders (an LSTM of
+/// entries): the function tables are left out (the range table and embedding tables, which
+/// are weights, count). Calibration sizes each table to the window its input really spans
+/// (often 2^8 of 2^16 entries), so counting the sketch's tables overstated models with many of them by orders (an LSTM of
 /// 120 tables: k 23 and 89 GiB estimated, k 18 and 0.6 GiB compiled). Refusing a model on
 /// this bound is always right; the exact check comes after calibration.
 pub fn estimate_before_calibration(model: &QModel) -> Result<Estimate> {
-    let mut best: Option<Estimate> = None;
-    for &width in WIDTH_CANDIDATES {
-        let e = estimate_with(model, width, false);
-        if best.as_ref().is_none_or(|b| e.memory_bytes < b.memory_bytes) {
-            best = Some(e);
-        }
-    }
-    Ok(best.expect("at least one width"))
+    Ok(cheapest(model, false))
 }
 
 fn estimate_with(model: &QModel, width: usize, count_tables: bool) -> Estimate {
