@@ -22,7 +22,7 @@ use crate::circuit::CircuitShape;
 use crate::encoding::to_hex;
 use crate::error::{CircuitError, Result};
 use crate::keys::{check_shape, read_pk, vk_from_bytes, write_pk, write_vk};
-use crate::plan::build_plan;
+use crate::plan::build_plan_in;
 use crate::prove::{MAX_CIRCUIT_K, circuit_digest, keygen, model_id_for, shape_of};
 use crate::srs::Srs;
 
@@ -283,7 +283,7 @@ impl Bundle {
             ))
         };
         check_model_size(&model, info.k, info.shape).map_err(mismatch)?;
-        let plan = build_plan(&model, None, info.shape.width)?;
+        let plan = build_plan_in(&model, None, info.shape.width, info.shape.func_slots())?;
         if plan.limbs() != info.shape.limbs || plan.min_k() != info.k {
             return Err(mismatch(format!(
                 "k = {}, limbs = {}, but the model's circuit at width {} has k = {}, limbs = {}",
@@ -366,7 +366,7 @@ fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
 /// ([`crate::cost::estimate_at`], linear in the ops, overflow-safe) before planning, which
 /// allocates per wire and per product.
 fn check_model_size(model: &QModel, k: u32, shape: CircuitShape) -> std::result::Result<(), String> {
-    let e = crate::cost::estimate_at(model, shape.width);
+    let e = crate::cost::estimate_at(model, shape.width, shape.func_slots());
     // The estimate may overcount a little (padded convolutions): one k of slack.
     if e.k > k + 1 {
         return Err(format!("the model needs about 2^{} rows ({}), not 2^{k}", e.k, e.summary()));

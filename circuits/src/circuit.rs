@@ -26,9 +26,24 @@ pub struct CircuitShape {
     /// and the shapes (and verifying keys) of circuits without it are what they were.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dot: bool,
+    /// Function-lookup slots beyond the first ([`crate::plan::Plan::pack_lookups`]): each
+    /// one more lookup argument with its own table set, for models whose function tables
+    /// outgrow their rows. 0 in every circuit made before there were more, so that their
+    /// shapes and verifying keys are what they were.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub extra_func_slots: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl CircuitShape {
+    /// Function-lookup slots per `Func` row.
+    pub fn func_slots(&self) -> usize {
+        1 + self.extra_func_slots
+    }
+
     /// Advice columns: the MAC inputs plus the accumulator, or a Lin row's operands plus limbs.
     pub fn advice_columns(&self) -> usize {
         (self.width + 1).max(3 + self.limbs).max(4)
@@ -58,6 +73,8 @@ pub struct ModelConfig {
     sel: SelGate,
     func: FuncGate,
     dot: Option<DotGate>,
+    /// The lookups of slots 1, 2, … (advice columns 2s, 2s + 1; table set s).
+    extra_func: Vec<FuncGate>,
     range_table: RangeTable,
     instance: Column<Instance>,
 }
@@ -88,13 +105,24 @@ impl ModelConfig {
         let mac = MacGate::configure(meta, &cols, q_mac, q_chain, shape.width);
         let lin = LinGate::configure(meta, &cols, q_lin, &range_table, shape.limbs);
         let sel = SelGate::configure(meta, &cols, q_sel);
-        let func = FuncGate::configure(meta, &cols, q_func, func_tag, func_table);
-        // Last, so that a circuit without it has the columns and gates it always had.
+        let func = FuncGate::configure(meta, &cols, q_func, func_tag, func_table, 0);
+        // Last, so that a circuit without them has the columns and gates it always had.
         let dot = shape.dot.then(|| {
             let q_dot = meta.fixed_column();
             DotGate::configure(meta, &cols, q_dot, q_chain, shape.width)
         });
-        ModelConfig { cols, mac, lin, sel, func, dot, range_table, instance }
+        let extra_func = (1..shape.func_slots())
+            .map(|slot| {
+                let (q, tag) = (meta.fixed_column(), meta.fixed_column());
+                let table = FuncTable {
+                    tag: meta.lookup_table_column(),
+                    input: meta.lookup_table_column(),
+                    output: meta.lookup_table_column(),
+                };
+                FuncGate::configure(meta, &cols, q, tag, table, slot)
+            })
+            .collect();
+        ModelConfig { cols, mac, lin, sel, func, dot, extra_func, range_table, instance }
     }
 }
 
@@ -341,12 +369,14 @@ impl SelGate {
     }
 }
 
-/// Func row: `(tag, i, y)` is a row of the function table.
+/// Func row, one slot `s`: `(tag, i, y)` is a row of table set `s`, with `i` and `y` in
+/// advice columns `2s`, `2s + 1`.
 #[derive(Clone, Debug)]
 struct FuncGate {
     q: Column<Fixed>,
     tag: Column<Fixed>,
     table: FuncTable,
+    slot: usize,
 }
 
 impl FuncGate {
@@ -356,8 +386,9 @@ impl FuncGate {
         q: Column<Fixed>,
         tag: Column<Fixed>,
         table: FuncTable,
+        slot: usize,
     ) -> FuncGate {
-        let (input, output) = (cols.advice[0], cols.advice[1]);
+        let (input, output) = (cols.advice[2 * slot], cols.advice[2 * slot + 1]);
         meta.lookup("function", |m| {
             let q = m.query_fixed(q, Rotation::cur());
             let t = m.query_fixed(tag, Rotation::cur());
@@ -365,14 +396,14 @@ impl FuncGate {
             let y = m.query_advice(output, Rotation::cur());
             vec![(t, table.tag), (q.clone() * i, table.input), (q * y, table.output)]
         });
-        FuncGate { q, tag, table }
+        FuncGate { q, tag, table, slot }
     }
 
     fn assign(&self, rw: &mut RowWriter<'_, '_>, tag: u64, i: usize, y: usize) {
         rw.fixed(self.q, Fr::ONE);
         rw.fixed(self.tag, Fr::from(tag));
-        rw.wire(i, 0);
-        rw.wire(y, 1);
+        rw.wire(i, 2 * self.slot);
+        rw.wire(y, 2 * self.slot + 1);
     }
 }
 
@@ -402,7 +433,8 @@ impl RangeTable {
     }
 }
 
-/// The function table: `(0, 0, 0)`, then `(tag, i, f(i))` for every entry of the plan's tables.
+/// A function table set: `(0, 0, 0)`, then `(tag, i, f(i))` for every entry of the plan's
+/// tables in the set.
 #[derive(Clone, Copy, Debug)]
 struct FuncTable {
     tag: TableColumn,
@@ -411,9 +443,9 @@ struct FuncTable {
 }
 
 impl FuncTable {
-    fn assign(&self, layouter: &mut impl Layouter<Fr>, plan: &Plan) -> Result<(), Error> {
+    fn assign(&self, layouter: &mut impl Layouter<Fr>, plan: &Plan, set: usize) -> Result<(), Error> {
         layouter.assign_table(
-            || "functions",
+            || format!("functions {set}"),
             |mut t| {
                 let mut row = 0;
                 let mut put = |tag: u64, i: i128, y: i128, row: &mut usize| -> Result<(), Error> {
@@ -424,7 +456,7 @@ impl FuncTable {
                     Ok(())
                 };
                 put(0, 0, 0, &mut row)?;
-                for table in &plan.tables {
+                for table in plan.tables.iter().filter(|t| t.set == set) {
                     for &(i, y) in &table.entries {
                         put(table.tag, i, y, &mut row)?;
                     }
@@ -514,12 +546,19 @@ impl Circuit<Fr> for ModelCircuit {
     }
 
     fn configure(meta: &mut ConstraintSystem<Fr>) -> ModelConfig {
-        ModelConfig::configure(meta, CircuitShape { width: 8, limbs: 3, dot: false })
+        ModelConfig::configure(meta, CircuitShape { width: 8, limbs: 3, dot: false, extra_func_slots: 0 })
     }
 
     fn synthesize(&self, cfg: ModelConfig, mut layouter: impl Layouter<Fr>) -> Result<(), Error> {
         cfg.range_table.assign(&mut layouter)?;
-        cfg.func.table.assign(&mut layouter, &self.plan)?;
+        cfg.func.table.assign(&mut layouter, &self.plan, 0)?;
+        for gate in &cfg.extra_func {
+            gate.table.assign(&mut layouter, &self.plan, gate.slot)?;
+        }
+        // A plan packed for more slots than the shape has would leave tables unassigned.
+        if self.plan.func_slots.max(1) != self.shape.func_slots() {
+            return Err(Error::Synthesis);
+        }
         let plan = &self.plan;
         let mut io_cells: Vec<Cell> = vec![];
         layouter.assign_region(
@@ -540,7 +579,15 @@ impl Circuit<Fr> for ModelCircuit {
                         Row::Mac { x, w, chain, acc } => cfg.mac.assign(&cfg.cols, &mut rw, x, w, *chain, *acc),
                         Row::Lin { a, c, cm, cc, bits } => cfg.lin.assign(&cfg.cols, &mut rw, a, c, *cm, *cc, *bits),
                         Row::Sel { base, d, b, y } => cfg.sel.assign(&mut rw, [*base, *d, *b, *y]),
-                        Row::Func { tag, i, y } => cfg.func.assign(&mut rw, *tag, *i, *y),
+                        Row::Func { lookups } => {
+                            for l in lookups {
+                                let gate = match l.slot {
+                                    0 => &cfg.func,
+                                    s => cfg.extra_func.get(s - 1).ok_or(Error::Synthesis)?,
+                                };
+                                gate.assign(&mut rw, l.tag, l.i, l.y);
+                            }
+                        }
                         Row::Dot { x, y, chain, acc } => match &cfg.dot {
                             Some(dot) => dot.assign(&mut rw, x, y, *chain, *acc),
                             // A plan with products of two wires in a shape without their gate:

@@ -7,7 +7,7 @@ use zkinfer_quantize::QModel;
 
 use crate::circuit::{CircuitShape, ModelCircuit};
 use crate::error::Result;
-use crate::plan::{Plan, build_plan};
+use crate::plan::{MAX_FUNC_SLOTS, Plan};
 use crate::prove::shape_of;
 
 /// MAC widths (products per row) the planner considers.
@@ -17,8 +17,11 @@ pub const WIDTH_CANDIDATES: &[usize] = &[5, 8, 12, 16, 24];
 /// cost model of [`estimate_memory`] (every polynomial the prover holds costs
 /// FFTs and MSMs in proportion to its size, so the estimate tracks proving
 /// work too). Wider rows mean fewer MAC rows (maybe a smaller k) but more
-/// columns; ties go to the narrower circuit. Deterministic: the same model
-/// always gets the same shape.
+/// columns; ties go to the narrower circuit. A plan whose function tables are
+/// taller than its rows is also tried with its tables split over 2 and 3
+/// lookup slots ([`Plan::pack_lookups`]: half or a third of the height for one
+/// or two more lookup arguments). Deterministic: the same model always gets
+/// the same shape.
 pub fn plan_circuit(model: &QModel) -> Result<(Plan, CircuitShape, CostReport)> {
     // Cost before work: a model far beyond any circuit is refused from its shapes alone.
     let best_estimate = estimate(model)?;
@@ -34,14 +37,28 @@ pub fn plan_circuit(model: &QModel) -> Result<(Plan, CircuitShape, CostReport)> 
     let widths: Vec<usize> = if best_estimate.k <= 18 { WIDTH_CANDIDATES.to_vec() } else { vec![best_estimate.width] };
     let mut best: Option<(Plan, CircuitShape, CostReport)> = None;
     for width in widths {
-        let plan = build_plan(model, None, width)?;
-        let shape = plan.shape();
-        let report = report_for(model, &plan, shape);
-        if best.as_ref().is_none_or(|b| report.estimated_proving_memory_bytes < b.2.estimated_proving_memory_bytes) {
-            best = Some((plan, shape, report));
+        let lowered = crate::plan::lower_model(model, None, width)?;
+        for slots in 1..=MAX_FUNC_SLOTS {
+            let plan = lowered.clone().pack_lookups(slots);
+            let shape = plan.shape();
+            if crate::keys::check_shape(shape).is_err() {
+                break;
+            }
+            let report = report_for(model, &plan, shape);
+            let table_bound = plan.table_rows() > plan.used_rows();
+            if best.as_ref().is_none_or(|b| report.estimated_proving_memory_bytes < b.2.estimated_proving_memory_bytes)
+            {
+                best = Some((plan, shape, report));
+            }
+            if !table_bound {
+                break;
+            }
         }
     }
-    Ok(best.expect("at least one candidate width"))
+    let best = best.expect("at least one candidate width");
+    // A plan that builds pins every wire down (see [`crate::soundness`]).
+    crate::soundness::check(&best.0)?;
+    Ok(best)
 }
 
 /// Size of a model's circuit, as `zkinfer compile` reports it.
@@ -173,18 +190,20 @@ pub fn estimate(model: &QModel) -> Result<Estimate> {
     Ok(cheapest(model, true))
 }
 
-/// The estimate at the candidate width with the least memory.
+/// The estimate at the candidate width and lookup slots with the least memory.
 fn cheapest(model: &QModel, count_tables: bool) -> Estimate {
+    let slots = if count_tables { MAX_FUNC_SLOTS } else { 1 };
     WIDTH_CANDIDATES
         .iter()
-        .map(|&width| estimate_with(model, width, count_tables))
+        .flat_map(|&width| (1..=slots).map(move |s| (width, s)))
+        .map(|(width, s)| estimate_with(model, width, s, count_tables))
         .min_by_key(|e| e.memory_bytes)
         .expect("at least one width")
 }
 
-/// [`estimate`] at one MAC width.
-pub fn estimate_at(model: &QModel, width: usize) -> Estimate {
-    estimate_with(model, width, true)
+/// [`estimate`] at one MAC width and number of function-lookup slots.
+pub fn estimate_at(model: &QModel, width: usize, func_slots: usize) -> Estimate {
+    estimate_with(model, width, func_slots, true)
 }
 
 /// A lower bound of [`estimate`] for a model whose tables calibration has not sized yet
@@ -198,7 +217,7 @@ pub fn estimate_before_calibration(model: &QModel) -> Result<Estimate> {
     Ok(cheapest(model, false))
 }
 
-fn estimate_with(model: &QModel, width: usize, count_tables: bool) -> Estimate {
+fn estimate_with(model: &QModel, width: usize, func_slots: usize, count_tables: bool) -> Estimate {
     use crate::layers::{RowsCx, rows};
     let mut per_op: Vec<(String, String, u64)> = model
         .ops
@@ -216,33 +235,53 @@ fn estimate_with(model: &QModel, width: usize, count_tables: bool) -> Estimate {
     let input_rows = model.input_len() as u64;
     // Input range checks, the empty first row and the binding row, and at most one constant
     // row (zero, a clip bound, a padding value) per op.
-    let rows: u64 = per_op.iter().map(|o| o.2).sum::<u64>() + input_rows + 2 + model.ops.len() as u64;
+    let mut rows: u64 = per_op.iter().map(|o| o.2).sum::<u64>() + input_rows + 2 + model.ops.len() as u64;
     let range = (0..=crate::plan::LIMB_BITS).map(|b| 1u64 << b).sum::<u64>();
-    // Function tables with the same sharing key are one table over the union of their
-    // indices (as the plan builds them: layers::lookup::share_key).
-    let mut shared: std::collections::HashMap<String, std::collections::HashSet<i64>> = Default::default();
-    let funcs = 1 + model
-        .ops
-        .iter()
-        .map(|o| match &o.kind {
-            zkinfer_quantize::QOpKind::Lookup(l) if count_tables => {
+    // The function tables, each (entries, lookups into it): tables with the same sharing key
+    // are one table over the union of their indices (as the plan builds them:
+    // layers::lookup::share_key); an embedding is one table per column.
+    let mut groups: Vec<(u64, u64)> = vec![];
+    let mut shared: std::collections::HashMap<String, (usize, std::collections::HashSet<i64>)> = Default::default();
+    for o in &model.ops {
+        let lookups = model.tensors[o.output].numel() as u64;
+        match &o.kind {
+            zkinfer_quantize::QOpKind::Lookup(l) => {
                 let (s_in, s_out) = (model.tensors[o.inputs[0]].scale_bits, model.tensors[o.output].scale_bits);
                 let defined = l.table.iter().enumerate().filter(|(_, v)| v.is_some()).map(|(i, _)| l.base() + i as i64);
+                let defined = defined.filter(|_| count_tables);
                 match crate::layers::lookup::share_key(l, s_in, s_out, model.config.act_bits) {
                     Some(key) => {
-                        let set = shared.entry(key).or_default();
-                        let before = set.len();
+                        let next = groups.len();
+                        let (g, set) = shared.entry(key).or_insert_with(|| (next, Default::default()));
+                        if *g == next {
+                            groups.push((0, 0));
+                        }
                         set.extend(defined);
-                        (set.len() - before) as u64
+                        groups[*g] = (set.len() as u64, groups[*g].1 + lookups);
                     }
-                    None => defined.count() as u64,
+                    None => groups.push((defined.count() as u64, lookups)),
                 }
             }
-            zkinfer_quantize::QOpKind::Embedding(e) => e.table.len() as u64,
-            _ => 0,
-        })
-        .sum::<u64>();
-    let table_rows = range.max(funcs);
+            zkinfer_quantize::QOpKind::Embedding(e) => {
+                let dim = e.dim.max(1) as u64;
+                groups.extend((0..dim).map(|_| (e.vocab as u64, lookups / dim)));
+            }
+            _ => {}
+        }
+    }
+    // Split over the lookup slots as Plan::pack_lookups does: the function rows become the
+    // lookups of the busiest set.
+    let sizes: Vec<usize> = groups.iter().map(|g| g.0 as usize).collect();
+    let sets = crate::plan::assign_table_sets(&sizes, func_slots);
+    let (mut heights, mut lookups) = (vec![1u64; func_slots.max(1)], vec![0u64; func_slots.max(1)]);
+    for (g, &s) in groups.iter().zip(&sets) {
+        heights[s] += g.0;
+        lookups[s] += g.1;
+    }
+    if func_slots > 1 {
+        rows = rows - lookups.iter().sum::<u64>() + lookups.iter().max().copied().unwrap_or(0);
+    }
+    let table_rows = range.max(heights.iter().copied().max().unwrap_or(1));
     let instances = crate::statement::InstanceLayout::of(model).len() as u64;
     let need = rows.max(table_rows).max(instances) + crate::plan::BLINDING_ROWS as u64;
     let k = need.next_power_of_two().trailing_zeros().max(4);
@@ -256,7 +295,12 @@ fn estimate_with(model: &QModel, width: usize, count_tables: bool) -> Estimate {
         .max(0) as u32;
     let max_bits = (model.config.act_bits + 2).max(max_shift);
     let dot = model.ops.iter().any(|o| matches!(o.kind, zkinfer_quantize::QOpKind::MatMul(_)));
-    let shape = CircuitShape { width, limbs: max_bits.div_ceil(crate::plan::LIMB_BITS) as usize, dot };
+    let shape = CircuitShape {
+        width,
+        limbs: max_bits.div_ceil(crate::plan::LIMB_BITS) as usize,
+        dot,
+        extra_func_slots: func_slots.saturating_sub(1),
+    };
     let mut cs = ConstraintSystem::<Fr>::default();
     let _ = <ModelCircuit as Circuit<Fr>>::configure_with_params(&mut cs, shape);
     let report = CostReport {

@@ -246,7 +246,7 @@ impl Builder {
         } else {
             self.wire(None)
         };
-        self.rows.push(Row::Func { tag, i, y });
+        self.rows.push(Row::func(tag, i, y));
         Ok(y)
     }
 

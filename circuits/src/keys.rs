@@ -52,6 +52,15 @@ pub fn check_shape(shape: CircuitShape) -> std::result::Result<(), String> {
     if !(1..=MAX_LIMBS).contains(&shape.limbs) {
         return Err(format!("shape.limbs = {} is outside 1..={MAX_LIMBS}", shape.limbs));
     }
+    let slots = shape.func_slots();
+    if slots > crate::plan::MAX_FUNC_SLOTS || 2 * slots > shape.advice_columns() {
+        return Err(format!(
+            "shape.extra_func_slots = {} is outside 0..={} (or needs more than the {} advice columns)",
+            shape.extra_func_slots,
+            crate::plan::MAX_FUNC_SLOTS - 1,
+            shape.advice_columns()
+        ));
+    }
     Ok(())
 }
 

@@ -11,8 +11,12 @@
 //!                                     l_j ∈ [0, 2^(t_j))                (c*, t_j fixed)
 //! Sel  | base d b y |                 b·(1 - b) = 0,  y = base + b·d
 //! Dot  | x_0 .. x_{P-1} | y_0 .. y_{P-1} | .. | acc |  acc = [chain] acc_prev + Σ x_i · y_i  (P = W/2)
-//! Func | i y |                        (tag, i, y) ∈ function table       (tag fixed)
+//! Func | i y | i y | ..               (tag_s, i_s, y_s) ∈ function table set s, per slot s
 //! ```
+//!
+//! A circuit has one function-lookup slot, or more when its function tables outgrow its
+//! rows (see [`Plan::pack_lookups`]): slot `s` reads advice columns `2s, 2s + 1` and looks
+//! into table set `s`, its own lookup argument.
 //!
 //! `Lin` rows carry every range check (activations, rescale remainders,
 //! signs), so each op is a few rows of these. Building the plan with a trace
@@ -87,15 +91,40 @@ pub enum Row {
         /// The accumulator wire this row defines.
         acc: Wire,
     },
-    /// `(tag, i, y)` is a row of the function table `tag`.
+    /// Each lookup `(tag, i, y)` is a row of the function table `tag`, which lies in the
+    /// table set of the lookup's slot.
     Func {
-        /// Table tag (1-based).
-        tag: u64,
-        /// Input index wire.
-        i: Wire,
-        /// Output wire.
-        y: Wire,
+        /// The row's lookups, at most one per slot.
+        lookups: Vec<FuncLookup>,
     },
+}
+
+/// One function lookup of a `Func` row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FuncLookup {
+    /// The slot (lookup argument) it uses: advice columns `2·slot`, `2·slot + 1`.
+    pub slot: usize,
+    /// Table tag (1-based).
+    pub tag: u64,
+    /// Input index wire.
+    pub i: Wire,
+    /// Output wire.
+    pub y: Wire,
+}
+
+impl Row {
+    /// A `Func` row with one lookup, in slot 0 (what the layers emit; packing may move it).
+    pub fn func(tag: u64, i: Wire, y: Wire) -> Row {
+        Row::Func { lookups: vec![FuncLookup { slot: 0, tag, i, y }] }
+    }
+
+    /// The lookup of this `Func` row whose output is `y`, if any.
+    pub fn lookup_of(&self, y: Wire) -> Option<&FuncLookup> {
+        match self {
+            Row::Func { lookups } => lookups.iter().find(|l| l.y == y),
+            _ => None,
+        }
+    }
 }
 
 /// A function table: `(tag, index, value)` rows.
@@ -105,6 +134,8 @@ pub struct FuncTable {
     pub tag: u64,
     /// `(index, value)` pairs.
     pub entries: Vec<(i128, i128)>,
+    /// The table set (lookup slot) that holds it.
+    pub set: usize,
 }
 
 /// The lowered model.
@@ -124,6 +155,9 @@ pub struct Plan {
     pub outputs: Vec<Wire>,
     /// Function tables used by `Func` rows.
     pub tables: Vec<FuncTable>,
+    /// Function-lookup slots per `Func` row (table sets): 1, or more after
+    /// [`Plan::pack_lookups`].
+    pub func_slots: usize,
     /// The widest `Lin` range check, in bits.
     pub max_bits: u32,
     /// The model's name (for messages).
@@ -172,7 +206,12 @@ impl Plan {
 
     /// The circuit shape of this plan: its width, its limbs, and the dot gate if it needs one.
     pub fn shape(&self) -> crate::CircuitShape {
-        crate::CircuitShape { width: self.width, limbs: self.limbs(), dot: self.has_dot() }
+        crate::CircuitShape {
+            width: self.width,
+            limbs: self.limbs(),
+            dot: self.has_dot(),
+            extra_func_slots: self.func_slots.saturating_sub(1),
+        }
     }
 
     /// Rows used by each gate kind: (mac and dot, lin, sel, func).
@@ -190,8 +229,23 @@ impl Plan {
     }
 }
 
-/// Lowers `model` to rows; with `trace`, also computes and checks every wire value.
+/// Lowers `model` to rows with one function-lookup slot; with `trace`, also computes and
+/// checks every wire value.
 pub fn build_plan(model: &QModel, trace: Option<&Trace>, width: usize) -> Result<Plan> {
+    build_plan_in(model, trace, width, 1)
+}
+
+/// [`build_plan`] with `func_slots` function-lookup slots ([`Plan::pack_lookups`]): the
+/// plan of a circuit of shape `(width, func_slots)`.
+pub fn build_plan_in(model: &QModel, trace: Option<&Trace>, width: usize, func_slots: usize) -> Result<Plan> {
+    let plan = lower_model(model, trace, width)?.pack_lookups(func_slots);
+    // A plan that builds pins every wire down (see [`crate::soundness`]).
+    crate::soundness::check(&plan)?;
+    Ok(plan)
+}
+
+/// The rows of `model` (one lookup slot), not yet linted.
+pub(crate) fn lower_model(model: &QModel, trace: Option<&Trace>, width: usize) -> Result<Plan> {
     // A model the executor would refuse must not compile either (an in-memory model may
     // not have passed through `QModel::read`).
     model.validate().map_err(|e| CircuitError::Invalid(format!("model `{}`: {e}", model.name)))?;
@@ -266,15 +320,32 @@ pub fn build_plan(model: &QModel, trace: Option<&Trace>, width: usize) -> Result
         inputs,
         outputs,
         tables: b.tables,
+        func_slots: 1,
         max_bits: b.max_bits,
         model_name: model.name.clone(),
         wire_ops,
         row_ops,
         op_names: model.ops.iter().map(|o| format!("`{}` ({})", o.node, o.op_type)).collect(),
     };
-    // A plan that builds pins every wire down (see [`crate::soundness`]).
-    crate::soundness::check(&plan)?;
     Ok(plan)
+}
+
+/// Most function-lookup slots a circuit may have.
+pub const MAX_FUNC_SLOTS: usize = 3;
+
+/// Splits table sizes (entries, without the zero row) into `sets` sets, largest first into
+/// the lowest set (LPT): the set of each table, in the order given.
+pub fn assign_table_sets(sizes: &[usize], sets: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by_key(|&t| (std::cmp::Reverse(sizes[t]), t));
+    let mut height = vec![0usize; sets.max(1)];
+    let mut set = vec![0; sizes.len()];
+    for t in order {
+        let s = (0..height.len()).min_by_key(|&s| (height[s], s)).expect("one set");
+        height[s] += sizes[t];
+        set[t] = s;
+    }
+    set
 }
 
 /// Element `i` of a tensor in row-major order.
@@ -289,6 +360,61 @@ fn elem(a: &ndarray::ArrayD<i64>, i: usize) -> i128 {
 pub const BLINDING_ROWS: usize = 10;
 
 impl Plan {
+    /// Rows of each table set: its zero row and its tables' entries.
+    pub fn table_set_rows(&self) -> Vec<usize> {
+        let mut rows = vec![1usize; self.func_slots.max(1)];
+        for t in &self.tables {
+            rows[t.set] += t.entries.len();
+        }
+        rows
+    }
+
+    /// This plan with `slots` function-lookup slots per `Func` row (a plan of one slot, as
+    /// the layers build it, is returned unchanged for `slots ≤ 1`). Every function table
+    /// goes to one of `slots` table sets ([`assign_table_sets`]), each the table of its own
+    /// lookup argument, so that the tables of a model whose tables outgrow its rows take
+    /// `1/slots` of the height; and the lookups are regrouped into `Func` rows holding one
+    /// lookup per set (slot `s` ↔ set `s`), appended after the other rows (a `Func` row
+    /// reads no neighbour). Costs one lookup argument and two fixed columns per extra slot.
+    pub fn pack_lookups(mut self, slots: usize) -> Plan {
+        if slots <= 1 {
+            return self;
+        }
+        let sizes: Vec<usize> = self.tables.iter().map(|t| t.entries.len()).collect();
+        let sets = assign_table_sets(&sizes, slots);
+        let set_of: std::collections::HashMap<u64, usize> =
+            self.tables.iter().zip(&sets).map(|(t, &s)| (t.tag, s)).collect();
+        for (t, &s) in self.tables.iter_mut().zip(&sets) {
+            t.set = s;
+        }
+        let mut queues: Vec<std::collections::VecDeque<(FuncLookup, u32)>> = vec![Default::default(); slots];
+        let (mut rows, mut row_ops) = (Vec::with_capacity(self.rows.len()), Vec::with_capacity(self.rows.len()));
+        for (row, op) in std::mem::take(&mut self.rows).into_iter().zip(std::mem::take(&mut self.row_ops)) {
+            match row {
+                Row::Func { lookups } => {
+                    for l in lookups {
+                        // A tag without a table stays in slot 0 (the lint refuses it).
+                        let slot = set_of.get(&l.tag).copied().unwrap_or(0);
+                        queues[slot].push_back((FuncLookup { slot, ..l }, op));
+                    }
+                }
+                other => {
+                    rows.push(other);
+                    row_ops.push(op);
+                }
+            }
+        }
+        while queues.iter().any(|q| !q.is_empty()) {
+            let taken: Vec<(FuncLookup, u32)> = queues.iter_mut().filter_map(|q| q.pop_front()).collect();
+            row_ops.push(taken[0].1);
+            rows.push(Row::Func { lookups: taken.into_iter().map(|t| t.0).collect() });
+        }
+        self.rows = rows;
+        self.row_ops = row_ops;
+        self.func_slots = slots;
+        self
+    }
+
     /// Rows the circuit uses: one empty row, the plan's rows, the binding row.
     pub fn used_rows(&self) -> usize {
         self.rows.len() + 2
@@ -297,8 +423,7 @@ impl Plan {
     /// Rows of the lookup tables (range table plus function tables, each with their zero row).
     pub fn table_rows(&self) -> usize {
         let range = (0..=LIMB_BITS).map(|b| 1usize << b).sum::<usize>();
-        let funcs = 1 + self.tables.iter().map(|t| t.entries.len()).sum::<usize>();
-        range.max(funcs)
+        range.max(self.table_set_rows().into_iter().max().unwrap_or(1))
     }
 
     /// The smallest `k` whose domain holds the rows, the tables, the instances and the blinding rows.

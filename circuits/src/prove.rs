@@ -26,7 +26,7 @@ use zkinfer_quantize::{QModel, Trace};
 
 use crate::circuit::{CircuitShape, ModelCircuit};
 use crate::error::{CircuitError, Result};
-use crate::plan::build_plan;
+use crate::plan::build_plan_in;
 
 /// The largest circuit built: 2^26 rows already need hundreds of GiB to prove.
 pub const MAX_CIRCUIT_K: u32 = 26;
@@ -51,7 +51,7 @@ pub fn witness_circuit(
     binding: Fr,
 ) -> Result<(ModelCircuit, Trace)> {
     let trace = model.execute(input)?;
-    let plan = build_plan(model, Some(&trace), shape.width)?;
+    let plan = build_plan_in(model, Some(&trace), shape.width, shape.func_slots())?;
     if plan.has_dot() && !shape.dot {
         return Err(CircuitError::Invalid(format!(
             "model `{}` multiplies two activations, but its circuit shape has no dot gate (shape.dot = false)",

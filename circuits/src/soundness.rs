@@ -268,10 +268,27 @@ fn constraints(plan: &Plan) -> Result<Vec<Constraint>> {
                 let lin = merge(vec![(*y, 1), (*base, -1)]).expect("small coefficients");
                 cons.push(Constraint::Eq { lin, prod: vec![(*b, *d, -1)], cc: 0, bits: 0 });
             }
-            Row::Func { tag, i, y } => match plan.tables.iter().position(|t| t.tag == *tag) {
-                Some(t) => cons.push(Constraint::Table { i: *i, y: *y, t }),
-                None => return Err(bad(r, format!("function table {tag} does not exist"))),
-            },
+            Row::Func { lookups } => {
+                for (n, l) in lookups.iter().enumerate() {
+                    if l.slot >= plan.func_slots.max(1) || lookups[..n].iter().any(|o| o.slot == l.slot) {
+                        return Err(bad(
+                            r,
+                            format!("lookup slot {} is outside the plan's {} or used twice", l.slot, plan.func_slots),
+                        ));
+                    }
+                    match plan.tables.iter().position(|t| t.tag == l.tag) {
+                        // The circuit looks slot s up in table set s only.
+                        Some(t) if plan.tables[t].set == l.slot => cons.push(Constraint::Table { i: l.i, y: l.y, t }),
+                        Some(_) => {
+                            return Err(bad(
+                                r,
+                                format!("function table {} is not in the set of slot {}", l.tag, l.slot),
+                            ));
+                        }
+                        None => return Err(bad(r, format!("function table {} does not exist", l.tag))),
+                    }
+                }
+            }
         }
     }
     Ok(cons)
@@ -312,7 +329,7 @@ impl Lint<'_> {
                 Row::Dot { x, y, acc, .. } => *acc == w || x.contains(&w) || y.contains(&w),
                 Row::Lin { a, .. } => a.contains(&Some(w)),
                 Row::Sel { base, d, b, y } => [base, d, b, y].contains(&&w),
-                Row::Func { i, y, .. } => *i == w || *y == w,
+                Row::Func { lookups } => lookups.iter().any(|l| l.i == w || l.y == w),
             })
             .map(|(i, _)| i)
             .take(4)
@@ -446,6 +463,7 @@ mod tests {
             inputs,
             outputs: vec![num_wires - 1],
             tables,
+            func_slots: 1,
             max_bits,
             model_name: "test".into(),
             wire_ops: vec![u32::MAX; num_wires],
@@ -529,14 +547,14 @@ mod tests {
 
     #[test]
     fn a_lookup_pins_its_index_by_the_table() {
-        let t = FuncTable { tag: 1, entries: (-8..8).map(|i| (i, 2 * i)).collect() };
+        let t = FuncTable { tag: 1, entries: (-8..8).map(|i| (i, 2 * i)).collect(), set: 0 };
         let rows = vec![
             range(0, 8),
             Row::Lin { a: [Some(0), Some(1), None], c: [1, -16, 0], cm: 0, cc: 0, bits: 4 },
-            Row::Func { tag: 1, i: 1, y: 2 },
+            Row::func(1, 1, 2),
         ];
         check(&plan(rows.clone(), 3, vec![0], vec![t.clone()])).unwrap();
-        let dup = FuncTable { tag: 1, entries: vec![(0, 1), (0, 2)] };
+        let dup = FuncTable { tag: 1, entries: vec![(0, 1), (0, 2)], set: 0 };
         assert!(check(&plan(rows, 3, vec![0], vec![dup])).unwrap_err().to_string().contains("two values"));
     }
 

@@ -50,6 +50,7 @@ fn hand_plan(width: usize, rows: Vec<Row>, num_wires: usize, inputs: Vec<Wire>, 
         inputs,
         outputs,
         tables: vec![],
+        func_slots: 1,
         max_bits,
         model_name: "hand".into(),
         wire_ops: vec![u32::MAX; num_wires],
@@ -60,7 +61,7 @@ fn hand_plan(width: usize, rows: Vec<Row>, num_wires: usize, inputs: Vec<Wire>, 
 
 fn circuit_of(plan: Plan) -> (ModelCircuit, u32) {
     let k = plan.min_k();
-    let shape = CircuitShape { width: plan.width.max(5), limbs: plan.limbs(), dot: plan.has_dot() };
+    let shape = CircuitShape { width: plan.width.max(5), ..plan.shape() };
     (ModelCircuit::new(Arc::new(plan), Some(Fr::from(77)), shape), k)
 }
 
@@ -81,7 +82,7 @@ fn compile(g: &Graph, input_len: usize, config: QuantConfig, width: usize) -> (Q
     let trace = q.execute(&x.values).unwrap();
     let plan = build_plan(&q, Some(&trace), width).unwrap();
     let k = plan.min_k();
-    let shape = CircuitShape { width, limbs: plan.limbs(), dot: plan.has_dot() };
+    let shape = plan.shape();
     (q, ModelCircuit::new(Arc::new(plan), Some(Fr::from(77)), shape), k)
 }
 
@@ -93,7 +94,7 @@ fn used_columns(plan: &Plan, shape: CircuitShape, row: &Row) -> Vec<usize> {
         Row::Dot { x, .. } => (0..2 * x.len()).chain([shape.width]).collect(),
         Row::Lin { a, .. } => (0..3).filter(|&i| a[i].is_some()).chain(3..3 + shape.limbs).collect(),
         Row::Sel { .. } => vec![0, 1, 2, 3],
-        Row::Func { .. } => vec![0, 1],
+        Row::Func { lookups } => lookups.iter().flat_map(|l| [2 * l.slot, 2 * l.slot + 1]).collect(),
     }
 }
 
@@ -345,10 +346,10 @@ fn rejected_empty_slot_with_product_coefficient() {
 /// A Func row with tag 0 would match the function table's (0, 0, 0) padding row.
 #[test]
 fn rejected_function_tag_zero() {
-    let mut p = hand_plan(5, vec![range(0, 8), Row::Func { tag: 0, i: 0, y: 1 }], 2, vec![0], vec![1]);
-    p.tables = vec![FuncTable { tag: 0, entries: vec![(0, 0), (1, 1)] }];
+    let mut p = hand_plan(5, vec![range(0, 8), Row::func(0, 0, 1)], 2, vec![0], vec![1]);
+    p.tables = vec![FuncTable { tag: 0, entries: vec![(0, 0), (1, 1)], set: 0 }];
     assert!(soundness::check(&p).is_err());
-    p.tables = vec![FuncTable { tag: 1, entries: vec![(0, 0), (1, 1)] }];
+    p.tables = vec![FuncTable { tag: 1, entries: vec![(0, 0), (1, 1)], set: 0 }];
     assert!(soundness::check(&p).is_err(), "tag 0 names no table");
 }
 

@@ -192,7 +192,7 @@ fn check_circuit(q: &QModel, trace: &zkinfer_quantize::Trace, name: &str) -> Res
         }
         return Ok("proof");
     }
-    let estimate = zkinfer_circuits::cost::estimate_at(q, 8);
+    let estimate = zkinfer_circuits::cost::estimate_at(q, 8, 1);
     if estimate.k > MOCK_MAX_K {
         return Ok("eval only (estimated k > 15)");
     }

@@ -17,7 +17,7 @@ use halo2curves::bn256::Fr;
 use halo2curves::ff::Field;
 use zkinfer_circuits::forge::Forgery;
 use zkinfer_circuits::plan::{Plan, Row, Wire};
-use zkinfer_circuits::{ModelCircuit, build_plan};
+use zkinfer_circuits::ModelCircuit;
 use zkinfer_quantize::{Dataset, ImportOptions, QModel, QuantConfig, calibrate_and_quantize, import_onnx};
 
 /// A compiled one-model case with an honest witness.
@@ -39,12 +39,17 @@ impl Case {
 
     /// Compiles `g` calibrated on `rows` (one sample each), with the honest witness of `input`.
     fn on(g: &Graph, rows: Vec<Vec<f64>>, input: &[f64], config: QuantConfig) -> Case {
+        Case::on_slots(g, rows, input, config, 1)
+    }
+
+    /// [`Case::on`] in a circuit of `slots` function-lookup slots.
+    fn on_slots(g: &Graph, rows: Vec<Vec<f64>>, input: &[f64], config: QuantConfig, slots: usize) -> Case {
         let dir = tempfile::tempdir().unwrap();
         let model = import_onnx(&g.write(dir.path(), "m.onnx"), &ImportOptions::default()).unwrap();
         let (q, _) = calibrate_and_quantize(&model, &Dataset::new(rows, None), &config, || {}).unwrap();
         let x = q.quantize_input(input).unwrap();
         let trace = q.execute(&x.values).unwrap();
-        let plan = build_plan(&q, Some(&trace), 6).unwrap();
+        let plan = zkinfer_circuits::plan::build_plan_in(&q, Some(&trace), 6, slots).unwrap();
         let k = plan.min_k();
         let shape = plan.shape();
         let c = ModelCircuit::new(Arc::new(plan), Some(Fr::from(77)), shape);
@@ -529,7 +534,7 @@ fn forged_embedding() {
         other => panic!("{other:?}"),
     };
     let (ids, outs) = (c.plan().inputs.clone(), c.outputs());
-    let lookup_of = |y: Wire| c.find("function", |r| matches!(r, Row::Func { y: yy, .. } if *yy == y));
+    let lookup_of = |y: Wire| c.find("function", |r| r.lookup_of(y).is_some());
     // Element (token 0, column 1): index 3.
     let (y, yv) = outs[1];
     let fr_row = lookup_of(y);
@@ -656,11 +661,8 @@ fn forged_lookup() {
         let table = &c.plan().tables[0];
         let entry = |i: i128| table.entries.iter().find(|e| e.0 == i).map(|e| e.1);
         for &(y, yv) in c.outputs().iter().take(3) {
-            let fr_row = c.find("function", |r| matches!(r, Row::Func { y: yy, .. } if *yy == y));
-            let i = match &c.plan().rows[fr_row] {
-                Row::Func { i, .. } => *i,
-                _ => unreachable!(),
-            };
+            let fr_row = c.find("function", |r| r.lookup_of(y).is_some());
+            let i = c.plan().rows[fr_row].lookup_of(y).unwrap().i;
             let ir = c.find("index", |r| matches!(r, Row::Lin { a, .. } if a[1] == Some(i)));
             let (a, co, _, _, bits) = c.lin(ir);
             let x = a[0].unwrap();
@@ -807,7 +809,8 @@ fn attack_outputs(c: &Case, op: &str, max_outputs: usize) -> usize {
     for (y, yv) in c.outputs().into_iter().take(max_outputs) {
         let rows = c.plan().rows.iter();
         let defining = rows.enumerate().find(|(_, r)| match r {
-            Row::Sel { y: yy, .. } | Row::Func { y: yy, .. } => *yy == y,
+            Row::Sel { y: yy, .. } => *yy == y,
+            Row::Func { .. } => r.lookup_of(y).is_some(),
             Row::Lin { a, c: co, .. } => a[2] == Some(y) && co[2] < 0 || a[1] == Some(y) && co[0] == 2,
             Row::Mac { acc, .. } | Row::Dot { acc, .. } => *acc == y,
         });
@@ -972,14 +975,10 @@ fn forged_index_outside_a_sized_table() {
     let act = 1i128 << (c.q.config.act_bits - 1);
     let x = c.plan().inputs[1];
     let (y, _) = c.outputs()[1];
-    let fr_row = c.find("function", |r| matches!(r, Row::Func { y: yy, .. } if *yy == y));
-    let (i, shift) = match &c.plan().rows[fr_row] {
-        Row::Func { i, .. } => {
-            let ir = c.find("index", |r| matches!(r, Row::Lin { a, .. } if a[1] == Some(*i)));
-            (*i, c.lin(ir).4)
-        }
-        _ => unreachable!(),
-    };
+    let fr_row = c.find("function", |r| r.lookup_of(y).is_some());
+    let i = c.plan().rows[fr_row].lookup_of(y).unwrap().i;
+    let ir = c.find("index", |r| matches!(r, Row::Lin { a, .. } if a[1] == Some(i)));
+    let shift = c.lin(ir).4;
     let two_d = 1i128 << shift;
     assert!(
         lo * two_d > -act && (hi + 1) * two_d < act - two_d,
@@ -1136,7 +1135,7 @@ fn forged_value_from_another_shared_table() {
         .iter()
         .enumerate()
         .filter_map(|(n, r)| match r {
-            Row::Func { tag, i, y } => Some((*tag, *i, *y, n)),
+            Row::Func { lookups } => Some((lookups[0].tag, lookups[0].i, lookups[0].y, n)),
             _ => None,
         })
         .collect();
@@ -1162,4 +1161,63 @@ fn forged_value_from_another_shared_table() {
         }
         assert!(attacked >= 1, "op {op}: no element whose index is in the Sigmoid table with another value");
     }
+}
+
+/// Tables split over two lookup slots (`Plan::pack_lookups`): a Sigmoid's and a Tanh's
+/// table in different table sets, each lookup slot with its own argument. A prover who
+/// answers a lookup of one slot with the other set's entry at the same index (or with a
+/// neighbouring entry of its own table, or `p − y`) is rejected by that slot's lookup; and
+/// a plan whose lookup names a table of another set is refused by the lint.
+#[test]
+fn forged_lookup_in_a_second_slot() {
+    let mut g = Graph::new(&[1, 4], 5);
+    let s = g.node("Sigmoid", "s", &["input"], vec![]);
+    let t = g.node("Tanh", "t", &["input"], vec![]);
+    g.node("Concat", "cat", &[&s, &t], vec![("axis", Attr::I(1))]);
+    let rows: Vec<Vec<f64>> = (0..8).map(|r| (0..4).map(|j| ((r * 4 + j) % 11) as f64 / 5.0 - 1.0).collect()).collect();
+    let c = Case::on_slots(&g, rows, &[0.3, -0.6, 0.9, 0.0], cfg(), 2);
+    let plan = c.plan();
+    assert_eq!(plan.func_slots, 2);
+    assert_eq!(plan.shape().extra_func_slots, 1);
+    let sets: Vec<usize> = plan.tables.iter().map(|t| t.set).collect();
+    assert_eq!(plan.tables.len(), 2);
+    assert_ne!(sets[0], sets[1], "two tables, one per set: {sets:?}");
+    // Packed: 4 rows of two lookups (slot 0: one table's, slot 1: the other's).
+    let funcs: Vec<(usize, &Row)> =
+        plan.rows.iter().enumerate().filter(|(_, r)| matches!(r, Row::Func { .. })).collect();
+    assert_eq!(funcs.len(), 4, "8 lookups in 4 rows of 2");
+    let table = |tag: u64| &plan.tables.iter().find(|t| t.tag == tag).unwrap().entries;
+    let mut attacked = 0;
+    for &(row, r) in &funcs {
+        let Row::Func { lookups } = r else { unreachable!() };
+        assert_eq!(lookups.len(), 2);
+        for l in lookups {
+            assert_eq!(plan.tables.iter().find(|t| t.tag == l.tag).unwrap().set, l.slot);
+            let (iv, yv) = (c.value(l.i), c.value(l.y));
+            let other = plan.tables.iter().find(|t| t.tag != l.tag).unwrap();
+            let mut forged: Vec<(String, Fr)> = vec![("p − y".into(), -fr(yv)), ("y + 1".into(), fr(yv + 1))];
+            if let Some(&(_, v)) = other.entries.iter().find(|e| e.0 == iv).filter(|e| e.1 != yv) {
+                forged.push(("the other set's entry".into(), fr(v)));
+            }
+            if let Some(&(_, v)) = table(l.tag).iter().find(|e| e.0 == iv + 1).filter(|e| e.1 != yv) {
+                forged.push(("the next entry's value".into(), fr(v)));
+            }
+            for (name, v) in forged {
+                let mut f = c.honest();
+                f.set(l.y, v);
+                c.assert_rejected_by(&format!("slot {} ({name})", l.slot), f, &["function"], row);
+                attacked += 1;
+            }
+        }
+    }
+    assert!(attacked >= 24, "{attacked} attacks");
+    // A lookup moved to the other slot (its table is not in that slot's set): the lint refuses.
+    let mut moved = plan.clone();
+    let at = funcs[0].0;
+    if let Row::Func { lookups } = &mut moved.rows[at] {
+        lookups.truncate(1);
+        lookups[0].slot = 1 - lookups[0].slot;
+    }
+    let err = zkinfer_circuits::soundness::check(&moved).unwrap_err().to_string();
+    assert!(err.contains("is not in the set of slot"), "{err}");
 }

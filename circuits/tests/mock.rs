@@ -132,14 +132,25 @@ fn estimate_matches_the_plan() {
         "squeezenet_digits",
         "transformer_digits",
         "charlm_licenses",
+        "lstm_waves",
     ] {
         let q = compile(name);
         for &width in zkinfer_circuits::cost::WIDTH_CANDIDATES {
-            let e = zkinfer_circuits::cost::estimate_at(&q, width);
-            let plan = build_plan(&q, None, width).unwrap();
-            let real = plan.used_rows() as u64;
-            eprintln!("{name} width {width}: estimate {} rows, plan {real}; k {} vs {}", e.rows, e.k, plan.min_k());
-            assert!(e.rows >= real && e.rows as f64 <= real as f64 * 1.15, "{name}: estimate {} vs {real}", e.rows);
+            for slots in 1..=2 {
+                let e = zkinfer_circuits::cost::estimate_at(&q, width, slots);
+                let plan = zkinfer_circuits::plan::build_plan_in(&q, None, width, slots).unwrap();
+                let real = plan.used_rows() as u64;
+                eprintln!(
+                    "{name} width {width} slots {slots}: estimate {} rows, plan {real}; tables {} vs {}; k {} vs {}",
+                    e.rows,
+                    e.table_rows,
+                    plan.table_rows(),
+                    e.k,
+                    plan.min_k()
+                );
+                assert!(e.rows >= real && e.rows as f64 <= real as f64 * 1.15, "{name}: estimate {} vs {real}", e.rows);
+                assert_eq!(e.table_rows, plan.table_rows() as u64, "{name}: table rows at {slots} slots");
+            }
         }
         let e = zkinfer_circuits::cost::estimate(&q).unwrap();
         let (c, k) = zkinfer_circuits::prove::shape_of(&q).unwrap();

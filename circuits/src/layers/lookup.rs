@@ -20,7 +20,7 @@ pub(crate) fn lookup(b: &mut Builder, cx: &LayerCx<'_>, op: &Lookup) -> Result<V
         Some(tag) => tag,
         None => {
             let tag = b.tables.len() as u64 + 1;
-            b.tables.push(FuncTable { tag, entries });
+            b.tables.push(FuncTable { tag, entries, set: 0 });
             if let Some(k) = key {
                 b.shared_tables.entry(k).or_insert(tag);
             }
@@ -90,7 +90,7 @@ pub(crate) fn embedding(b: &mut Builder, cx: &LayerCx<'_>, op: &Embedding) -> Re
     let first = b.tables.len() as u64 + 1;
     for d in 0..op.dim {
         let entries = (0..op.vocab).map(|v| (v as i128, op.table[v * op.dim + d] as i128)).collect();
-        b.tables.push(FuncTable { tag: first + d as u64, entries });
+        b.tables.push(FuncTable { tag: first + d as u64, entries, set: 0 });
     }
     let mut out = Vec::with_capacity(cx.inputs[0].len() * op.dim);
     for &i in cx.inputs[0] {
@@ -101,7 +101,7 @@ pub(crate) fn embedding(b: &mut Builder, cx: &LayerCx<'_>, op: &Embedding) -> Re
         };
         for d in 0..op.dim {
             let y = b.derived(|_| row.map_or(0, |r| op.table[r * op.dim + d] as i128));
-            b.rows.push(Row::Func { tag: first + d as u64, i, y });
+            b.rows.push(Row::func(first + d as u64, i, y));
             out.push(y);
         }
     }
