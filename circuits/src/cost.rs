@@ -293,7 +293,17 @@ fn estimate_with(model: &QModel, width: usize, func_slots: usize, count_tables: 
         .max()
         .unwrap_or(0)
         .max(0) as u32;
-    let max_bits = (model.config.act_bits + 2).max(max_shift);
+    // A comparison of two activations at other scales checks a difference `shift` bits wider.
+    let compare_bits = model
+        .ops
+        .iter()
+        .filter_map(|o| match &o.kind {
+            zkinfer_quantize::QOpKind::Compare(c) => c.shifts.iter().max().map(|s| model.config.act_bits + s + 1),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    let max_bits = (model.config.act_bits + 2).max(max_shift).max(compare_bits);
     let dot = model.ops.iter().any(|o| matches!(o.kind, zkinfer_quantize::QOpKind::MatMul(_)));
     let shape = CircuitShape {
         width,

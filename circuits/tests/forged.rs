@@ -15,9 +15,9 @@ use common::{Attr, Graph, Lcg};
 use halo2_proofs::dev::MockProver;
 use halo2curves::bn256::Fr;
 use halo2curves::ff::Field;
+use zkinfer_circuits::ModelCircuit;
 use zkinfer_circuits::forge::Forgery;
 use zkinfer_circuits::plan::{Plan, Row, Wire};
-use zkinfer_circuits::ModelCircuit;
 use zkinfer_quantize::{Dataset, ImportOptions, QModel, QuantConfig, calibrate_and_quantize, import_onnx};
 
 /// A compiled one-model case with an honest witness.
@@ -1220,4 +1220,115 @@ fn forged_lookup_in_a_second_slot() {
     }
     let err = zkinfer_circuits::soundness::check(&moved).unwrap_err().to_string();
     assert!(err.contains("is not in the set of slot"), "{err}");
+}
+
+/// The row that proves comparison bit `b`: `d + (1 − b)·2^t ∈ [0, 2^t)`, `b` in slot 2.
+fn compare_row(c: &Case, b: Wire) -> usize {
+    c.find("comparison", |r| matches!(r, Row::Lin { a, c, .. } if a[2] == Some(b) && c[2] < 0))
+}
+
+/// The boolean row of `b` (a select row whose other wires are the zero wire).
+fn boolean_row(c: &Case, b: Wire) -> usize {
+    c.find("boolean", |r| matches!(r, Row::Sel { b: bb, base, d, y } if *bb == b && base == d && d == y))
+}
+
+/// Comparison bits (Less against a constant, Greater of two activations at different
+/// scales, Equal) and Where (a run-time condition): the flipped bit is stopped by its range
+/// row; a non-boolean bit that satisfies the range row (the field solution
+/// `b = 1 + (d − r)/2^t` for another remainder `r`), 2 and p − 1 by the boolean row; Equal's
+/// output and Where's output off the select by the select row; Where's difference by its
+/// exact row; and every output `y + 1`, `p − y`, `y + 2^100`.
+#[test]
+fn forged_comparisons_and_where() {
+    let rows: Vec<Vec<f64>> = (0..8).map(|r| (0..8).map(|j| ((r * 8 + j) % 13) as f64 / 6.0 - 1.0).collect()).collect();
+    let input: Vec<f64> = (0..8).map(|j| j as f64 / 4.0 - 1.0).collect();
+    // Less against a constant and Equal of two activations, as booleans.
+    let mut g = Graph::new(&[1, 8], 60);
+    let k = g.init("k", &[1], vec![0.1]);
+    let lt = g.node("Less", "lt", &["input", &k], vec![]);
+    let r = g.node("Relu", "r", &["input"], vec![]);
+    let eq = g.node("Equal", "eq", &["input", &r], vec![]);
+    let c0 = g.node("Cast", "c0", &[&lt], vec![("to", Attr::I(1))]);
+    let c1 = g.node("Cast", "c1", &[&eq], vec![("to", Attr::I(1))]);
+    g.node("Concat", "cat", &[&c0, &c1], vec![("axis", Attr::I(1))]);
+    let bools = Case::on(&g, rows.clone(), &input, cfg());
+    // Where(x > x/2, x, −2): Greater of two activations at different scales as the condition.
+    let mut g = Graph::new(&[1, 8], 61);
+    let h = g.init("h", &[1], vec![0.5]);
+    let half = g.node("Mul", "half", &["input", &h], vec![]);
+    let gt = g.node("Greater", "gt", &["input", &half], vec![]);
+    let m = g.init("m", &[1], vec![-2.0]);
+    g.node("Where", "w", &[&gt, "input", &m], vec![]);
+    let sel = Case::on(&g, rows, &input, cfg());
+    let mut attacked = 0;
+    for (c, bits, wheres) in [
+        (&bools, bools.outputs()[..8].iter().map(|o| o.0).collect::<Vec<_>>(), vec![]),
+        (&sel, vec![], sel.outputs().iter().map(|o| sel.select_row(o.0)).collect::<Vec<_>>()),
+    ] {
+        let mut bits = bits;
+        bits.extend(wheres.iter().map(|w| w.3));
+        for &b in &bits {
+            let row = compare_row(c, b);
+            let bool_row = boolean_row(c, b);
+            let bv = c.value(b);
+            // A Where output that reads this bit moves with it (otherwise its select row,
+            // not the comparison, would be what rejects).
+            let follow = |f: &mut Forgery, v: Fr| {
+                for &(sr, base, d, bb) in &wheres {
+                    if bb == b {
+                        let Row::Sel { y, .. } = &c.plan().rows[sr] else { unreachable!() };
+                        f.set(*y, fr(c.value(base)) + v * fr(c.value(d)));
+                    }
+                }
+            };
+            let mut f = c.honest();
+            f.set(b, fr(1 - bv));
+            follow(&mut f, fr(1 - bv));
+            c.assert_rejected_by("comparison bit flipped", f, RANGE, row);
+            let (a, co, _, cc, tbits) = c.lin(row);
+            let d = co[0] * c.value(a[0].unwrap()) + a[1].map_or(0, |y| co[1] * c.value(y)) + cc;
+            let t = 1i128 << tbits;
+            let r_honest = d + co[2] * bv;
+            let b_field = fr(d - (r_honest + 1) % t) * (-fr(co[2])).invert().unwrap();
+            for (name, b2) in [("2", fr(2)), ("p − 1", -Fr::ONE), ("the range row's field solution", b_field)] {
+                let mut f = c.honest();
+                f.set(b, b2);
+                follow(&mut f, b2);
+                c.assert_rejected_by(&format!("comparison bit {name}"), f, &["select"], bool_row);
+                attacked += 1;
+            }
+        }
+        // Where: its difference row is exact.
+        for &(sr, base, d, b) in &wheres {
+            let Row::Sel { y, .. } = &c.plan().rows[sr] else { unreachable!() };
+            let dr = c.find("difference", |r| matches!(r, Row::Lin { a, .. } if a[2] == Some(d)));
+            let d2 = c.value(d) + 5;
+            let mut f = c.honest();
+            f.set(d, fr(d2)).set(*y, fr(c.value(base) + c.value(b) * d2));
+            c.assert_rejected_by("Where difference + 5", f, &["lin"], dr);
+            attacked += 1;
+        }
+    }
+    // Equal (outputs 8..16): the product of two bits in a select row.
+    for &(y, yv) in &bools.outputs()[8..16] {
+        let (sr, _, _, _) = bools.select_row(y);
+        let mut f = bools.honest();
+        f.set(y, fr(1 - yv));
+        bools.assert_rejected_by("Equal output flipped", f, &["select"], sr);
+        attacked += 1;
+    }
+    assert!(attacked >= 64, "{attacked} attacks");
+    for (c, what) in [(&bools, "Less/Equal"), (&sel, "Where")] {
+        for (y, yv) in c.outputs() {
+            for (name, y2) in
+                [("y + 1", fr(yv + 1)), ("p − y", -fr(yv)), ("y + 2^100", fr(yv) + Fr::from(2).pow([100]))]
+            {
+                if y2 != fr(yv) {
+                    let mut f = c.honest();
+                    f.set(y, y2);
+                    assert!(c.check(f).is_err(), "{what}: output {y} = {name} was ACCEPTED");
+                }
+            }
+        }
+    }
 }

@@ -320,6 +320,97 @@ fn einsum_of_activations_and_weights() {
     assert!(err.contains("Einsum") && err.contains("bad"), "{err}");
 }
 
+/// Comparisons (two activations at different scales, an activation and a constant, Not)
+/// and Where (activation and constant condition, activation and constant branches), each
+/// graph against tract on the same ONNX; MockProver and output tampering through `check`.
+#[test]
+fn comparisons_and_where() {
+    type Build = fn(&mut Graph) -> String;
+    let cases: [(&str, Build); 6] = [
+        ("mask: Where(x < 0.25, x, -3)", |g| {
+            let c = g.init("c", &[1], vec![0.25]);
+            let m = g.node("Less", "lt", &["input", &c], vec![]);
+            let k = g.init("k", &[1], vec![-3.0]);
+            g.node("Where", "w", &[&m, "input", &k], vec![])
+        }),
+        ("max of x and x/2 by Greater at two scales, and Equal", |g| {
+            let h = g.init("h", &[1], vec![0.5]);
+            let half = g.node("Mul", "half", &["input", &h], vec![]);
+            let gt = g.node("Greater", "gt", &["input", &half], vec![]);
+            let w = g.node("Where", "w", &[&gt, "input", &half], vec![]);
+            let r = g.node("Relu", "r", &["input"], vec![]);
+            let eq = g.node("Equal", "eq", &["input", &r], vec![]);
+            let f = g.node("Cast", "f", &[&eq], vec![("to", Attr::I(1))]);
+            g.node("Add", "sum", &[&w, &f], vec![])
+        }),
+        ("LessOrEqual, GreaterOrEqual with a constant on the left, Not", |g| {
+            let c = g.init("c", &[1, 8], (0..8).map(|i| i as f32 * 0.3 - 1.0).collect());
+            let le = g.node("LessOrEqual", "le", &["input", &c], vec![]);
+            let ge = g.node("GreaterOrEqual", "ge", &[&c, "input"], vec![]);
+            let nle = g.node("Not", "not", &[&le], vec![]);
+            let a = g.node("Cast", "a", &[&ge], vec![("to", Attr::I(1))]);
+            let b = g.node("Cast", "b", &[&nle], vec![("to", Attr::I(1))]);
+            let s = g.node("Sub", "s", &[&a, &b], vec![]);
+            g.node("Mul", "m", &[&s, "input"], vec![])
+        }),
+        ("a constant condition (a causal mask)", |g| {
+            let m = g.init_int8("mask", &[1, 8], 9, (0..8).map(|i| i32::from(i % 3 != 0)).collect());
+            let k = g.init("k", &[1], vec![-4.0]);
+            let w = g.node("Where", "w", &[&m, "input", &k], vec![]);
+            g.node("Relu", "r", &[&w], vec![])
+        }),
+        ("Where of two activations at different scales", |g| {
+            let c = g.init("c", &[1], vec![0.0]);
+            let pos = g.node("Greater", "pos", &["input", &c], vec![]);
+            let k = g.init("k", &[1], vec![8.0]);
+            let big = g.node("Mul", "big", &["input", &k], vec![]);
+            g.node("Where", "w", &[&pos, &big, "input"], vec![])
+        }),
+        ("an infinite threshold", |g| {
+            let c = g.init("c", &[1], vec![f32::NEG_INFINITY]);
+            let gt = g.node("Greater", "gt", &["input", &c], vec![]);
+            let k = g.init("k", &[1], vec![-1e9]);
+            let w = g.node("Where", "w", &[&gt, "input", &k], vec![]);
+            g.node("Relu", "r", &[&w], vec![])
+        }),
+    ];
+    for (what, build) in cases {
+        let mut g = Graph::new(&[1, 8], 50);
+        build(&mut g);
+        let fams = check(&g, 8, cfg());
+        assert!(fams.contains(&"compare") || fams.contains(&"where"), "{what}: {fams:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = g.write(dir.path(), "m.onnx");
+        let model = import_onnx(&path, &ImportOptions::default()).unwrap();
+        let mut rng = Lcg(12);
+        let rows: Vec<Vec<f64>> = (0..16).map(|_| rng.vec(8, 2.0).into_iter().map(f64::from).collect()).collect();
+        let data = Dataset::new(rows, None);
+        let (q, _) = calibrate_and_quantize(&model, &data, &cfg(), || {}).unwrap();
+        let mut flips = 0;
+        for row in &data.input_data {
+            let want = tract_run(&path, &[1, 8], row);
+            let got = q.dequantize_output(&q.execute(&q.quantize_input(row).unwrap().values).unwrap());
+            assert_eq!(got.len(), want.len(), "{what}");
+            for (&g, &w) in got.iter().zip(&want) {
+                // Exact up to quantization; a comparison of values within a quantum of its
+                // threshold may flip (none of these inputs is that close but the x vs x/2 of 0).
+                if (g - w as f64).abs() > 0.01 * (1.0 + (w as f64).abs()) {
+                    flips += 1;
+                }
+            }
+        }
+        assert_eq!(flips, 0, "{what}: {flips} elements differ from tract");
+    }
+    // A run-time condition that is not boolean is an execution error, not a wrong select.
+    let mut g = Graph::new(&[1, 8], 51);
+    let k = g.init("k", &[1], vec![0.0]);
+    g.node("Where", "w", &["input", "input", &k], vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let err = import_onnx(&g.write(dir.path(), "m.onnx"), &ImportOptions::default())
+        .and_then(|m| calibrate_and_quantize(&m, &Dataset::new(vec![vec![0.5; 8]], None), &cfg(), || {}).map(|_| ()));
+    assert!(err.is_err(), "a float condition must be refused");
+}
+
 /// tract's output of the ONNX file at `path` on one float input (the reference for ops that
 /// zkinfer expands).
 fn tract_run(path: &std::path::Path, shape: &[usize], x: &[f64]) -> Vec<f32> {

@@ -425,7 +425,7 @@ struct Builder<'a> {
 }
 
 /// Ops that may read an integer-typed activation (a model's `int64`/`bool` input, or what
-/// wiring made of it): they move or cast values and never compute with their type.
+/// wiring made of it): they move, cast or compare values and never compute with their type.
 const INTEGER_OPS: &[&str] = &[
     "Cast",
     "Identity",
@@ -441,6 +441,14 @@ const INTEGER_OPS: &[&str] = &[
     "Expand",
     "Gather",
     "Pad",
+    // Comparisons are exact on integers, and Where moves values.
+    "Equal",
+    "Less",
+    "LessOrEqual",
+    "Greater",
+    "GreaterOrEqual",
+    "Not",
+    "Where",
 ];
 
 impl Builder<'_> {

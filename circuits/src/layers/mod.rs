@@ -5,6 +5,7 @@
 //! wire it makes is pinned down ([`crate::soundness`] checks it).
 
 pub(crate) mod activation;
+pub(crate) mod compare;
 pub(crate) mod elementwise;
 pub(crate) mod linear;
 pub(crate) mod lookup;
@@ -60,6 +61,8 @@ pub(crate) fn lower(b: &mut Builder, cx: &LayerCx<'_>) -> Result<Vec<Wire>> {
         QOpKind::Sign(_) => activation::sign(b, cx),
         QOpKind::Lookup(op) => lookup::lookup(b, cx, op),
         QOpKind::Embedding(op) => lookup::embedding(b, cx, op),
+        QOpKind::Compare(op) => compare::compare(b, cx, op),
+        QOpKind::Where(op) => compare::where_(b, cx, op),
         QOpKind::AvgPool(op) => pool::avg_pool(b, cx, op),
         QOpKind::MaxPool(op) => pool::max_pool(b, cx, op),
         QOpKind::GlobalAvgPool(_) => pool::global_avg_pool(b, cx),
@@ -119,6 +122,7 @@ pub(crate) fn rows(cx: &RowsCx<'_>) -> u64 {
         | QOpKind::Sign(_) => activation::rows(cx),
         QOpKind::Lookup(_) => lookup::rows(cx),
         QOpKind::Embedding(_) => lookup::embedding_rows(cx),
+        QOpKind::Compare(_) | QOpKind::Where(_) => compare::rows(cx),
         QOpKind::AvgPool(_) | QOpKind::MaxPool(_) | QOpKind::GlobalAvgPool(_) => pool::rows(cx),
         QOpKind::Reduce(op) => reduce::rows(cx, op),
         QOpKind::ArgMax(_) => reduce::arg_max_rows(cx),

@@ -63,7 +63,7 @@ pub fn broadcast_index(shape: &[usize], out: &[usize]) -> Vec<usize> {
 }
 
 /// Checks that `shape` broadcasts to `out`.
-fn broadcasts(shape: &[usize], out: &[usize]) -> bool {
+pub(crate) fn broadcasts(shape: &[usize], out: &[usize]) -> bool {
     shape.len() <= out.len() && shape.iter().rev().zip(out.iter().rev()).all(|(&a, &b)| a == b || a == 1)
 }
 

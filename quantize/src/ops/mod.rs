@@ -7,6 +7,7 @@
 //! | [`elementwise`] | Add, Sub, Mul, Div by a constant, Sum, Mean, Max, Min, Neg, BatchNormalization | linear: one row per element (Max/Min: hybrid) |
 //! | [`activation`] | Relu, LeakyRelu, PRelu, Clip, Abs, Sign, QuantizeLinear → DequantizeLinear pairs | hybrid: sign bits and selects |
 //! | [`lookup`] | Sigmoid, Tanh, Exp, Log, Sqrt, Reciprocal, Softplus, Softsign, Elu, Selu, Celu, HardSigmoid, HardSwish, Erf, Gelu, Mish, ThresholdedRelu, Shrink, Sin, Cos, Atan; Gather of a constant by run-time indices (embeddings) | lookup: a function table |
+//! | [`compare`] | Equal, Less, LessOrEqual, Greater, GreaterOrEqual, Not (a boolean at scale 0), Where | hybrid: sign bits and selects |
 //! | [`pool`] | AveragePool, MaxPool, GlobalAveragePool | linear (average) or hybrid (max) |
 //! | [`reduce`] | ReduceSum, ReduceMean, ReduceMax, ReduceMin, GlobalMaxPool, ArgMax, ArgMin, TopK (k = 1) | linear (sum, mean) or hybrid (max, min, arg) |
 //! | `composite` | LogSoftmax, Softmax, Div by an activation, InstanceNormalization, LRN (expanded into the others in the ONNX graph) | — |
@@ -24,6 +25,7 @@
 //! to the `op_set!` lists below, and its lowering in the circuits crate.
 
 pub mod activation;
+pub mod compare;
 pub(crate) mod composite;
 pub mod elementwise;
 pub mod grid;
@@ -146,6 +148,13 @@ pub(crate) const IMPORTERS: &[(&str, ImportFn)] = &[
     ("DequantizeLinear", activation::import_dequantize),
     ("Identity", shape::import_identity),
     ("Cast", shape::import_cast),
+    ("Equal", compare::import_compare),
+    ("Less", compare::import_compare),
+    ("LessOrEqual", compare::import_compare),
+    ("Greater", compare::import_compare),
+    ("GreaterOrEqual", compare::import_compare),
+    ("Not", compare::import_compare),
+    ("Where", compare::import_where),
     ("Dropout", shape::import_identity),
     ("Softmax", shape::import_final_softmax),
 ];
@@ -335,6 +344,10 @@ op_set! {
     Sign(activation::FloatSign, activation::Sign),
     /// See [`lookup::Lookup`].
     Lookup(lookup::FloatLookup, lookup::Lookup),
+    /// See [`compare::Compare`].
+    Compare(compare::FloatCompare, compare::Compare),
+    /// See [`compare::Where`].
+    Where(compare::FloatWhere, compare::Where),
     /// See [`lookup::Embedding`].
     Embedding(lookup::FloatEmbedding, lookup::Embedding),
     /// See [`pool::AvgPool`].
