@@ -5,7 +5,8 @@
 //! really proved and verified.
 //!
 //! Every input and output of a test is used (models with several inputs and outputs
-//! included); float and int64 inputs are in scope.
+//! included); float, integer and bool tensors are in scope (integer and bool outputs are
+//! compared exactly).
 //!
 //! The data ships inside the `onnx` pip package (`onnx/backend/test/data`),
 //! written by the ONNX project, not by us; `scripts/test.sh` installs the
@@ -63,7 +64,17 @@ fn read_tensor(path: &Path) -> Result<(Vec<usize>, Vec<f32>), String> {
         11 => t.raw_data.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
         7 if !t.int64_data.is_empty() => t.int64_data.iter().map(|&v| v as f32).collect(),
         7 => t.raw_data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
-        other => return Err(format!("data type {other} (not float or int64)")),
+        // Integer and bool types held in int32_data (uint8, int8, uint16, int16, int32, bool).
+        2..=6 | 9 if !t.int32_data.is_empty() => t.int32_data.iter().map(|&v| v as f32).collect(),
+        2 | 9 => t.raw_data.iter().map(|&v| v as f32).collect(),
+        3 => t.raw_data.iter().map(|&v| v as i8 as f32).collect(),
+        4 => t.raw_data.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as f32).collect(),
+        5 => t.raw_data.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]) as f32).collect(),
+        6 => t.raw_data.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
+        12 | 13 if !t.uint64_data.is_empty() => t.uint64_data.iter().map(|&v| v as f32).collect(),
+        12 => t.raw_data.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
+        13 => t.raw_data.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
+        other => return Err(format!("data type {other} (not a float, integer or bool type)")),
     };
     if data.len() != dims.iter().product::<usize>() {
         return Err(format!("{} values for dims {dims:?}", data.len()));
@@ -93,7 +104,8 @@ fn read_case(dir: &Path) -> Result<Case, String> {
     let inputs = (0..model_inputs.len())
         .map(|i| read_tensor(&set.join(format!("input_{i}.pb"))))
         .collect::<Result<Vec<_>, _>>()?;
-    let is_int = |i: &pb::ValueInfoProto| matches!(&i.r#type.as_ref().and_then(|t| t.value.as_ref()), Some(pb::type_proto::Value::TensorType(t)) if t.elem_type == 7);
+    // Integer and bool tensors (every type read_tensor reads but float, double): exact.
+    let is_int = |i: &pb::ValueInfoProto| matches!(&i.r#type.as_ref().and_then(|t| t.value.as_ref()), Some(pb::type_proto::Value::TensorType(t)) if matches!(t.elem_type, 2..=7 | 9 | 12 | 13));
     let integer = model_inputs.iter().map(|i| is_int(i)).collect();
     let out_integer = g.output.iter().map(is_int).collect();
     let outputs = (0..g.output.len())

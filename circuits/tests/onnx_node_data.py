@@ -24,6 +24,7 @@ OPS = {
     "MatMul", "Einsum", "Softmax", "LogSoftmax", "LayerNormalization", "RMSNormalization",
     "InstanceNormalization", "Gelu", "Erf", "Exp", "Log", "Sqrt", "Reciprocal", "Pow",
     "Tanh", "Sigmoid", "Gather", "Transpose", "Where", "Equal", "Less", "Greater",
+    "LessOrEqual", "GreaterOrEqual", "Not",
     "ArgMax", "ArgMin", "TopK", "Cast", "LSTM", "GRU", "RNN", "Split", "Concat", "Slice", "Unsqueeze", "Reshape",
 }
 

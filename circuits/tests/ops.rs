@@ -411,6 +411,126 @@ fn comparisons_and_where() {
     assert!(err.is_err(), "a float condition must be refused");
 }
 
+/// `sequence_lens` of LSTM and GRU, constant and run-time, uneven across the batch: each
+/// row's Y equals the same layer's on that row's first len steps alone (reverse: from its
+/// last valid step), 0 after them (onnxruntime's semantics; ONNX's reference evaluator and
+/// tract ignore `sequence_lens`, so the reference is the layer without it).
+#[test]
+fn recurrent_layers_with_sequence_lens() {
+    let (seq, batch, i, h) = (4i64, 2i64, 3i64, 4i64);
+    let graph = |op: &str, direction: &'static str, steps: i64, rows: i64, lens: Option<Result<Vec<i64>, ()>>| {
+        let gates = if op == "LSTM" { 4 } else { 3 };
+        let dirs = if direction == "bidirectional" { 2 } else { 1 };
+        let mut g = Graph::new(&[steps, rows, i], 53);
+        let w = g.rand_init("W", &[dirs, gates * h, i], 0.6);
+        let r = g.rand_init("R", &[dirs, gates * h, h], 0.4);
+        let b = g.rand_init("B", &[dirs, 2 * gates * h], 0.3);
+        let sl = match lens {
+            Some(Ok(v)) => g.init_int8("lens", &[rows], 6, v.into_iter().map(|v| v as i32).collect()),
+            Some(Err(())) => g.add_input("lens", &[rows], 6),
+            None => String::new(),
+        };
+        let attrs = vec![("hidden_size", Attr::I(h)), ("direction", Attr::S(direction))];
+        g.node(op, "rnn", &["input", &w, &r, &b, &sl], attrs);
+        g
+    };
+    let run = |g: &Graph, rows: &[Vec<f64>], x: &[f64]| -> Vec<f64> {
+        let dir = tempfile::tempdir().unwrap();
+        let model = import_onnx(&g.write(dir.path(), "m.onnx"), &ImportOptions::default()).unwrap();
+        let (q, _) = calibrate_and_quantize(&model, &Dataset::new(rows.to_vec(), None), &cfg(), || {}).unwrap();
+        q.dequantize_output(&q.execute(&q.quantize_input(x).unwrap().values).unwrap())
+    };
+    let n = (seq * batch * i) as usize;
+    let mut rng = Lcg(14);
+    let xs: Vec<Vec<f64>> = (0..16).map(|_| rng.vec(n, 2.0).into_iter().map(f64::from).collect()).collect();
+    type Case = (&'static str, &'static str, Vec<i64>, bool);
+    let cases: [Case; 4] = [
+        ("LSTM", "forward", vec![3, 1], false),
+        ("GRU", "reverse", vec![2, 4], true),
+        ("LSTM", "bidirectional", vec![1, 3], true),
+        ("GRU", "forward", vec![0, 2], false),
+    ];
+    for (op, direction, lens, runtime) in cases {
+        let what = format!("{op} {direction} lens {lens:?}{}", if runtime { " (run-time)" } else { "" });
+        let dirs = if direction == "bidirectional" { 2 } else { 1 };
+        let (g, rows, x) = if runtime {
+            // Calibrated on every length, proved with `lens` (a dataset of two inputs: one
+            // list per input, the samples concatenated).
+            let ls: Vec<f64> = (0..xs.len()).flat_map(|k| [(k % 5) as f64, ((k + 2) % 5) as f64]).collect();
+            let rows = vec![xs.concat(), ls];
+            let x: Vec<f64> = xs[3].iter().copied().chain(lens.iter().map(|&l| l as f64)).collect();
+            (graph(op, direction, seq, batch, Some(Err(()))), rows, x)
+        } else {
+            (graph(op, direction, seq, batch, Some(Ok(lens.clone()))), xs.clone(), xs[3].clone())
+        };
+        let fams = check_on(&g, rows.clone(), &x, cfg());
+        assert!(fams.contains(&"where"), "{what}: {fams:?}");
+        let got = run(&g, &rows, &x);
+        assert_eq!(got.len(), (seq * dirs * batch * h) as usize, "{what}");
+        // Y[t, d, b, :] at ((t·dirs + d)·batch + b)·h.
+        let at = |t: i64, d: i64, b: i64, rows: i64| (((t * dirs + d) * rows + b) * h) as usize;
+        for (b, &len) in lens.iter().enumerate() {
+            let b = b as i64;
+            let want: Vec<f64> = if len == 0 {
+                vec![]
+            } else {
+                // Row b alone, its first len steps: X[t, b, :] for t < len.
+                let pick = |x: &Vec<f64>| -> Vec<f64> {
+                    (0..len).flat_map(|t| x[((t * batch + b) * i) as usize..][..i as usize].to_vec()).collect()
+                };
+                let alone: Vec<Vec<f64>> = xs.iter().map(pick).collect();
+                run(&graph(op, direction, len, 1, None), &alone, &pick(&xs[3]))
+            };
+            for t in 0..seq {
+                for d in 0..dirs {
+                    let y = &got[at(t, d, b, batch)..][..h as usize];
+                    let w: Vec<f64> =
+                        if t < len { want[at(t, d, 0, 1)..][..h as usize].to_vec() } else { vec![0.0; h as usize] };
+                    let err = y.iter().zip(&w).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+                    assert!(err < 0.03, "{what}: row {b} step {t} dir {d}: {y:?} against {w:?}");
+                }
+            }
+        }
+    }
+}
+
+/// Gather of computed data by computed indices (the index an ArgMax of the input), along
+/// the first and a later axis: expanded into comparisons, a one-hot MatMul and wiring;
+/// against tract on the same ONNX (negative indices: ONNX's test_gather_negative_indices
+/// in the conformance suite).
+#[test]
+fn gather_of_computed_data_by_computed_indices() {
+    for (axis, dims) in [(0i64, [4i64, 2]), (1, [2, 4])] {
+        let mut g = Graph::new(&[1, 8], 52);
+        let (st, en, ax) =
+            (g.init_i64("st", &[1], vec![0]), g.init_i64("en", &[1], vec![4]), g.init_i64("ax", &[1], vec![1]));
+        let head = g.node("Slice", "head", &["input", &st, &en, &ax], vec![]);
+        let idx = g.node("ArgMax", "am", &[&head], vec![("axis", Attr::I(1)), ("keepdims", Attr::I(1))]);
+        let c = g.init("c", &[1], vec![1.5]);
+        let scaled = g.node("Mul", "scaled", &["input", &c], vec![]);
+        let shape = g.init_i64("shape", &[2], dims.to_vec());
+        let data = g.node("Reshape", "data", &[&scaled, &shape], vec![]);
+        let gathered = g.node("Gather", "gather", &[&data, &idx], vec![("axis", Attr::I(axis))]);
+        g.node("Relu", "r", &[&gathered], vec![]);
+        let fams = check(&g, 8, cfg());
+        assert!(fams.contains(&"matmul") && fams.contains(&"compare"), "axis {axis}: {fams:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = g.write(dir.path(), "m.onnx");
+        let model = import_onnx(&path, &ImportOptions::default()).unwrap();
+        let mut rng = Lcg(13);
+        let rows: Vec<Vec<f64>> = (0..16).map(|_| rng.vec(8, 2.0).into_iter().map(f64::from).collect()).collect();
+        let data = Dataset::new(rows, None);
+        let (q, _) = calibrate_and_quantize(&model, &data, &cfg(), || {}).unwrap();
+        for row in &data.input_data {
+            let want = tract_run(&path, &[1, 8], row);
+            let got = q.dequantize_output(&q.execute(&q.quantize_input(row).unwrap().values).unwrap());
+            assert_eq!(got.len(), want.len(), "axis {axis}");
+            let err = got.iter().zip(&want).fold(0.0f64, |m, (&g, &w)| m.max((g - w as f64).abs()));
+            assert!(err < 0.01, "axis {axis}: max error {err} against tract");
+        }
+    }
+}
+
 /// tract's output of the ONNX file at `path` on one float input (the reference for ops that
 /// zkinfer expands).
 fn tract_run(path: &std::path::Path, shape: &[usize], x: &[f64]) -> Vec<f32> {

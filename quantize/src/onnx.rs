@@ -451,6 +451,10 @@ const INTEGER_OPS: &[&str] = &[
     "Where",
 ];
 
+/// Ops whose integer inputs after the data are parameters that must be constants.
+const PARAMETER_OPS: &[&str] =
+    &["TopK", "Pow", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "OneHot", "Resize"];
+
 impl Builder<'_> {
     fn resolve(&self, name: &str) -> String {
         let mut n = name.to_string();
@@ -513,20 +517,29 @@ impl Builder<'_> {
         // Integer activations (integer inputs) are only moved or cast: arithmetic on them has
         // integer semantics (truncating Div, wrapping) that fixed point does not share.
         // (The type is the unresolved name's: a Cast to float aliases its integer input.)
+        // A recurrent op still here is one its expansion (ops/composite.rs) does not unroll.
+        if let Some(why) = composite::not_expanded(op) {
+            return Err(QuantizeError::unsupported(op, name, why));
+        }
         if !INTEGER_OPS.contains(&op)
             && op != "DequantizeLinear"
-            && let Some(t) = node.input.iter().find(|i| {
+            && let Some((at, t)) = node.input.iter().enumerate().find(|(_, i)| {
                 let r = self.resolve(i);
                 !i.is_empty() && is_act(&r) && !self.quantized.contains_key(&r) && self.is_integer(i)
             })
         {
-            return Err(QuantizeError::unsupported(
-                op,
-                name,
+            // An integer operand after the data of these ops is a parameter (k, an exponent,
+            // repeats, axes): a Cast would not help, it must be known when compiling.
+            let why = if at > 0 && PARAMETER_OPS.contains(&op) {
+                format!(
+                    "its input `{t}` is computed at run time; {op} takes it only as a constant (the circuit is fixed when compiling)"
+                )
+            } else {
                 format!(
                     "its input `{t}` is an integer tensor; Cast it to float first (integer arithmetic is not supported)"
-                ),
-            ));
+                )
+            };
+            return Err(QuantizeError::unsupported(op, name, why));
         }
         let Some(import) = importer(op) else {
             if FOLDABLE_OPS.contains(&op) {

@@ -56,6 +56,28 @@ fn unsupported_uses_of_supported_ops_say_why() {
 }
 
 #[test]
+fn run_time_parameters_and_forms_not_unrolled_say_why() {
+    // A TopK whose k is a graph input: a parameter, not data to Cast.
+    let mut g = Graph::new(&[1, 6], 6);
+    g.add_input("k", &[1], 7);
+    g.node_n("TopK", "top", &["input", "k"], vec![], 2);
+    let e = import_err(&g).to_string();
+    assert!(e.contains("`TopK` at node `top`") && e.contains("input `k` is computed at run time"), "{e}");
+    assert!(!e.contains("Cast it to float"), "{e}");
+
+    // An LSTM the expansion does not unroll (`input_forget`): the op, the node and what is
+    // supported, not a bare "unsupported op".
+    let (s, i, h) = (3i64, 2i64, 2i64);
+    let mut g = Graph::new(&[s, 1, i], 7);
+    let w = g.rand_init("W", &[1, 4 * h, i], 0.5);
+    let r = g.rand_init("R", &[1, 4 * h, h], 0.5);
+    let attrs = vec![("hidden_size", Attr::I(h)), ("input_forget", Attr::I(1))];
+    g.node("LSTM", "lstm", &["input", &w, &r], attrs);
+    let e = import_err(&g).to_string();
+    assert!(e.contains("`LSTM` at node `lstm`") && e.contains("not unrolled") && e.contains("input_forget"), "{e}");
+}
+
+#[test]
 fn corrupt_truncated_and_missing_files() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.onnx");

@@ -207,6 +207,9 @@ pub(crate) fn expand(
             "LRN" if rank == 4 => lrn(&mut emit, node, facts, (x, y)),
             "LSTM" | "GRU" | "RNN" => recurrent(&mut emit, node, facts),
             "Einsum" if (1..=2).contains(&node.input.len()) => einsum(&mut emit, node, facts).is_some(),
+            "Gather" if node.input.len() == 2 && !facts.is_const(x) && !facts.is_const(&node.input[1]) => {
+                gather(&mut emit, node, facts).is_some()
+            }
             "ConstantOfShape" if facts.is_const(x) && !facts.is_const(y) => {
                 constant_of_shape(&mut emit, node, facts, (x, y))
             }
@@ -387,16 +390,32 @@ fn constant_of_shape(emit: &mut Emit<'_>, node: &pb::NodeProto, facts: &dyn Fact
     }
 }
 
+/// Why an op of [`EXPANDED`] that is still in the graph after expansion was not expanded
+/// (None for the ops whose own importer takes the forms the expansion leaves).
+pub(crate) fn not_expanded(op: &str) -> Option<&'static str> {
+    match op {
+        "LSTM" | "GRU" | "RNN" => Some(
+            "this form is not unrolled: supported are static shapes, the activations Sigmoid, Tanh and Relu \
+             without `activation_alpha`/`activation_beta`, no `input_forget`, and `sequence_lens` within the sequence",
+        ),
+        "Einsum" => Some("this equation is not expanded: one or two operands of static shapes are supported"),
+        _ if EXPANDED.contains(&op) && super::importer(op).is_none() => {
+            Some("this form is not expanded (docs/cli.md, \"Supported ONNX ops\", lists the forms)")
+        }
+        _ => None,
+    }
+}
+
 /// The recurrent ops, unrolled over the sequence: LSTM (gates `i o f c`), GRU (`z r h`,
 /// either `linear_before_reset`) and RNN, forward, reverse or bidirectional, with optional
 /// biases, initial states (constants or activations), peepholes, `clip` and the activations
-/// Sigmoid, Tanh and Relu. The input projection of every step is one MatMul of the whole
+/// Sigmoid, Tanh and Relu, `layout` 0 or 1, and `sequence_lens` (constant or run-time; a row
+/// whose sequence has ended keeps its state and gives Y = 0). The input projection of every step is one MatMul of the whole
 /// sequence `X·Wᵀ + b` (`[seq, batch, G·H]`); each step adds `H·Rᵀ` (one MatMul, then a Slice
 /// per gate) and combines the gates with Mul and Add of activations. W, R and B are sliced
 /// and transposed by ONNX ops, which import folds when they are constants (a trained model)
 /// and lowers as activations otherwise. Refused (left to import, which names the op):
-/// `layout = 1`, `input_forget`, run-time or uneven `sequence_lens`, activations with
-/// parameters.
+/// `input_forget` and activations with parameters.
 fn recurrent(emit: &mut Emit<'_>, node: &pb::NodeProto, facts: &dyn Facts) -> bool {
     recurrent_inner(emit, node, facts).is_some()
 }
@@ -495,11 +514,27 @@ fn recurrent_inner(emit: &mut Emit<'_>, node: &pb::NodeProto, facts: &dyn Facts)
     if input(3).is_some_and(|b| facts.shape(b) != Some(vec![dirs, 2 * gh])) {
         return None;
     }
-    if let Some(sl) = input(4)
-        && facts.values(sl)?.iter().any(|&v| v as usize != seq)
-    {
-        return None;
-    }
+    // sequence_lens: absent or `seq` everywhere, every step of every row runs; otherwise
+    // row b's steps run while t < len[b] (reverse: its last len[b] steps are skipped from
+    // the end), its state is held after them and its Y rows are 0, as onnxruntime does. A
+    // constant length gives constant masks (wiring); a run-time one, comparisons.
+    let lens = match input(4) {
+        None => None,
+        Some(sl) => {
+            if facts.shape(sl)?.iter().product::<usize>() != batch {
+                return None;
+            }
+            match facts.values(sl) {
+                Some(v) if v.iter().all(|&v| v == seq as f64) => None,
+                Some(v) if v.iter().any(|&v| !(0.0..=seq as f64).contains(&v) || v.fract() != 0.0) => return None,
+                Some(v) => Some(Lens::Const(v.iter().map(|&v| v as usize).collect())),
+                None => {
+                    let f = emit.node("Cast", &[sl], None, vec![int_attr("to", 1)]);
+                    Some(Lens::Run(emit.reshape(&f, vec![batch as i64, 1], None)))
+                }
+            }
+        }
+    };
     let peep = input(7).filter(|_| op == "LSTM");
     if peep.is_some_and(|p| facts.shape(p) != Some(vec![dirs, 3 * h])) {
         return None;
@@ -587,6 +622,7 @@ fn recurrent_inner(emit: &mut Emit<'_>, node: &pb::NodeProto, facts: &dyn Facts)
         let mut outs = vec![String::new(); seq];
         let order: Vec<usize> = if reverse || d == 1 { (0..seq).rev().collect() } else { (0..seq).collect() };
         for t in order {
+            let (prev_h, prev_c) = (hs.clone(), cs.clone());
             let s = emit.slice(&xw, 0, t as i64, t as i64 + 1);
             let x_t = emit.reshape(&s, vec![b, ghh], None);
             let pre = match &hs {
@@ -683,7 +719,25 @@ fn recurrent_inner(emit: &mut Emit<'_>, node: &pb::NodeProto, facts: &dyn Facts)
                 }
                 _ => emit.cell_act(&act(0), &pre, clip),
             };
-            outs[t] = emit.reshape(&h_new, vec![1, 1, b, hh], None);
+            // Rows whose sequence has ended keep their state and give Y = 0.
+            let h_new = match lens.as_ref().and_then(|l| l.mask(emit, t)) {
+                Some(m) => {
+                    let zero = emit.scalar(0.0);
+                    let keep = |emit: &mut Emit<'_>, new: &str, prev: &Option<String>| {
+                        emit.node("Where", &[&m, new, prev.as_deref().unwrap_or(&zero)], None, vec![])
+                    };
+                    if let Some(c) = cs.take() {
+                        cs = Some(keep(emit, &c, &prev_c));
+                    }
+                    let y = keep(emit, &h_new, &None);
+                    outs[t] = emit.reshape(&y, vec![1, 1, b, hh], None);
+                    keep(emit, &h_new, &prev_h)
+                }
+                None => {
+                    outs[t] = emit.reshape(&h_new, vec![1, 1, b, hh], None);
+                    h_new
+                }
+            };
             hs = Some(h_new);
         }
         last_h.push(emit.reshape(hs.as_ref()?, vec![1, b, hh], None));
@@ -732,6 +786,37 @@ fn recurrent_inner(emit: &mut Emit<'_>, node: &pb::NodeProto, facts: &dyn Facts)
         put(emit, &last_c, 0, y, vec![1, 0, 2]);
     }
     Some(())
+}
+
+/// A recurrent op's `sequence_lens`: per-row lengths known at import, or a run-time input
+/// (as floats, `[batch, 1]`).
+enum Lens {
+    Const(Vec<usize>),
+    Run(String),
+}
+
+impl Lens {
+    /// The boolean `[batch, 1]` mask `t < len[b]` of step `t`; None where every row runs.
+    fn mask(&self, emit: &mut Emit<'_>, t: usize) -> Option<String> {
+        match self {
+            Lens::Const(lens) if lens.iter().all(|&l| t < l) => None,
+            Lens::Const(lens) => {
+                let name = emit.fresh("mask");
+                emit.inits.push(pb::TensorProto {
+                    name: name.clone(),
+                    dims: vec![lens.len() as i64, 1],
+                    data_type: 9,
+                    int32_data: lens.iter().map(|&l| i32::from(t < l)).collect(),
+                    ..Default::default()
+                });
+                Some(name)
+            }
+            Lens::Run(len) => {
+                let step = emit.scalar(t as f32);
+                Some(emit.node("Greater", &[len, &step], None, vec![]))
+            }
+        }
+    }
 }
 
 /// An Einsum term: one letter per axis (an ellipsis already replaced by letters).
@@ -895,4 +980,64 @@ impl Emit<'_> {
         }
         self.node("Transpose", &[x], None, vec![ints_attr("perm", perm.iter().map(|&p| p as i64).collect())])
     }
+}
+
+/// Gather of computed data by computed indices (an embedding's table and a constant index
+/// are not expanded: they are a lookup and wiring): the indices, wrapped (`i < 0 ? i + n :
+/// i`), compared with `0..n` give a one-hot matrix `[indices, n]`, and one MatMul of two
+/// activations with the data (the gathered axis moved first, the rest flattened) picks the
+/// rows; reshaped and transposed to the output's order. Exact: the comparisons and the
+/// one-hot products are; an index outside `[−n, n)` selects no row (the output is 0), where
+/// ONNX runtimes fail.
+fn gather(emit: &mut Emit<'_>, node: &pb::NodeProto, facts: &dyn Facts) -> Option<()> {
+    let (data, idx) = (node.input[0].as_str(), node.input[1].as_str());
+    let y = node.output.first()?.as_str();
+    let (ds, is) = (facts.shape(data)?, facts.shape(idx)?);
+    let rank = ds.len() as i64;
+    let a = attr_i(node, "axis").unwrap_or(0);
+    let a = if a < 0 { a + rank } else { a };
+    if !(0..rank).contains(&a) {
+        return None;
+    }
+    let a = a as usize;
+    let n = ds[a];
+    let ni: usize = is.iter().product();
+    let rest: usize = ds.iter().enumerate().filter(|(i, _)| *i != a).map(|(_, d)| d).product();
+    if n == 0 || ni == 0 || rest == 0 || n > 1 << 16 {
+        return None;
+    }
+    let f = emit.node("Cast", &[idx], None, vec![int_attr("to", 1)]);
+    let zero = emit.scalar(0.0);
+    let negative = emit.node("Less", &[&f, &zero], None, vec![]);
+    let len = emit.scalar(n as f32);
+    let up = emit.node("Add", &[&f, &len], None, vec![]);
+    let wrapped = emit.node("Where", &[&negative, &up, &f], None, vec![]);
+    let column = emit.reshape(&wrapped, vec![ni as i64, 1], None);
+    let range = emit.fresh("range");
+    emit.inits.push(pb::TensorProto {
+        name: range.clone(),
+        dims: vec![n as i64],
+        data_type: 1,
+        float_data: (0..n).map(|j| j as f32).collect(),
+        ..Default::default()
+    });
+    let hit = emit.node("Equal", &[&column, &range], None, vec![]);
+    let one_hot = emit.node("Cast", &[&hit], None, vec![int_attr("to", 1)]);
+    let mut perm = vec![a];
+    perm.extend((0..ds.len()).filter(|&i| i != a));
+    let first = emit.transpose(data, &perm);
+    let rows = emit.reshape(&first, vec![n as i64, rest as i64], None);
+    let picked = emit.node("MatMul", &[&one_hot, &rows], None, vec![]);
+    // [indices…, data axes before a…, after a…], then the before-axes moved first.
+    let dims: Vec<i64> = is.iter().chain(&ds[..a]).chain(&ds[a + 1..]).map(|&d| d as i64).collect();
+    if a == 0 {
+        emit.reshape(&picked, dims, Some(y));
+    } else {
+        let shaped = emit.reshape(&picked, dims, None);
+        let k = is.len();
+        let perm: Vec<usize> = (k..k + a).chain(0..k).chain(k + a..k + a + ds.len() - 1 - a).collect();
+        let t = emit.transpose(&shaped, &perm);
+        emit.node("Identity", &[&t], Some(y), vec![]);
+    }
+    Some(())
 }
