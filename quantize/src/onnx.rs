@@ -452,8 +452,7 @@ const INTEGER_OPS: &[&str] = &[
 ];
 
 /// Ops whose integer inputs after the data are parameters that must be constants.
-const PARAMETER_OPS: &[&str] =
-    &["TopK", "Pow", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "OneHot", "Resize"];
+const PARAMETER_OPS: &[&str] = &["TopK", "Pow", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "Resize"];
 
 impl Builder<'_> {
     fn resolve(&self, name: &str) -> String {
@@ -529,7 +528,7 @@ impl Builder<'_> {
             })
         {
             // An integer operand after the data of these ops is a parameter (k, an exponent,
-            // repeats, axes): a Cast would not help, it must be known when compiling.
+            // axes, sizes): a Cast would not help, it must be known when compiling.
             let why = if at > 0 && PARAMETER_OPS.contains(&op) {
                 format!(
                     "its input `{t}` is computed at run time; {op} takes it only as a constant (the circuit is fixed when compiling)"
