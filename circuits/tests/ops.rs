@@ -411,17 +411,33 @@ fn comparisons_and_where() {
     assert!(err.is_err(), "a float condition must be refused");
 }
 
-/// `sequence_lens` of LSTM and GRU, constant and run-time, uneven across the batch: each
-/// row's Y equals the same layer's on that row's first len steps alone (reverse: from its
-/// last valid step), 0 after them (onnxruntime's semantics; ONNX's reference evaluator and
-/// tract ignore `sequence_lens`, so the reference is the layer without it).
+/// `sequence_lens` of LSTM, GRU and RNN, constant and run-time, uneven across the batch,
+/// with and without initial states, in both layouts: each row's Y, Y_h and Y_c equal the
+/// same layer's on that row's first len steps alone (reverse: from its last valid step)
+/// with that row's initial state; Y is 0 after them, and a row of length 0 ends with
+/// Y_h = Y_c = 0 whatever its initial state (onnxruntime's semantics, checked against
+/// onnxruntime 1.20 when this was written; ONNX's reference evaluator and tract ignore
+/// `sequence_lens`, so the reference is the layer without it).
 #[test]
 fn recurrent_layers_with_sequence_lens() {
     let (seq, batch, i, h) = (4i64, 2i64, 3i64, 4i64);
-    let graph = |op: &str, direction: &'static str, steps: i64, rows: i64, lens: Option<Result<Vec<i64>, ()>>| {
-        let gates = if op == "LSTM" { 4 } else { 3 };
-        let dirs = if direction == "bidirectional" { 2 } else { 1 };
-        let mut g = Graph::new(&[steps, rows, i], 53);
+    struct Layer {
+        op: &'static str,
+        direction: &'static str,
+        layout: i64,
+        /// Initial Y_h and Y_c as `[dirs, batch, h]` (layout 0) or `[batch, dirs, h]`.
+        init: Option<(Vec<f32>, Vec<f32>)>,
+    }
+    let outputs = |op: &str| if op == "LSTM" { 3 } else { 2 };
+    let graph = |l: &Layer, steps: i64, rows: i64, lens: Option<Result<Vec<i64>, ()>>| {
+        let gates = match l.op {
+            "LSTM" => 4,
+            "GRU" => 3,
+            _ => 1,
+        };
+        let dirs = if l.direction == "bidirectional" { 2 } else { 1 };
+        let x_dims = if l.layout == 0 { [steps, rows, i] } else { [rows, steps, i] };
+        let mut g = Graph::new(&x_dims, 53);
         let w = g.rand_init("W", &[dirs, gates * h, i], 0.6);
         let r = g.rand_init("R", &[dirs, gates * h, h], 0.4);
         let b = g.rand_init("B", &[dirs, 2 * gates * h], 0.3);
@@ -430,8 +446,25 @@ fn recurrent_layers_with_sequence_lens() {
             Some(Err(())) => g.add_input("lens", &[rows], 6),
             None => String::new(),
         };
-        let attrs = vec![("hidden_size", Attr::I(h)), ("direction", Attr::S(direction))];
-        g.node(op, "rnn", &["input", &w, &r, &b, &sl], attrs);
+        let state_dims = if l.layout == 0 { [dirs, rows, h] } else { [rows, dirs, h] };
+        let (h0, c0) = match &l.init {
+            Some((h0, c0)) => (g.init("h0", &state_dims, h0.clone()), g.init("c0", &state_dims, c0.clone())),
+            None => (String::new(), String::new()),
+        };
+        let mut ins = vec!["input", &w, &r, &b, &sl, &h0];
+        if l.op == "LSTM" {
+            ins.push(&c0);
+        }
+        while ins.last() == Some(&"") {
+            ins.pop();
+        }
+        let attrs =
+            vec![("hidden_size", Attr::I(h)), ("direction", Attr::S(l.direction)), ("layout", Attr::I(l.layout))];
+        let outs = g.node_n(l.op, "rnn", &ins, attrs, outputs(l.op));
+        // Graph outputs: Y_h, Y_c (LSTM), then Y.
+        for o in &outs[1..] {
+            g.add_output(o);
+        }
         g
     };
     let run = |g: &Graph, rows: &[Vec<f64>], x: &[f64]| -> Vec<f64> {
@@ -443,51 +476,85 @@ fn recurrent_layers_with_sequence_lens() {
     let n = (seq * batch * i) as usize;
     let mut rng = Lcg(14);
     let xs: Vec<Vec<f64>> = (0..16).map(|_| rng.vec(n, 2.0).into_iter().map(f64::from).collect()).collect();
-    type Case = (&'static str, &'static str, Vec<i64>, bool);
-    let cases: [Case; 4] = [
-        ("LSTM", "forward", vec![3, 1], false),
-        ("GRU", "reverse", vec![2, 4], true),
-        ("LSTM", "bidirectional", vec![1, 3], true),
-        ("GRU", "forward", vec![0, 2], false),
+    let mut state =
+        |dirs: i64| Some((rng.vec((dirs * batch * h) as usize, 0.9), rng.vec((dirs * batch * h) as usize, 0.9)));
+    // op, direction, layout, initial states, lens, run-time lens
+    let cases: Vec<(Layer, Vec<i64>, bool)> = vec![
+        (Layer { op: "LSTM", direction: "forward", layout: 0, init: state(1) }, vec![3, 1], false),
+        (Layer { op: "GRU", direction: "reverse", layout: 0, init: state(1) }, vec![2, 4], true),
+        (Layer { op: "LSTM", direction: "bidirectional", layout: 1, init: None }, vec![1, 3], true),
+        (Layer { op: "GRU", direction: "forward", layout: 0, init: state(1) }, vec![0, 2], false),
+        (Layer { op: "RNN", direction: "bidirectional", layout: 1, init: state(2) }, vec![0, 3], true),
+        (Layer { op: "LSTM", direction: "reverse", layout: 0, init: state(1) }, vec![4, 0], true),
     ];
-    for (op, direction, lens, runtime) in cases {
-        let what = format!("{op} {direction} lens {lens:?}{}", if runtime { " (run-time)" } else { "" });
-        let dirs = if direction == "bidirectional" { 2 } else { 1 };
+    for (layer, lens, runtime) in cases {
+        let what = format!(
+            "{} {} layout {} lens {lens:?}{}{}",
+            layer.op,
+            layer.direction,
+            layer.layout,
+            if runtime { " (run-time)" } else { "" },
+            if layer.init.is_some() { " with initial states" } else { "" }
+        );
+        let dirs = if layer.direction == "bidirectional" { 2 } else { 1 };
         let (g, rows, x) = if runtime {
             // Calibrated on every length, proved with `lens` (a dataset of two inputs: one
             // list per input, the samples concatenated).
             let ls: Vec<f64> = (0..xs.len()).flat_map(|k| [(k % 5) as f64, ((k + 2) % 5) as f64]).collect();
             let rows = vec![xs.concat(), ls];
             let x: Vec<f64> = xs[3].iter().copied().chain(lens.iter().map(|&l| l as f64)).collect();
-            (graph(op, direction, seq, batch, Some(Err(()))), rows, x)
+            (graph(&layer, seq, batch, Some(Err(()))), rows, x)
         } else {
-            (graph(op, direction, seq, batch, Some(Ok(lens.clone()))), xs.clone(), xs[3].clone())
+            (graph(&layer, seq, batch, Some(Ok(lens.clone()))), xs.clone(), xs[3].clone())
         };
         let fams = check_on(&g, rows.clone(), &x, cfg());
         assert!(fams.contains(&"where"), "{what}: {fams:?}");
         let got = run(&g, &rows, &x);
-        assert_eq!(got.len(), (seq * dirs * batch * h) as usize, "{what}");
-        // Y[t, d, b, :] at ((t·dirs + d)·batch + b)·h.
-        let at = |t: i64, d: i64, b: i64, rows: i64| (((t * dirs + d) * rows + b) * h) as usize;
+        let states = outputs(layer.op) - 1;
+        let st = (dirs * batch * h) as usize;
+        assert_eq!(got.len(), states * st + (seq * dirs * batch * h) as usize, "{what}");
+        // Offsets into the flat outputs [Y_h, Y_c, Y] of a run on `rows` rows of `steps` steps.
+        let (lay, hu) = (layer.layout, h as usize);
+        let y_at = |t: i64, d: i64, b: i64, rows: i64, steps: i64| {
+            let e = if lay == 0 { ((t * dirs + d) * rows + b) * h } else { ((b * steps + t) * dirs + d) * h };
+            states * (dirs * rows * h) as usize + e as usize
+        };
+        let s_at = |k: usize, d: i64, b: i64, rows: i64| {
+            let e = if lay == 0 { (d * rows + b) * h } else { (b * dirs + d) * h };
+            k * (dirs * rows * h) as usize + e as usize
+        };
+        let close = |y: &[f64], w: &[f64], part: String| {
+            let err = y.iter().zip(w).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+            assert!(err < 0.03, "{what}: {part}: {y:?} against {w:?}");
+        };
         for (b, &len) in lens.iter().enumerate() {
             let b = b as i64;
             let want: Vec<f64> = if len == 0 {
-                vec![]
+                vec![0.0; states * (dirs * h) as usize]
             } else {
-                // Row b alone, its first len steps: X[t, b, :] for t < len.
-                let pick = |x: &Vec<f64>| -> Vec<f64> {
-                    (0..len).flat_map(|t| x[((t * batch + b) * i) as usize..][..i as usize].to_vec()).collect()
-                };
+                // Row b alone, its first len steps, its initial state.
+                let x_of = |t: i64| if lay == 0 { (t * batch + b) * i } else { (b * seq + t) * i } as usize;
+                let pick =
+                    |x: &Vec<f64>| -> Vec<f64> { (0..len).flat_map(|t| x[x_of(t)..][..i as usize].to_vec()).collect() };
                 let alone: Vec<Vec<f64>> = xs.iter().map(pick).collect();
-                run(&graph(op, direction, len, 1, None), &alone, &pick(&xs[3]))
+                let init = layer.init.as_ref().map(|(h0, c0)| {
+                    let row = |v: &Vec<f32>| -> Vec<f32> {
+                        (0..dirs).flat_map(|d| v[s_at(0, d, b, batch)..][..hu].to_vec()).collect()
+                    };
+                    (row(h0), row(c0))
+                });
+                let one = Layer { init, ..layer };
+                run(&graph(&one, len, 1, None), &alone, &pick(&xs[3]))
             };
-            for t in 0..seq {
-                for d in 0..dirs {
-                    let y = &got[at(t, d, b, batch)..][..h as usize];
-                    let w: Vec<f64> =
-                        if t < len { want[at(t, d, 0, 1)..][..h as usize].to_vec() } else { vec![0.0; h as usize] };
-                    let err = y.iter().zip(&w).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
-                    assert!(err < 0.03, "{what}: row {b} step {t} dir {d}: {y:?} against {w:?}");
+            for d in 0..dirs {
+                for k in 0..states {
+                    let y = &got[s_at(k, d, b, batch)..][..hu];
+                    close(y, &want[s_at(k, d, 0, 1)..][..hu], format!("row {b} dir {d} final state {k}"));
+                }
+                for t in 0..seq {
+                    let y = &got[y_at(t, d, b, batch, seq)..][..hu];
+                    let w = if t < len { want[y_at(t, d, 0, 1, len)..][..hu].to_vec() } else { vec![0.0; hu] };
+                    close(y, &w, format!("row {b} step {t} dir {d}"));
                 }
             }
         }

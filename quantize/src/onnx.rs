@@ -354,6 +354,11 @@ impl composite::Facts for TractFacts<'_> {
         let t = f.value.concretize()?;
         tensor_to_array(&t).ok().map(|a| a.iter().map(|&v| v as f64).collect())
     }
+
+    fn is_integer(&self, tensor: &str) -> bool {
+        let f = self.outlets.get(tensor).and_then(|o| self.tract.outlet_fact(*o).ok());
+        f.and_then(|f| f.datum_type.concretize()).is_some_and(|d| d.is_integer() || d == bool::datum_type())
+    }
 }
 
 /// Runs a tract stage, turning its errors and its panics (tract indexes attributes

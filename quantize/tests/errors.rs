@@ -75,6 +75,16 @@ fn run_time_parameters_and_forms_not_unrolled_say_why() {
     g.node("LSTM", "lstm", &["input", &w, &r], attrs);
     let e = import_err(&g).to_string();
     assert!(e.contains("`LSTM` at node `lstm`") && e.contains("not unrolled") && e.contains("input_forget"), "{e}");
+
+    // Gather of computed integer data (token ids) by computed indices: the node and why,
+    // not an internal node of the float expansion.
+    let mut g = Graph::new(&[1, 4], 8);
+    g.add_input("ids", &[1, 8], 7);
+    let idx = g.node("ArgMax", "am", &["input"], vec![("axis", Attr::I(1)), ("keepdims", Attr::I(1))]);
+    let picked = g.node("Gather", "pick", &["ids", &idx], vec![("axis", Attr::I(1))]);
+    g.node("Cast", "f", &[&picked], vec![("to", Attr::I(1))]);
+    let e = import_err(&g).to_string();
+    assert!(e.contains("`Gather` at node `pick`") && e.contains("integer or bool tensor computed"), "{e}");
 }
 
 #[test]

@@ -48,6 +48,8 @@ pub(crate) trait Facts {
     fn is_const(&self, tensor: &str) -> bool;
     /// The values of a constant tensor, as floats.
     fn values(&self, tensor: &str) -> Option<Vec<f64>>;
+    /// Whether a tensor's element type is an integer or bool.
+    fn is_integer(&self, tensor: &str) -> bool;
 }
 
 /// The model's default-domain opset version.
@@ -207,7 +209,12 @@ pub(crate) fn expand(
             "LRN" if rank == 4 => lrn(&mut emit, node, facts, (x, y)),
             "LSTM" | "GRU" | "RNN" => recurrent(&mut emit, node, facts),
             "Einsum" if (1..=2).contains(&node.input.len()) => einsum(&mut emit, node, facts).is_some(),
-            "Gather" if node.input.len() == 2 && !facts.is_const(x) && !facts.is_const(&node.input[1]) => {
+            "Gather"
+                if node.input.len() == 2
+                    && !facts.is_const(x)
+                    && !facts.is_const(&node.input[1])
+                    && !facts.is_integer(x) =>
+            {
                 gather(&mut emit, node, facts).is_some()
             }
             "ConstantOfShape" if facts.is_const(x) && !facts.is_const(y) => {
@@ -515,8 +522,8 @@ fn recurrent_inner(emit: &mut Emit<'_>, node: &pb::NodeProto, facts: &dyn Facts)
         return None;
     }
     // sequence_lens: absent or `seq` everywhere, every step of every row runs; otherwise
-    // row b's steps run while t < len[b] (reverse: its last len[b] steps are skipped from
-    // the end), its state is held after them and its Y rows are 0, as onnxruntime does. A
+    // row b's steps run while t < len[b] (reverse: from step len[b] − 1 down to 0), its
+    // state is held after them and its Y rows are 0, as onnxruntime does. A
     // constant length gives constant masks (wiring); a run-time one, comparisons.
     let lens = match input(4) {
         None => None,
@@ -563,6 +570,8 @@ fn recurrent_inner(emit: &mut Emit<'_>, node: &pb::NodeProto, facts: &dyn Facts)
     let (b, hh, ghh) = (batch as i64, h as i64, gh as i64);
     let mut ys: Vec<Vec<String>> = vec![];
     let (mut last_h, mut last_c) = (vec![], vec![]);
+    // Step t's mask, shared by both directions.
+    let masks: Vec<Option<String>> = (0..seq).map(|t| lens.as_ref().and_then(|l| l.mask(emit, t))).collect();
     for d in 0..dirs {
         let di = d as i64;
         let act = |k: usize| acts[d * per_dir + k].clone();
@@ -720,11 +729,11 @@ fn recurrent_inner(emit: &mut Emit<'_>, node: &pb::NodeProto, facts: &dyn Facts)
                 _ => emit.cell_act(&act(0), &pre, clip),
             };
             // Rows whose sequence has ended keep their state and give Y = 0.
-            let h_new = match lens.as_ref().and_then(|l| l.mask(emit, t)) {
+            let h_new = match &masks[t] {
                 Some(m) => {
                     let zero = emit.scalar(0.0);
                     let keep = |emit: &mut Emit<'_>, new: &str, prev: &Option<String>| {
-                        emit.node("Where", &[&m, new, prev.as_deref().unwrap_or(&zero)], None, vec![])
+                        emit.node("Where", &[m, new, prev.as_deref().unwrap_or(&zero)], None, vec![])
                     };
                     if let Some(c) = cs.take() {
                         cs = Some(keep(emit, &c, &prev_c));
@@ -739,6 +748,16 @@ fn recurrent_inner(emit: &mut Emit<'_>, node: &pb::NodeProto, facts: &dyn Facts)
                 }
             };
             hs = Some(h_new);
+        }
+        // A row of length 0 ends with Y_h = Y_c = 0, not its initial state (onnxruntime);
+        // step 0's mask is `len > 0`. Without an initial state such a row's state is 0 already.
+        if let Some(m) = &masks[0] {
+            let zero = emit.scalar(0.0);
+            for (state, init) in [(&mut hs, &init_h), (&mut cs, &init_c)] {
+                if let (Some(s), Some(_)) = (state.as_ref(), init) {
+                    *state = Some(emit.node("Where", &[m, s, &zero], None, vec![]));
+                }
+            }
         }
         last_h.push(emit.reshape(hs.as_ref()?, vec![1, b, hh], None));
         if let Some(c) = &cs {

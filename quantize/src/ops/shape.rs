@@ -684,6 +684,12 @@ pub(crate) fn import_gather(node: &Node<'_>) -> Result<Imported> {
         // A constant table by run-time indices: an embedding lookup.
         return super::lookup::import_embedding(node);
     }
+    if node.acts.len() == 2 && node.input_is_integer(0) {
+        return Err(node.unsup(
+            "its data is an integer or bool tensor computed from the input, and so are its indices: \
+             computed indices gather only from float data (a one-hot MatMul) or from a constant table",
+        ));
+    }
     if node.ins.first() != Some(&node.acts[0]) || node.acts.len() != 1 {
         return Err(node.unsup("both the data and the indices are computed from the input"));
     }
