@@ -459,6 +459,11 @@ const INTEGER_OPS: &[&str] = &[
 /// Ops whose integer inputs after the data are parameters that must be constants.
 const PARAMETER_OPS: &[&str] = &["TopK", "Pow", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "Resize"];
 
+/// Ops whose inputs after the data set the output's shape (shape, starts/ends/axes/steps,
+/// split sizes, axes, repeats, pads, sizes).
+const SHAPE_PARAMETER_OPS: &[&str] =
+    &["Reshape", "Slice", "Split", "Unsqueeze", "Squeeze", "Expand", "Tile", "Pad", "Resize", "TopK"];
+
 impl Builder<'_> {
     fn resolve(&self, name: &str) -> String {
         let mut n = name.to_string();
@@ -551,11 +556,29 @@ impl Builder<'_> {
             }
             return Err(QuantizeError::unsupported(op, name, ""));
         };
+        let out_shape = match self.shape(&out, name) {
+            Ok(s) => s,
+            // A shape, axes or sizes input computed at run time leaves the output's shape
+            // unknown: name that input, not only the shapeless output.
+            Err(e) => match node.input.iter().skip(1).find(|i| !i.is_empty() && is_act(&self.resolve(i))) {
+                Some(t) if SHAPE_PARAMETER_OPS.contains(&op) => {
+                    return Err(QuantizeError::unsupported(
+                        op,
+                        name,
+                        format!(
+                            "its input `{t}` is computed at run time, so the shape of its output `{out}` is not known \
+                             when compiling; {op} takes it only as a constant (the circuit is fixed when compiling)"
+                        ),
+                    ));
+                }
+                _ => return Err(e),
+            },
+        };
         let n = Node {
             proto: node,
             name,
             op,
-            out_shape: self.shape(&out, name)?,
+            out_shape,
             outputs: outputs.iter().map(|s| s.to_string()).collect(),
             is_graph_output: self.graph_outputs.contains(&node.output[0]),
             opset: self.opset,

@@ -65,6 +65,23 @@ fn run_time_parameters_and_forms_not_unrolled_say_why() {
     assert!(e.contains("`TopK` at node `top`") && e.contains("input `k` is computed at run time"), "{e}");
     assert!(!e.contains("Cast it to float"), "{e}");
 
+    // Shapes, starts and split sizes as graph inputs: the input named, not only the
+    // output whose shape is unknown.
+    for (op, params) in [("Reshape", 1), ("Slice", 2), ("Split", 1), ("Unsqueeze", 1)] {
+        let mut g = Graph::new(&[2, 6], 9);
+        let mut ins = vec!["input".to_string()];
+        for p in 0..params {
+            ins.push(g.add_input(&format!("p{p}"), &[2], 7));
+        }
+        let ins: Vec<&str> = ins.iter().map(String::as_str).collect();
+        g.node(op, "shaped", &ins, vec![]);
+        let e = import_err(&g).to_string();
+        assert!(
+            e.contains(&format!("`{op}` at node `shaped`")) && e.contains("input `p0` is computed at run time"),
+            "{op}: {e}"
+        );
+    }
+
     // An LSTM the expansion does not unroll (`input_forget`): the op, the node and what is
     // supported, not a bare "unsupported op".
     let (s, i, h) = (3i64, 2i64, 2i64);
